@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs whatever is missing on a fresh machine: uv, the locked Python dependencies,
+# Java + Maven (for the Kafka jars), the Kafka jars themselves and PostgreSQL 15.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_install() {
+  say "Installing $* from Debian packages…"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+  apt_install openjdk-17-jre-headless maven
+fi
+if ! command -v runuser >/dev/null; then apt_install util-linux; fi
+
+if ! command -v uv >/dev/null && ! python3 -m uv --version >/dev/null 2>&1; then
+  say "Installing uv from PyPI…"
+  python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+UV="uv"; command -v uv >/dev/null || UV="python3 -m uv"
+
+say "Syncing Python dependencies (uv.lock)…"
+$UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:-}
+
+.venv/bin/python - <<'PY'
+from scripts.infra import ensure_kafka_jars, pg_bin
+ensure_kafka_jars()
+pg_bin()
+PY

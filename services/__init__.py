@@ -1,0 +1,1 @@
+"""The platform's four services; they share only the `shared` package and talk through Kafka and HTTP."""

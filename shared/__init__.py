@@ -1,0 +1,1 @@
+"""The platform's shared package: event contracts, the Kafka runtime, database and observability helpers."""

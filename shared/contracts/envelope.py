@@ -1,0 +1,43 @@
+"""The envelope every event travels in, and its JSON encoding on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+
+class Contract(BaseModel):
+    """Base for payloads: consumers ignore unknown fields so producers can evolve additively."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Envelope(BaseModel, Generic[PayloadT]):
+    """Metadata common to every event; `key` is the Kafka partition key."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: UUID = Field(default_factory=uuid4)
+    type: str = Field(min_length=1, max_length=100)
+    version: int = Field(default=1, ge=1)
+    occurred_at: AwareDatetime
+    produced_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    source: str = Field(min_length=1, max_length=100)
+    key: str = Field(min_length=1, max_length=200)
+    payload: PayloadT
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers that let tools route or filter without parsing the value."""
+        return [
+            ("event_id", str(self.event_id).encode()),
+            ("event_type", self.type.encode()),
+            ("event_version", str(self.version).encode()),
+        ]

@@ -1,0 +1,74 @@
+"""Payloads of feedback.received.v1 (ingested feedback) and feedback.scored.v1 (with sentiment)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from shared.contracts.envelope import Contract
+
+Channel = Literal["web", "app", "email", "phone", "chat", "social", "survey", "store", "sms", "im"]
+Language = Literal["zh", "en", "other"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class FeedbackReceived(Contract):
+    """One feedback record as accepted by ingest; text has PII masked before publication."""
+
+    feedback_id: UUID
+    client_id: str = Field(min_length=1, max_length=100)
+    external_id: str = Field(min_length=1, max_length=200)
+    channel: Channel
+    customer_id: str = Field(min_length=1, max_length=200)
+    text: str = Field(default="", max_length=10_000)
+    language: Language
+    csat: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    ces: int | None = Field(default=None, ge=1, le=7)
+    stars: int | None = Field(default=None, ge=1, le=5)
+    business_line: str | None = None
+    region: str | None = None
+    store_id: str | None = None
+    product_id: str | None = None
+    occurred_at: AwareDatetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelRef(Contract):
+    id: str
+    version: str
+
+
+class Aspect(Contract):
+    """A topic mentioned in the text (e.g. packaging, service) with its own polarity."""
+
+    name: str
+    label: SentimentLabel
+    keywords: list[str] = Field(default_factory=list)
+
+
+class FeedbackScored(Contract):
+    """Feedback with the sentiment model's verdict; carries what alerting groups and filters by."""
+
+    feedback_id: UUID
+    customer_id: str
+    channel: Channel
+    language: Language
+    text: str = Field(default="", max_length=10_000)
+    stars: int = Field(ge=1, le=5)
+    stars_expected: float = Field(ge=1, le=5)
+    label: SentimentLabel
+    score: float = Field(ge=-1, le=1)
+    confidence: float = Field(ge=0, le=1)
+    aspects: list[Aspect] = Field(default_factory=list)
+    model: ModelRef
+    csat: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    ces: int | None = Field(default=None, ge=1, le=7)
+    business_line: str | None = None
+    region: str | None = None
+    store_id: str | None = None
+    product_id: str | None = None
+    occurred_at: AwareDatetime

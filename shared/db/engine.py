@@ -1,0 +1,41 @@
+"""The async engine and session factory a service holds for its lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.settings import DatabaseSettings
+
+
+class Database:
+    def __init__(self, settings: DatabaseSettings, application_name: str) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"application_name": application_name}, "timeout": 5},
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on success and rolls back on any error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def reachable(self, timeout: float = 2.0) -> bool:
+        try:
+            async with asyncio.timeout(timeout), self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

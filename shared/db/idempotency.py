@@ -1,0 +1,48 @@
+"""Effects exactly once: a handler claims each event id inside the transaction that applies its effect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    """The table each consuming service keeps in its own schema (metadata.schema)."""
+    return Table(
+        "processed_events",
+        metadata,
+        Column("consumer_group", String(200), primary_key=True),
+        Column("event_id", PgUUID(as_uuid=True), primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+async def claim_events(
+    session: AsyncSession, table: Table, group: str, events: Iterable[tuple[UUID, str]]
+) -> set[UUID]:
+    """Record (event_id, type) pairs as processed by `group`; return the ids not seen before.
+
+    Run it in the same transaction as the effect: if that rolls back, the claim does too.
+    """
+    unique = dict(events)
+    rows = [{"consumer_group": group, "event_id": eid, "event_type": etype} for eid, etype in unique.items()]
+    if not rows:
+        return set()
+    statement = (
+        insert(table).values(rows).on_conflict_do_nothing().returning(table.c.event_id)
+    )
+    result = await session.execute(statement)
+    return set(result.scalars())
+
+
+async def was_processed(session: AsyncSession, table: Table, group: str, event_id: UUID) -> bool:
+    found = await session.execute(
+        select(table.c.event_id).where(table.c.consumer_group == group, table.c.event_id == event_id)
+    )
+    return found.first() is not None

@@ -1,0 +1,127 @@
+"""A producer that only reports success once the broker has acknowledged the write (acks=all)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+
+from shared.contracts.envelope import Envelope
+from shared.observability.metrics import KAFKA_PRODUCED, KAFKA_PRODUCE_FAILURES
+from shared.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; the caller must not report success (HTTP 503)."""
+
+
+class EventProducer:
+    """Idempotent, batching, compressing producer.
+
+    `start()` never blocks on the broker: it connects in the background with backoff, so a service
+    starts (and answers /healthz) while Kafka is down, and publishes raise BrokerUnavailable until then.
+    """
+
+    def __init__(self, settings: KafkaSettings, service: str) -> None:
+        self._settings = settings
+        self._service = service
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        # aiokafka's gzip/lz4/zstd codecs come from the cramjam package.
+        compression = None if self._settings.compression == "none" else self._settings.compression
+        return AIOKafkaProducer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=f"{self._settings.client_id_prefix}-{self._service}",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._settings.linger_ms,
+            compression_type=compression,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=int(self._settings.publish_timeout_s * 1000),
+        )
+
+    async def start(self) -> None:
+        self._connector = asyncio.create_task(self._connect(), name=f"{self._service}-producer-connect")
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except Exception as exc:  # any start failure is retried; the service must stay up
+                await producer.stop()
+                log.warning("kafka_producer_connect_failed", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._producer = producer
+            log.info("kafka_producer_connected")
+            return
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    async def wait_connected(self, timeout: float) -> None:
+        if self._connector is not None:
+            await asyncio.wait_for(asyncio.shield(self._connector), timeout)
+
+    async def broker_reachable(self, timeout: float = 2.0) -> bool:
+        """True when the broker answers a metadata request now."""
+        if self._producer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._producer.client.fetch_all_metadata()
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def publish(self, topic: str, envelope: Envelope[BaseModel]) -> None:
+        await self.publish_many(topic, [envelope])
+
+    async def publish_many(self, topic: str, envelopes: Sequence[Envelope[BaseModel]]) -> None:
+        """Publish all envelopes and return once every one is acknowledged, else raise BrokerUnavailable.
+
+        On failure some envelopes may have been written: callers retry with the same event ids and
+        consumers deduplicate on event_id.
+        """
+        await self.send_raw_many(
+            topic, [(e.key.encode(), e.to_bytes(), e.headers()) for e in envelopes]
+        )
+
+    async def send_raw_many(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
+    ) -> None:
+        producer = self._producer
+        if producer is None:
+            KAFKA_PRODUCE_FAILURES.labels(self._service, topic).inc(len(records))
+            raise BrokerUnavailable("not connected to Kafka yet")
+        try:
+            async with asyncio.timeout(self._settings.publish_timeout_s):
+                futures = [
+                    await producer.send(topic, value=value, key=key, headers=headers)
+                    for key, value, headers in records
+                ]
+                await asyncio.gather(*futures)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            KAFKA_PRODUCE_FAILURES.labels(self._service, topic).inc(len(records))
+            raise BrokerUnavailable(f"Kafka did not acknowledge the write to {topic}: {exc!r}") from exc
+        KAFKA_PRODUCED.labels(self._service, topic).inc(len(records))
+
+    async def stop(self) -> None:
+        if self._connector is not None and not self._connector.done():
+            self._connector.cancel()
+            await asyncio.gather(self._connector, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

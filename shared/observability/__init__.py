@@ -1,0 +1,1 @@
+"""Metrics, structured logging and health endpoints shared by every service."""

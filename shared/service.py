@@ -1,0 +1,116 @@
+"""Building a service: one FastAPI app whose lifespan owns the database, producer and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Table
+
+from shared.contracts.registry import TopicSpec
+from shared.db.engine import Database
+from shared.db.idempotency import claim_events
+from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
+from shared.kafka.producer import EventProducer
+from shared.observability.http import health_router, instrument
+from shared.observability.logging import configure_logging
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; reachable from routes as `request.app.state.runtime`."""
+
+    service: str
+    settings: ServiceSettings
+    database: Database
+    producer: EventProducer
+    consumers: list[EventConsumer] = field(default_factory=list)
+
+    async def consumers_running(self) -> bool:
+        return all(consumer.state == "running" for consumer in self.consumers)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    group_id: str
+    topics: Sequence[TopicSpec]
+    handler: Callable[[Runtime], Handler]
+    max_batch: int = 500
+
+
+def recording_handler(table: Table, group: str) -> Callable[[Runtime], Handler]:
+    """A handler that validates (by decoding) and durably records each event id: the skeleton effect."""
+
+    def build(runtime: Runtime) -> Handler:
+        async def handle(events: list[ConsumedEvent]) -> None:
+            async with runtime.database.transaction() as session:
+                await claim_events(session, table, group,
+                                   [(e.envelope.event_id, e.envelope.type) for e in events])
+
+        return handle
+
+    return build
+
+
+def build_app(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    consumers: Sequence[ConsumerSpec] = (),
+    routers: Sequence[APIRouter] = (),
+    drain_timeout_s: float = 15.0,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, settings.log_level)
+        runtime = Runtime(service, settings, Database(settings.database, service),
+                          EventProducer(settings.kafka, service))
+        await runtime.producer.start()
+        for spec in consumers:
+            consumer = EventConsumer(service=service, group_id=spec.group_id, topics=spec.topics,
+                                     handler=spec.handler(runtime), producer=runtime.producer,
+                                     settings=settings.kafka, max_batch=spec.max_batch)
+            await consumer.start()
+            runtime.consumers.append(consumer)
+        app.state.runtime = runtime
+        log.info("service_started", env=settings.app_env)
+        try:
+            yield
+        finally:
+            await asyncio.gather(*(c.stop(drain_timeout_s) for c in runtime.consumers))
+            await runtime.producer.stop()
+            await runtime.database.dispose()
+            log.info("service_stopped")
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    instrument(app, service)
+
+    def runtime() -> Runtime:
+        state: Runtime = app.state.runtime
+        return state
+
+    async def database_ready() -> bool:
+        return await runtime().database.reachable()
+
+    async def kafka_ready() -> bool:
+        return await runtime().producer.broker_reachable()
+
+    async def consumers_ready() -> bool:
+        return await runtime().consumers_running()
+
+    checks = {"database": database_ready, "kafka": kafka_ready}
+    if consumers:
+        checks["consumers"] = consumers_ready
+    app.include_router(health_router(checks))
+    for router in routers:
+        app.include_router(router)
+    return app
