@@ -6,10 +6,11 @@ conventional unprefixed names (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL) so one env
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEV_INGEST_KEY = "dev-ingest-key"
 DEV_OPERATOR_KEY = "dev-operator-key"
@@ -72,6 +73,12 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
     """Build settings from the environment or exit with a message naming each bad variable."""
     try:
         return cls()
+    except SettingsError as exc:
+        # Raised for values that are not even parseable (e.g. bad JSON); it names the field only.
+        match = re.search(r'field "(\w+)"', str(exc))
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        variable = f"{prefix}{match.group(1)}".upper() if match else "settings"
+        raise ConfigurationError(f"invalid configuration for {cls.__name__}:\n  {variable}: {exc}") from exc
     except ValidationError as exc:
         owner = next((c for c in (cls, KafkaSettings, DatabaseSettings) if c.__name__ == exc.title), cls)
         prefix = str(owner.model_config.get("env_prefix", ""))

@@ -1,0 +1,89 @@
+"""Fixtures shared by the suite. Integration tests use the real broker and database that
+`make test` starts (scripts/stack.py infra-up), each with topics and consumer groups of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from scripts.infra import KafkaNode, local_postgres, port_open
+from shared.contracts.registry import TopicSpec
+from shared.db.engine import Database
+from shared.kafka.admin import ensure_topics
+from shared.kafka.producer import EventProducer
+from shared.settings import DatabaseSettings, KafkaSettings
+
+os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", KafkaNode().bootstrap)
+os.environ.setdefault("DATABASE_URL", local_postgres().url)
+
+
+def unique_suffix() -> str:
+    return f".t{uuid.uuid4().hex[:10]}"
+
+
+def _require_broker() -> None:
+    host, _, port = os.environ["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rpartition(":")
+    if not port_open(int(port), host or "127.0.0.1"):
+        pytest.fail("Kafka is not running: use `make test`, which starts it")
+
+
+@pytest.fixture
+def kafka_settings() -> KafkaSettings:
+    """Kafka settings whose topics carry a suffix unique to this test."""
+    _require_broker()
+    return KafkaSettings(topic_suffix=unique_suffix(), publish_timeout_s=10)
+
+
+@pytest.fixture
+async def topics(kafka_settings: KafkaSettings) -> AsyncIterator[None]:
+    from shared.contracts.registry import TOPICS
+
+    await ensure_topics(kafka_settings, list(TOPICS.values()))
+    yield
+
+
+@pytest.fixture
+async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[EventProducer]:
+    producer = EventProducer(kafka_settings, "tests")
+    await producer.start()
+    await producer.wait_connected(30)
+    yield producer
+    await producer.stop()
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[Database]:
+    database = Database(DatabaseSettings(), "tests")
+    if not await database.reachable(5):
+        pytest.fail("PostgreSQL is not reachable: use `make test`, which starts it")
+    yield database
+    await database.dispose()
+
+
+async def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 20.0) -> list:  # type: ignore[type-arg]
+    """Every record on `topic` from the beginning, waiting until `expected` have arrived."""
+    import asyncio
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(records) < expected:
+                batch = await consumer.getmany(timeout_ms=500)
+                for part in batch.values():
+                    records.extend(part)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records
+
+
+def spec_topic(spec: TopicSpec, settings: KafkaSettings) -> str:
+    return spec.name + settings.topic_suffix

@@ -1,0 +1,32 @@
+"""Test data from plain functions: envelopes built from the contract examples with fresh ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "examples"
+
+
+def feedback_received(customer_id: str = "C1", **payload: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((EXAMPLES / "feedback.received.v1" / "feedback.received.json").read_text())
+    doc["event_id"] = str(uuid.uuid4())
+    doc["key"] = customer_id
+    doc["payload"].update(feedback_id=str(uuid.uuid4()), customer_id=customer_id, **payload)
+    return doc
+
+
+def to_bytes(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s}s")
+        await asyncio.sleep(0.1)

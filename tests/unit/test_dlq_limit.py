@@ -1,0 +1,39 @@
+"""The DLQ limit halts a consumer when invalid messages look systematic, not when they are rare."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.kafka.dlq import DlqLimit, DlqLimitExceeded
+
+
+def test_occasional_invalid_messages_are_tolerated():
+    limit = DlqLimit(max_invalid_ratio=0.1, max_consecutive_count=5, window=100, min_sample=20)
+    for i in range(1000):
+        limit.record(invalid=i % 20 == 0)
+
+
+def test_too_many_consecutive_invalid_messages_halt():
+    limit = DlqLimit(max_consecutive_count=3)
+    for _ in range(3):
+        limit.record(invalid=True)
+    with pytest.raises(DlqLimitExceeded, match="4 consecutive"):
+        limit.record(invalid=True)
+
+
+def test_a_valid_message_resets_the_consecutive_count():
+    limit = DlqLimit(max_consecutive_count=3, max_invalid_ratio=1.0)
+    for _ in range(10):
+        limit.record(invalid=True)
+        limit.record(invalid=True)
+        limit.record(invalid=False)
+
+
+def test_high_invalid_ratio_halts_once_the_sample_is_large_enough():
+    limit = DlqLimit(max_invalid_ratio=0.5, max_consecutive_count=1000, window=100, min_sample=10)
+    for _ in range(4):
+        limit.record(invalid=True)
+        limit.record(invalid=False)
+    with pytest.raises(DlqLimitExceeded, match="of the last"):
+        for _ in range(3):
+            limit.record(invalid=True)
