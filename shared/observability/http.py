@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 
 from shared.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -18,24 +17,21 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 def _route_template(request: Request) -> str:
     """The matched path template (`/v1/members/{customer_id}`), keeping label cardinality low."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 def instrument(app: FastAPI, service: str) -> None:
     @app.middleware("http")
     async def record_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        route = _route_template(request)
         status = 500
         try:
             response = await call_next(request)
             status = response.status_code
             return response
         finally:
+            route = _route_template(request)
             HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
             HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
 

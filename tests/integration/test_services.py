@@ -1,0 +1,116 @@
+"""Each service starts with its lifespan, answers health and readiness, exports metrics, and its
+consumer records what it consumes, once, in its own schema."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import delete, select
+
+from services.alerting.app import create_app as alerting_app
+from services.alerting.config import AlertingSettings
+from services.ingest.app import create_app as ingest_app
+from services.ingest.config import IngestSettings
+from services.loyalty.app import create_app as loyalty_app
+from services.loyalty.config import LoyaltySettings
+from services.loyalty.models import processed_events
+from services.sentiment.app import create_app as sentiment_app
+from services.sentiment.config import SentimentSettings
+from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
+from shared.settings import KafkaSettings
+from tests.conftest import spec_topic
+from tests.integration.helpers import feedback_received, to_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
+
+APPS = {
+    "ingest": (ingest_app, IngestSettings),
+    "sentiment": (sentiment_app, SentimentSettings),
+    "alerting": (alerting_app, AlertingSettings),
+    "loyalty": (loyalty_app, LoyaltySettings),
+}
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+@pytest.mark.parametrize("name", list(APPS))
+async def test_service_is_healthy_ready_and_exports_metrics(name, kafka_settings):
+    factory, settings_cls = APPS[name]
+    settings = settings_cls(kafka=kafka_settings)
+    if hasattr(settings, "consumer_group"):
+        settings.consumer_group = f"{name}-{uuid.uuid4().hex[:8]}"
+    async with running(factory(settings)) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        for _ in range(150):
+            if await ready(client):
+                break
+            await asyncio.sleep(0.2)
+        body = (await client.get("/readyz")).json()
+        assert body["status"] == "ready", body
+        assert body["checks"]["database"] and body["checks"]["kafka"]
+        metrics = await client.get("/metrics")
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert f'http_requests_total{{method="GET",route="/readyz",service="{name}",status="200"}}' in metrics.text
+        docs = await client.get("/openapi.json")
+        assert docs.status_code == 200
+
+
+async def test_operator_endpoint_needs_the_operator_key(kafka_settings):
+    settings = SentimentSettings(kafka=kafka_settings, consumer_group=f"s-{uuid.uuid4().hex[:8]}")
+    async with running(sentiment_app(settings)) as client:
+        assert (await client.get("/v1/ops/consumers")).status_code == 401
+        wrong = await client.get("/v1/ops/consumers", headers={"X-API-Key": "guess"})
+        assert wrong.status_code == 401
+        ok = await client.get("/v1/ops/consumers", headers={"X-API-Key": "dev-operator-key"})
+        assert ok.status_code == 200
+        assert ok.json()[0]["group_id"] == settings.consumer_group
+
+
+async def test_loyalty_consumer_records_each_event_once_in_its_schema(kafka_settings: KafkaSettings,
+                                                                      producer, database):
+    group = f"loyalty-{uuid.uuid4().hex[:8]}"
+    settings = LoyaltySettings(kafka=kafka_settings, consumer_group=group)
+    feedback = feedback_received("C77")
+    purchase = {**feedback, "event_id": str(uuid.uuid4()), "type": "purchase",
+                "payload": {"client_id": "demo", "external_id": "o-1", "order_id": "o-1",
+                            "customer_id": "C77", "amount": "99.50", "currency": "CNY",
+                            "occurred_at": "2026-11-20T10:00:00+08:00"}}
+    # Published twice: at-least-once delivery must not mean twice the effect.
+    for _ in range(2):
+        await producer.send_raw_many(spec_topic(FEEDBACK_RECEIVED, kafka_settings), [(b"C77", to_bytes(feedback), [])])
+        await producer.send_raw_many(spec_topic(COMMERCE_EVENTS, kafka_settings), [(b"C77", to_bytes(purchase), [])])
+
+    async def recorded() -> list[tuple[str, str]]:
+        async with database.transaction() as session:
+            rows = await session.execute(select(processed_events.c.event_id, processed_events.c.event_type)
+                                         .where(processed_events.c.consumer_group == group))
+            return sorted((str(r[0]), r[1]) for r in rows)
+
+    seen: list[tuple[str, str]] = []
+    try:
+        async with running(loyalty_app(settings)):
+            for _ in range(200):
+                seen = await recorded()
+                if len(seen) == 2:
+                    break
+                await asyncio.sleep(0.1)
+        assert seen == sorted([(feedback["event_id"], "feedback.received"), (purchase["event_id"], "purchase")])
+    finally:
+        async with database.transaction() as session:
+            await session.execute(delete(processed_events).where(processed_events.c.consumer_group == group))
