@@ -50,14 +50,28 @@ def wait_until(check: object, timeout: float, what: str, log: Path | None = None
     raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s{tail}")
 
 
+def process_alive(pid: int) -> bool:
+    """True while pid runs; reaps it first when it is our own exited child (no zombie counts)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def pid_alive(pid_file: Path) -> int | None:
     """The pid in pid_file when that process still runs, else None."""
     try:
         pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    return pid
+    return pid if process_alive(pid) else None
 
 
 def terminate(pid_file: Path, timeout: float = 30.0) -> bool:
@@ -73,9 +87,7 @@ def terminate(pid_file: Path, timeout: float = 30.0) -> bool:
             break
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not process_alive(pid):
                 break
             time.sleep(0.2)
         else:
@@ -107,8 +119,16 @@ def ensure_kafka_jars(libs: Path = LOCAL / "kafka" / "libs") -> Path:
     shutil.rmtree(libs, ignore_errors=True)
     libs.mkdir(parents=True)
     subprocess.run(
-        ["mvn", "-B", "--no-transfer-progress", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-B",
+            "--no-transfer-progress",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     stamp.write_text(digest)
@@ -141,18 +161,27 @@ class KafkaNode:
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [
-            "java", f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            "java",
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={KAFKA_DEPLOY / 'log4j2.properties'}",
-            "-cp", self._classpath(), main, *args,
+            "-cp",
+            self._classpath(),
+            main,
+            *args,
         ]
 
     def _configure(self) -> Path:
         config = self.home / "server.properties"
         template = string.Template((KAFKA_DEPLOY / "server.properties.template").read_text())
-        config.write_text(template.substitute(
-            broker_port=self.broker_port, controller_port=self.controller_port,
-            log_dir=self.home / "data",
-        ))
+        config.write_text(
+            template.substitute(
+                broker_port=self.broker_port,
+                controller_port=self.controller_port,
+                log_dir=self.home / "data",
+            )
+        )
         return config
 
     def running(self) -> bool:
@@ -169,12 +198,25 @@ class KafkaNode:
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             say(f"Formatting Kafka storage in {self.home / 'data'}")
-            run_quiet(self._java("kafka.tools.StorageTool", "format", "--standalone",
-                                 "-t", cluster_id, "-c", str(config)))
+            run_quiet(
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                )
+            )
         say(f"Starting Kafka on {self.bootstrap}")
         with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(config)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.pid_file.write_text(str(proc.pid))
         wait_until(lambda: self._started(proc), 120, "Kafka", self.log_file)
         return True
@@ -183,8 +225,10 @@ class KafkaNode:
         if proc.poll() is not None:
             tail = self.log_file.read_text(errors="replace").splitlines()[-30:]
             raise RuntimeError("Kafka exited during start-up:\n" + "\n".join(tail))
-        return port_open(self.broker_port) and "Kafka Server started" in self.log_file.read_text(
-            errors="replace")[-20000:]
+        return (
+            port_open(self.broker_port)
+            and "Kafka Server started" in self.log_file.read_text(errors="replace")[-20000:]
+        )
 
     def stop(self) -> bool:
         stopped = terminate(self.pid_file, timeout=30)
@@ -204,8 +248,11 @@ def pg_bin() -> Path:
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", f"postgresql-{PG_VERSION}"],
-                       check=True, env=env)
+        subprocess.run(
+            [*sudo, "apt-get", "install", "-y", "-q", f"postgresql-{PG_VERSION}"],
+            check=True,
+            env=env,
+        )
     return path
 
 
@@ -228,7 +275,7 @@ def pg_home() -> Path:
     if _reachable_by_postgres(home):
         return home
     digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]
-    return Path("/var/tmp") / f"feedback-platform-{digest}" / "postgres"
+    return Path("/var/tmp") / f"feedback-platform-{digest}" / "postgres"  # noqa: S108 - fixed, root-owned parent
 
 
 @dataclass(frozen=True)
@@ -268,25 +315,66 @@ class PostgresNode:
         fresh = not (self.data / "PG_VERSION").exists()
         if fresh:
             say(f"Initialising PostgreSQL cluster in {self.data}")
-            run_quiet(_as_postgres([str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                                    "--auth-local=trust", "--auth-host=scram-sha-256",
-                                    "-E", "UTF8", "--locale=C.UTF-8"]))
+            run_quiet(
+                _as_postgres(
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        "postgres",
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                )
+            )
         say(f"Starting PostgreSQL on 127.0.0.1:{self.port}")
         log = self.home / "postgres.log"
-        run_quiet(_as_postgres([
-            str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-t", "60",
-            "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.home}"
-                  " -c max_connections=200 -c shared_buffers=128MB -c fsync=on",
-            "start",
-        ]))
+        run_quiet(
+            _as_postgres(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.home}"
+                    " -c max_connections=200 -c shared_buffers=128MB -c fsync=on",
+                    "start",
+                ]
+            )
+        )
         if fresh:
             self._create_role_and_database()
         return True
 
     def _psql(self, sql: str, database: str = "postgres") -> None:
-        run_quiet(_as_postgres([str(pg_bin() / "psql"), "-h", str(self.home), "-p", str(self.port),
-                                "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
-                                "-c", sql]))
+        run_quiet(
+            _as_postgres(
+                [
+                    str(pg_bin() / "psql"),
+                    "-h",
+                    str(self.home),
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    database,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    sql,
+                ]
+            )
+        )
 
     def _create_role_and_database(self) -> None:
         self._psql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'")
@@ -295,8 +383,7 @@ class PostgresNode:
     def stop(self) -> bool:
         if not (self.data / "postmaster.pid").exists():
             return False
-        run_quiet(_as_postgres([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                                "-w", "stop"]))
+        run_quiet(_as_postgres([str(pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]))
         say("Stopped PostgreSQL")
         return True
 

@@ -23,7 +23,16 @@ from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.infra import LOCAL, ROOT, KafkaNode, local_postgres, pid_alive, say, terminate, wait_until
+from scripts.infra import (
+    LOCAL,
+    ROOT,
+    KafkaNode,
+    local_postgres,
+    pid_alive,
+    say,
+    terminate,
+    wait_until,
+)
 
 SERVICES = {"ingest": 8001, "sentiment": 8002, "alerting": 8003, "loyalty": 8004}
 RUN_DIR = LOCAL / "run"
@@ -67,15 +76,26 @@ def infra_down(only: list[str] | None = None) -> None:
 
 
 def _service_cmd(name: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", f"services.{name}.app:create_app", "--factory",
-            "--host", os.environ.get("SERVICE_HOST", "127.0.0.1"), "--port", str(service_port(name)),
-            "--timeout-graceful-shutdown", "20", "--no-server-header"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"services.{name}.app:create_app",
+        "--factory",
+        "--host",
+        os.environ.get("SERVICE_HOST", "127.0.0.1"),
+        "--port",
+        str(service_port(name)),
+        "--timeout-graceful-shutdown",
+        "20",
+        "--no-server-header",
+    ]
 
 
 def _ready(name: str) -> bool:
     url = f"http://127.0.0.1:{service_port(name)}/readyz"
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback URL
+        with urllib.request.urlopen(url, timeout=3) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -102,14 +122,26 @@ def start_services(foreground: bool) -> dict[str, subprocess.Popen[bytes]]:
             continue
         log = LOG_DIR / f"{name}.log"
         if foreground:
-            proc = subprocess.Popen(_service_cmd(name), env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                _service_cmd(name),
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             assert proc.stdout is not None
             threading.Thread(target=_pump, args=(proc.stdout, name, log), daemon=True).start()
         else:
             with log.open("ab") as sink:
-                proc = subprocess.Popen(_service_cmd(name), env=env, cwd=ROOT, stdout=sink,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(
+                    _service_cmd(name),
+                    env=env,
+                    cwd=ROOT,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         pid_file.write_text(str(proc.pid))
         procs[name] = proc
     for name in SERVICES:
@@ -181,8 +213,14 @@ def status() -> None:
         print(f"{name:<10} {state}")
 
 
-COMMANDS = {"infra-up": lambda: infra_up() and None, "infra-down": infra_down,
-            "up": lambda: up() and None, "down": down, "run": run, "status": status}
+COMMANDS = {
+    "infra-up": lambda: infra_up() and None,
+    "infra-down": infra_down,
+    "up": lambda: up() and None,
+    "down": down,
+    "run": run,
+    "status": status,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:

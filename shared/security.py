@@ -13,8 +13,11 @@ API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="C
 
 
 def _unauthorized() -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid X-API-Key",
-                         headers={"WWW-Authenticate": "ApiKey"})
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or invalid X-API-Key",
+        headers={"WWW-Authenticate": "ApiKey"},
+    )
 
 
 def client_for_key(keys: Mapping[str, SecretStr], presented: str | None) -> str | None:

@@ -51,8 +51,9 @@ def recording_handler(table: Table, group: str) -> Callable[[Runtime], Handler]:
     def build(runtime: Runtime) -> Handler:
         async def handle(events: list[ConsumedEvent]) -> None:
             async with runtime.database.transaction() as session:
-                await claim_events(session, table, group,
-                                   [(e.envelope.event_id, e.envelope.type) for e in events])
+                await claim_events(
+                    session, table, group, [(e.envelope.event_id, e.envelope.type) for e in events]
+                )
 
         return handle
 
@@ -72,13 +73,23 @@ def build_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
-        runtime = Runtime(service, settings, Database(settings.database, service),
-                          EventProducer(settings.kafka, service))
+        runtime = Runtime(
+            service,
+            settings,
+            Database(settings.database, service),
+            EventProducer(settings.kafka, service),
+        )
         await runtime.producer.start()
         for spec in consumers:
-            consumer = EventConsumer(service=service, group_id=spec.group_id, topics=spec.topics,
-                                     handler=spec.handler(runtime), producer=runtime.producer,
-                                     settings=settings.kafka, max_batch=spec.max_batch)
+            consumer = EventConsumer(
+                service=service,
+                group_id=spec.group_id,
+                topics=spec.topics,
+                handler=spec.handler(runtime),
+                producer=runtime.producer,
+                settings=settings.kafka,
+                max_batch=spec.max_batch,
+            )
             await consumer.start()
             runtime.consumers.append(consumer)
         app.state.runtime = runtime

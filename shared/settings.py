@@ -87,4 +87,6 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             variable = field.upper() if field.isupper() or not prefix else f"{prefix}{field}".upper()
             problems.append(f"  {variable}: {error['msg']}")
-        raise ConfigurationError(f"invalid configuration for {cls.__name__}:\n" + "\n".join(problems))
+        raise ConfigurationError(
+            f"invalid configuration for {cls.__name__}:\n" + "\n".join(problems)
+        ) from exc

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from scripts.infra import KafkaNode, local_postgres, port_open
-from shared.contracts.registry import TopicSpec
+from shared.contracts.registry import TOPICS, TopicSpec
 from shared.db.engine import Database
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import EventProducer
@@ -39,11 +39,9 @@ def kafka_settings() -> KafkaSettings:
 
 
 @pytest.fixture
-async def topics(kafka_settings: KafkaSettings) -> AsyncIterator[None]:
-    from shared.contracts.registry import TOPICS
-
+async def topics(kafka_settings: KafkaSettings) -> None:
+    """Every registry topic and DLQ, with this test's suffix."""
     await ensure_topics(kafka_settings, list(TOPICS.values()))
-    yield
 
 
 @pytest.fixture
@@ -68,8 +66,13 @@ async def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float =
     """Every record on `topic` from the beginning, waiting until `expected` have arrived."""
     import asyncio
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     records = []
     try:

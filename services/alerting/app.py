@@ -1,4 +1,7 @@
-"""The alerting service: consumes feedback.scored.v1 and loyalty.changes.v1, fires and escalates alerts on alerts.v1."""
+"""The alerting service.
+
+It consumes feedback.scored.v1 and loyalty.changes.v1, fires and escalates alerts on alerts.v1.
+"""
 
 from fastapi import FastAPI
 
@@ -17,7 +20,15 @@ def create_app(settings: AlertingSettings | None = None) -> FastAPI:
         service="alerting",
         settings=settings,
         title="Alerting service",
-        description="consumes feedback.scored.v1 and loyalty.changes.v1, fires and escalates alerts on alerts.v1.",
-        consumers=[ConsumerSpec(group, [FEEDBACK_SCORED, LOYALTY_CHANGES], recording_handler(processed_events, group))],
+        description=(
+            "Consumes feedback.scored.v1 and loyalty.changes.v1; fires and escalates alerts on alerts.v1."
+        ),
+        consumers=[
+            ConsumerSpec(
+                group,
+                [FEEDBACK_SCORED, LOYALTY_CHANGES],
+                recording_handler(processed_events, group),
+            )
+        ],
         routers=[operator_router(settings)],
     )

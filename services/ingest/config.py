@@ -2,7 +2,7 @@
 
 from typing import Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import DEV_INGEST_KEY, ServiceSettings
@@ -11,7 +11,7 @@ from shared.settings import DEV_INGEST_KEY, ServiceSettings
 class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
-    api_keys: dict[str, SecretStr] = {"demo": SecretStr(DEV_INGEST_KEY)}
+    api_keys: dict[str, SecretStr] = Field(default_factory=lambda: {"demo": SecretStr(DEV_INGEST_KEY)})
     """Client name → API key, as JSON: INGEST_API_KEYS='{"pos": "…", "crm": "…"}'."""
 
     @model_validator(mode="after")

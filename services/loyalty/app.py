@@ -1,4 +1,7 @@
-"""The loyalty service: consumes commerce.events.v1, feedback.received.v1 and alerts.v1 into a points ledger and member tiers."""
+"""The loyalty service.
+
+It consumes commerce.events.v1, feedback.received.v1 and alerts.v1 into a points ledger and member tiers.
+"""
 
 from fastapi import FastAPI
 
@@ -17,7 +20,16 @@ def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
         service="loyalty",
         settings=settings,
         title="Loyalty service",
-        description="consumes commerce.events.v1, feedback.received.v1 and alerts.v1 into a points ledger and member tiers.",
-        consumers=[ConsumerSpec(group, [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS], recording_handler(processed_events, group))],
+        description=(
+            "Consumes commerce.events.v1, feedback.received.v1 and alerts.v1 "
+            "into a points ledger and member tiers."
+        ),
+        consumers=[
+            ConsumerSpec(
+                group,
+                [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS],
+                recording_handler(processed_events, group),
+            )
+        ],
         routers=[operator_router(settings)],
     )

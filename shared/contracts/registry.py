@@ -103,8 +103,7 @@ LOYALTY_CHANGES = TopicSpec(
 )
 
 TOPICS: dict[str, TopicSpec] = {
-    spec.name: spec
-    for spec in (FEEDBACK_RECEIVED, FEEDBACK_SCORED, COMMERCE_EVENTS, ALERTS, LOYALTY_CHANGES)
+    spec.name: spec for spec in (FEEDBACK_RECEIVED, FEEDBACK_SCORED, COMMERCE_EVENTS, ALERTS, LOYALTY_CHANGES)
 }
 
 

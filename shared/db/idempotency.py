@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
-from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,7 @@ def processed_events_table(metadata: MetaData) -> Table:
         "processed_events",
         metadata,
         Column("consumer_group", String(200), primary_key=True),
-        Column("event_id", PgUUID(as_uuid=True), primary_key=True),
+        Column("event_id", PG_UUID(as_uuid=True), primary_key=True),
         Column("event_type", String(100), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
@@ -34,9 +34,7 @@ async def claim_events(
     rows = [{"consumer_group": group, "event_id": eid, "event_type": etype} for eid, etype in unique.items()]
     if not rows:
         return set()
-    statement = (
-        insert(table).values(rows).on_conflict_do_nothing().returning(table.c.event_id)
-    )
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.event_id)
     result = await session.execute(statement)
     return set(result.scalars())
 

@@ -15,15 +15,28 @@ from shared.settings import KafkaSettings
 def new_topics(specs: list[TopicSpec], suffix: str = "") -> list[NewTopic]:
     topics = []
     for spec in specs:
-        topics.append(NewTopic(spec.name + suffix, spec.partitions, 1,
-                               topic_configs={"retention.ms": str(spec.retention_ms), **spec.config}))
-        topics.append(NewTopic(spec.dlq + suffix, spec.dlq_partitions, 1,
-                               topic_configs={"retention.ms": str(spec.dlq_retention_ms)}))
+        topics.append(
+            NewTopic(
+                spec.name + suffix,
+                spec.partitions,
+                1,
+                topic_configs={"retention.ms": str(spec.retention_ms), **spec.config},
+            )
+        )
+        topics.append(
+            NewTopic(
+                spec.dlq + suffix,
+                spec.dlq_partitions,
+                1,
+                topic_configs={"retention.ms": str(spec.dlq_retention_ms)},
+            )
+        )
     return topics
 
 
-async def ensure_topics(settings: KafkaSettings, specs: list[TopicSpec] | None = None,
-                        attempts: int = 30) -> list[str]:
+async def ensure_topics(
+    settings: KafkaSettings, specs: list[TopicSpec] | None = None, attempts: int = 30
+) -> list[str]:
     """Create missing topics; return the names created. Retries while the broker is starting."""
     wanted = new_topics(specs or list(TOPICS.values()), settings.topic_suffix)
     for attempt in range(attempts):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,7 +24,7 @@ from shared.observability import metrics
 from shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord  # aiokafka is untyped: ConsumerRecord[bytes, bytes] at run time
 State = Literal["starting", "running", "halted", "stopped"]
 
 
@@ -117,10 +118,8 @@ class EventConsumer:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, waking early when stop() is called."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _run(self) -> None:
         consumer = await self._connect()
@@ -173,7 +172,8 @@ class EventConsumer:
             highwater = consumer.highwater(tp)
             if highwater is not None and tp in offsets:
                 metrics.KAFKA_LAG.labels(self.service, self.group_id, tp.topic, tp.partition).set(
-                    max(highwater - offsets[tp], 0))
+                    max(highwater - offsets[tp], 0)
+                )
         if halted:
             raise halted
 
@@ -199,7 +199,8 @@ class EventConsumer:
                 delay = min(delay * 2, 30.0)
                 continue
             metrics.KAFKA_HANDLER_LATENCY.labels(self.service, self.group_id).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
             return True
         return True
 
@@ -209,7 +210,9 @@ class EventConsumer:
         dlq = spec.dlq + self._suffix
         while True:
             try:
-                await self._producer.send_raw_many(dlq, [(record.key, record.value, dlq_headers(record, error))])
+                await self._producer.send_raw_many(
+                    dlq, [(record.key, record.value, dlq_headers(record, error))]
+                )
             except BrokerUnavailable as exc:
                 log.warning("kafka_dlq_write_failed", topic=dlq, error=str(exc))
                 if self._stopping.is_set():
@@ -218,8 +221,13 @@ class EventConsumer:
                 delay = min(delay * 2, 10.0)
                 continue
             metrics.KAFKA_DLQ.labels(self.service, record.topic).inc()
-            log.warning("kafka_record_dead_lettered", topic=record.topic, partition=record.partition,
-                        offset=record.offset, error=error)
+            log.warning(
+                "kafka_record_dead_lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=error,
+            )
             return True
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:

@@ -34,13 +34,14 @@ class DlqLimit:
         if self._consecutive > self.max_consecutive_count:
             raise DlqLimitExceeded(f"{self._consecutive} consecutive invalid messages")
         invalid_count = sum(self._recent)
-        if len(self._recent) >= self.min_sample and invalid_count / len(self._recent) > self.max_invalid_ratio:
-            raise DlqLimitExceeded(
-                f"{invalid_count} of the last {len(self._recent)} messages were invalid"
-            )
+        if (
+            len(self._recent) >= self.min_sample
+            and invalid_count / len(self._recent) > self.max_invalid_ratio
+        ):
+            raise DlqLimitExceeded(f"{invalid_count} of the last {len(self._recent)} messages were invalid")
 
 
-def dlq_headers(record: ConsumerRecord[bytes, bytes], error: str) -> list[tuple[str, bytes]]:
+def dlq_headers(record: ConsumerRecord, error: str) -> list[tuple[str, bytes]]:
     """The original headers plus where the record came from and why it was dead-lettered."""
     original = list(record.headers or ())
     return [

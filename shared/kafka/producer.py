@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from shared.contracts.envelope import Envelope
-from shared.observability.metrics import KAFKA_PRODUCED, KAFKA_PRODUCE_FAILURES
+from shared.observability.metrics import KAFKA_PRODUCE_FAILURES, KAFKA_PRODUCED
 from shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -95,12 +95,12 @@ class EventProducer:
         On failure some envelopes may have been written: callers retry with the same event ids and
         consumers deduplicate on event_id.
         """
-        await self.send_raw_many(
-            topic, [(e.key.encode(), e.to_bytes(), e.headers()) for e in envelopes]
-        )
+        await self.send_raw_many(topic, [(e.key.encode(), e.to_bytes(), e.headers()) for e in envelopes])
 
     async def send_raw_many(
-        self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
     ) -> None:
         producer = self._producer
         if producer is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -23,7 +23,9 @@ def _route_template(request: Request) -> str:
 
 def instrument(app: FastAPI, service: str) -> None:
     @app.middleware("http")
-    async def record_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def record_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         status = 500
         try:
@@ -36,7 +38,7 @@ def instrument(app: FastAPI, service: str) -> None:
             HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
 
 
-def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     """/healthz: the process answers. /readyz: every dependency in `checks` answers (else 503)."""
     router = APIRouter(tags=["operations"])
 

@@ -23,7 +23,9 @@ KAFKA_PRODUCE_FAILURES = Counter(
     "kafka_produce_failures_total", "Records the broker did not acknowledge.", ["service", "topic"]
 )
 KAFKA_DLQ = Counter(
-    "kafka_dlq_messages_total", "Invalid records sent to the dead-letter topic.", ["service", "topic"]
+    "kafka_dlq_messages_total",
+    "Invalid records sent to the dead-letter topic.",
+    ["service", "topic"],
 )
 KAFKA_LAG = Gauge(
     "kafka_consumer_lag_messages",

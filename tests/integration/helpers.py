@@ -13,7 +13,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "examp
 
 
 def feedback_received(customer_id: str = "C1", **payload: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((EXAMPLES / "feedback.received.v1" / "feedback.received.json").read_text())
+    doc: dict[str, Any] = json.loads(
+        (EXAMPLES / "feedback.received.v1" / "feedback.received.json").read_text()
+    )
     doc["event_id"] = str(uuid.uuid4())
     doc["key"] = customer_id
     doc["payload"].update(feedback_id=str(uuid.uuid4()), customer_id=customer_id, **payload)

@@ -40,9 +40,10 @@ async def test_service_survives_broker_outage_and_reconnects(tmp_path: Path, dat
     group = f"loyalty-{uuid.uuid4().hex[:8]}"
     app = create_app(LoyaltySettings(kafka=kafka, consumer_group=group))
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test"
-        ) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+        ):
             # Starting with no broker at all: alive, not ready.
             assert (await client.get("/healthz")).status_code == 200
             await wait_status(client, "/readyz", 503, 5)
@@ -64,8 +65,9 @@ async def test_service_survives_broker_outage_and_reconnects(tmp_path: Path, dat
             await producer.send_raw_many("feedback.received.v1", [(b"C", to_bytes(doc), [])])
             for _ in range(300):
                 async with database.transaction() as session:
-                    found = await session.scalar(select(processed_events.c.event_id)
-                                                 .where(processed_events.c.consumer_group == group))
+                    found = await session.scalar(
+                        select(processed_events.c.event_id).where(processed_events.c.consumer_group == group)
+                    )
                 if found is not None:
                     break
                 await asyncio.sleep(0.2)

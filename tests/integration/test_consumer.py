@@ -17,16 +17,25 @@ from tests.integration.helpers import eventually, feedback_received, to_bytes
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 
-def consumer_for(settings: KafkaSettings, producer: EventProducer, handler, group: str | None = None,
-                 **kwargs) -> EventConsumer:
-    return EventConsumer(service="tests", group_id=group or f"g-{uuid.uuid4().hex[:8]}",
-                         topics=[FEEDBACK_RECEIVED], handler=handler, producer=producer,
-                         settings=settings, **kwargs)
+def consumer_for(
+    settings: KafkaSettings, producer: EventProducer, handler, group: str | None = None, **kwargs
+) -> EventConsumer:
+    return EventConsumer(
+        service="tests",
+        group_id=group or f"g-{uuid.uuid4().hex[:8]}",
+        topics=[FEEDBACK_RECEIVED],
+        handler=handler,
+        producer=producer,
+        settings=settings,
+        **kwargs,
+    )
 
 
 async def publish(producer: EventProducer, settings: KafkaSettings, docs: list[dict]) -> None:
-    await producer.send_raw_many(spec_topic(FEEDBACK_RECEIVED, settings),
-                                 [(d["key"].encode(), to_bytes(d), []) for d in docs])
+    await producer.send_raw_many(
+        spec_topic(FEEDBACK_RECEIVED, settings),
+        [(d["key"].encode(), to_bytes(d), []) for d in docs],
+    )
 
 
 async def test_valid_events_are_handled_once_and_committed(kafka_settings, producer):
@@ -60,15 +69,23 @@ async def test_valid_events_are_handled_once_and_committed(kafka_settings, produ
     assert again == [extra["event_id"]]
 
 
-async def test_invalid_record_goes_to_dlq_with_original_bytes_and_consumption_goes_on(kafka_settings, producer):
+async def test_invalid_record_goes_to_dlq_with_original_bytes_and_consumption_goes_on(
+    kafka_settings, producer
+):
     bad = feedback_received("C-bad")
     bad["payload"]["csat"] = 42
     garbage = b"\x00\x01 definitely not json"
     good = feedback_received("C-good")
     topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
     # One partition key so the order bad, garbage, good is kept.
-    await producer.send_raw_many(topic, [(b"same", to_bytes(bad), [("trace", b"abc")]),
-                                         (b"same", garbage, []), (b"same", to_bytes(good), [])])
+    await producer.send_raw_many(
+        topic,
+        [
+            (b"same", to_bytes(bad), [("trace", b"abc")]),
+            (b"same", garbage, []),
+            (b"same", to_bytes(good), []),
+        ],
+    )
     seen: list[str] = []
 
     async def handle(events: list[ConsumedEvent]) -> None:
@@ -79,7 +96,9 @@ async def test_invalid_record_goes_to_dlq_with_original_bytes_and_consumption_go
     await eventually(lambda: seen == [good["event_id"]], what="the good event after two bad ones")
     await consumer.stop()
 
-    dead = await read_all(kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 2)
+    dead = await read_all(
+        kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 2
+    )
     assert [r.value for r in dead] == [to_bytes(bad), garbage]
     headers = dict(dead[0].headers)
     assert headers["trace"] == b"abc"
@@ -126,7 +145,9 @@ async def test_poison_event_from_the_handler_is_dead_lettered_and_the_rest_appli
     await consumer.start()
     await eventually(lambda: applied == [fine["event_id"]], what="the fine event")
     await consumer.stop()
-    dead = await read_all(kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1)
+    dead = await read_all(
+        kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1
+    )
     assert [r.value for r in dead] == [to_bytes(poison)]
 
 
@@ -137,14 +158,17 @@ async def test_consumer_halts_when_invalid_messages_look_systematic(kafka_settin
     async def handle(events: list[ConsumedEvent]) -> None:
         raise AssertionError("no valid event was sent")
 
-    consumer = consumer_for(kafka_settings, producer, handle,
-                            dlq_limit=DlqLimit(max_consecutive_count=3))
+    consumer = consumer_for(kafka_settings, producer, handle, dlq_limit=DlqLimit(max_consecutive_count=3))
     await consumer.start()
     await eventually(lambda: consumer.state == "halted", what="halt")
     assert "consecutive invalid" in (consumer.halt_reason or "")
     await consumer.stop()
-    dead = await read_all(kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix,
-                          4, timeout_s=5)
+    dead = await read_all(
+        kafka_settings.bootstrap_servers,
+        FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix,
+        4,
+        timeout_s=5,
+    )
     assert len(dead) == 3  # dead-lettered up to the limit, then stopped instead of draining into the DLQ
 
 

@@ -63,10 +63,14 @@ async def test_service_is_healthy_ready_and_exports_metrics(name, kafka_settings
             await asyncio.sleep(0.2)
         body = (await client.get("/readyz")).json()
         assert body["status"] == "ready", body
-        assert body["checks"]["database"] and body["checks"]["kafka"]
+        assert body["checks"]["database"]
+        assert body["checks"]["kafka"]
         metrics = await client.get("/metrics")
         assert metrics.headers["content-type"].startswith("text/plain")
-        assert f'http_requests_total{{method="GET",route="/readyz",service="{name}",status="200"}}' in metrics.text
+        assert (
+            f'http_requests_total{{method="GET",route="/readyz",service="{name}",status="200"}}'
+            in metrics.text
+        )
         docs = await client.get("/openapi.json")
         assert docs.status_code == 200
 
@@ -82,24 +86,42 @@ async def test_operator_endpoint_needs_the_operator_key(kafka_settings):
         assert ok.json()[0]["group_id"] == settings.consumer_group
 
 
-async def test_loyalty_consumer_records_each_event_once_in_its_schema(kafka_settings: KafkaSettings,
-                                                                      producer, database):
+async def test_loyalty_consumer_records_each_event_once_in_its_schema(
+    kafka_settings: KafkaSettings, producer, database
+):
     group = f"loyalty-{uuid.uuid4().hex[:8]}"
     settings = LoyaltySettings(kafka=kafka_settings, consumer_group=group)
     feedback = feedback_received("C77")
-    purchase = {**feedback, "event_id": str(uuid.uuid4()), "type": "purchase",
-                "payload": {"client_id": "demo", "external_id": "o-1", "order_id": "o-1",
-                            "customer_id": "C77", "amount": "99.50", "currency": "CNY",
-                            "occurred_at": "2026-11-20T10:00:00+08:00"}}
+    purchase = {
+        **feedback,
+        "event_id": str(uuid.uuid4()),
+        "type": "purchase",
+        "payload": {
+            "client_id": "demo",
+            "external_id": "o-1",
+            "order_id": "o-1",
+            "customer_id": "C77",
+            "amount": "99.50",
+            "currency": "CNY",
+            "occurred_at": "2026-11-20T10:00:00+08:00",
+        },
+    }
     # Published twice: at-least-once delivery must not mean twice the effect.
     for _ in range(2):
-        await producer.send_raw_many(spec_topic(FEEDBACK_RECEIVED, kafka_settings), [(b"C77", to_bytes(feedback), [])])
-        await producer.send_raw_many(spec_topic(COMMERCE_EVENTS, kafka_settings), [(b"C77", to_bytes(purchase), [])])
+        await producer.send_raw_many(
+            spec_topic(FEEDBACK_RECEIVED, kafka_settings), [(b"C77", to_bytes(feedback), [])]
+        )
+        await producer.send_raw_many(
+            spec_topic(COMMERCE_EVENTS, kafka_settings), [(b"C77", to_bytes(purchase), [])]
+        )
 
     async def recorded() -> list[tuple[str, str]]:
         async with database.transaction() as session:
-            rows = await session.execute(select(processed_events.c.event_id, processed_events.c.event_type)
-                                         .where(processed_events.c.consumer_group == group))
+            rows = await session.execute(
+                select(processed_events.c.event_id, processed_events.c.event_type).where(
+                    processed_events.c.consumer_group == group
+                )
+            )
             return sorted((str(r[0]), r[1]) for r in rows)
 
     seen: list[tuple[str, str]] = []
@@ -110,7 +132,9 @@ async def test_loyalty_consumer_records_each_event_once_in_its_schema(kafka_sett
                 if len(seen) == 2:
                     break
                 await asyncio.sleep(0.1)
-        assert seen == sorted([(feedback["event_id"], "feedback.received"), (purchase["event_id"], "purchase")])
+        assert seen == sorted(
+            [(feedback["event_id"], "feedback.received"), (purchase["event_id"], "purchase")]
+        )
     finally:
         async with database.transaction() as session:
             await session.execute(delete(processed_events).where(processed_events.c.consumer_group == group))

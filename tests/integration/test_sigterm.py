@@ -27,9 +27,19 @@ def start_sentiment(suffix: str, group: str, log: Path) -> subprocess.Popen[byte
     env = {**os.environ, "KAFKA_TOPIC_SUFFIX": suffix, "SENTIMENT_CONSUMER_GROUP": group}
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "services.sentiment.app:create_app", "--factory",
-             "--port", str(PORT)],
-            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "services.sentiment.app:create_app",
+                "--factory",
+                "--port",
+                str(PORT),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -41,8 +51,14 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
 
     async def count() -> int:
         async with database.transaction() as session:
-            return int(await session.scalar(select(func.count()).select_from(processed_events)
-                                             .where(processed_events.c.consumer_group == group)) or 0)
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(processed_events)
+                    .where(processed_events.c.consumer_group == group)
+                )
+                or 0
+            )
 
     async def publish_until_told() -> None:
         while not stop_publishing.is_set():
@@ -78,8 +94,12 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
             await asyncio.sleep(0.1)
         assert stopped_at < len(docs)
         async with database.transaction() as session:
-            seen = {str(e) for e in await session.scalars(
-                select(processed_events.c.event_id).where(processed_events.c.consumer_group == group))}
+            seen = {
+                str(e)
+                for e in await session.scalars(
+                    select(processed_events.c.event_id).where(processed_events.c.consumer_group == group)
+                )
+            }
         assert seen == {d["event_id"] for d in docs}
     finally:
         process.terminate()

@@ -34,6 +34,7 @@ def test_high_invalid_ratio_halts_once_the_sample_is_large_enough():
     for _ in range(4):
         limit.record(invalid=True)
         limit.record(invalid=False)
-    with pytest.raises(DlqLimitExceeded, match="of the last"):
-        for _ in range(3):
-            limit.record(invalid=True)
+    limit.record(invalid=True)
+    limit.record(invalid=True)
+    with pytest.raises(DlqLimitExceeded, match="6 of the last 10"):
+        limit.record(invalid=True)
