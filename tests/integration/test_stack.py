@@ -19,7 +19,7 @@ PORTS = {"ingest": 18001, "sentiment": 18002, "alerting": 18003, "loyalty": 1800
 
 
 def get(url: str) -> tuple[int, str, str]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=5) as response:
         return response.status, response.headers["content-type"], response.read().decode()
 
 
