@@ -23,11 +23,11 @@ test: install  ## the whole suite against the real broker and database (started 
 	@$(STACK) infra-up
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lint:
+lint: install
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy
 
-fmt:
+fmt: install
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
