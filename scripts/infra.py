@@ -135,7 +135,7 @@ def ensure_kafka_jars(libs: Path = LOCAL / "kafka" / "libs") -> Path:
     return libs
 
 
-@dataclass(frozen=True)
+@dataclass
 class KafkaNode:
     """A single KRaft broker+controller whose data lives under home."""
 
@@ -143,6 +143,7 @@ class KafkaNode:
     broker_port: int = int(os.environ.get("LOCAL_KAFKA_PORT", "9092"))
     controller_port: int = int(os.environ.get("LOCAL_KAFKA_CONTROLLER_PORT", "9093"))
     heap: str = "512m"
+    _log_offset: int = 0
 
     @property
     def bootstrap(self) -> str:
@@ -210,6 +211,7 @@ class KafkaNode:
                 )
             )
         say(f"Starting Kafka on {self.bootstrap}")
+        self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(config)),

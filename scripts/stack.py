@@ -53,13 +53,19 @@ def infra_env() -> dict[str, str]:
     return env
 
 
-def infra_up() -> list[str]:
-    """Start what is not configured externally, create topics, migrate. Returns what it started."""
-    started = []
-    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and KafkaNode().start():
+def infra_up(started: list[str] | None = None) -> list[str]:
+    """Start what is not configured externally, create topics, migrate.
+
+    Appends what it started to `started` as it goes, so an interrupted start can be undone.
+    """
+    started = [] if started is None else started
+    kafka, postgres = KafkaNode(), local_postgres()
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and not kafka.running():
         started.append("kafka")
-    if "DATABASE_URL" not in os.environ and local_postgres().start():
+        kafka.start()
+    if "DATABASE_URL" not in os.environ and not postgres.running():
         started.append("postgres")
+        postgres.start()
     env = infra_env()
     say("Creating Kafka topics from the registry")
     subprocess.run([sys.executable, "-m", "shared.kafka.admin"], check=True, env=env, cwd=ROOT)
@@ -167,10 +173,13 @@ def print_endpoints() -> None:
 
 
 def up(foreground: bool = False) -> dict[str, subprocess.Popen[bytes]]:
-    started = infra_up()
-    previous = json.loads(STARTED_FILE.read_text()) if STARTED_FILE.exists() else []
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    STARTED_FILE.write_text(json.dumps(sorted(set(previous) | set(started))))
+    started: list[str] = []
+    try:
+        infra_up(started)
+    finally:
+        previous = json.loads(STARTED_FILE.read_text()) if STARTED_FILE.exists() else []
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        STARTED_FILE.write_text(json.dumps(sorted(set(previous) | set(started))))
     say("Starting services")
     procs = start_services(foreground)
     print_endpoints()
@@ -190,7 +199,8 @@ def down(only_started: bool = False) -> None:
 
 def run() -> None:
     """Foreground: everything up, logs streamed; Ctrl-C (or SIGTERM) stops everything started."""
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         procs = up(foreground=True)
         say("Press Ctrl-C to stop everything")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from scripts.infra import KafkaNode, local_postgres, port_open
 from shared.contracts.registry import TOPICS, TopicSpec
@@ -39,9 +40,16 @@ def kafka_settings() -> KafkaSettings:
 
 
 @pytest.fixture
-async def topics(kafka_settings: KafkaSettings) -> None:
-    """Every registry topic and DLQ, with this test's suffix."""
-    await ensure_topics(kafka_settings, list(TOPICS.values()))
+async def topics(kafka_settings: KafkaSettings) -> AsyncIterator[None]:
+    """Every registry topic and DLQ with this test's suffix, deleted afterwards."""
+    created = await ensure_topics(kafka_settings, list(TOPICS.values()))
+    yield
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(created)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
