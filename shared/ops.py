@@ -4,12 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from shared.security import require_client
+from shared.security import hash_key, require_client
 from shared.settings import ServiceSettings
 
 
 def operator_router(settings: ServiceSettings) -> APIRouter:
-    operator = require_client(lambda: {"operator": settings.operator_api_key})
+    hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
+    operator = require_client(lambda: hashes)
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
     @router.get("/consumers")

@@ -1,43 +1,52 @@
-"""API-key authentication for ingest clients and operators (constant-time comparison)."""
+"""API-key authentication: keys are configured and kept only as SHA-256 hashes, compared in constant time."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 
 from fastapi import HTTPException, Security, status
 from fastapi.security import APIKeyHeader
-from pydantic import SecretStr
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Client or operator API key")
+HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 
-def _unauthorized() -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        "missing or invalid X-API-Key",
-        headers={"WWW-Authenticate": "ApiKey"},
-    )
+def hash_key(key: str) -> str:
+    """The form a key is configured in: `sha256:<hex digest>` (`python -m shared.security KEY`)."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def client_for_key(keys: Mapping[str, SecretStr], presented: str | None) -> str | None:
-    """The client whose key matches `presented`, comparing every key in constant time."""
+def client_for_key(hashes: Mapping[str, str], presented: str | None) -> str | None:
+    """The client whose key hash matches `presented`, comparing against every hash in constant time."""
     if not presented:
         return None
+    candidate = hash_key(presented).encode()
     found = None
-    for client, key in keys.items():
-        if hmac.compare_digest(key.get_secret_value().encode(), presented.encode()):
+    for client, key_hash in hashes.items():
+        if hmac.compare_digest(key_hash.encode(), candidate):
             found = client
     return found
 
 
-def require_client(keys: Callable[[], Mapping[str, SecretStr]]) -> Callable[[str | None], str]:
+def require_client(hashes: Callable[[], Mapping[str, str]]) -> Callable[[str | None], str]:
     """A dependency returning the calling client's name, or answering 401."""
 
     def dependency(presented: str | None = Security(API_KEY_HEADER)) -> str:
-        client = client_for_key(keys(), presented)
+        client = client_for_key(hashes(), presented)
         if client is None:
-            raise _unauthorized()
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or invalid X-API-Key",
+                headers={"WWW-Authenticate": "ApiKey"},
+            )
         return client
 
     return dependency
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(hash_key(sys.argv[1]))

@@ -14,6 +14,7 @@ from sqlalchemy import Table
 from shared.contracts.registry import TopicSpec
 from shared.db.engine import Database
 from shared.db.idempotency import claim_events
+from shared.errors import BodyLimit, install_error_handlers
 from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
 from shared.observability.http import health_router, instrument
@@ -69,6 +70,7 @@ def build_app(
     consumers: Sequence[ConsumerSpec] = (),
     routers: Sequence[APIRouter] = (),
     drain_timeout_s: float = 15.0,
+    max_body_bytes: int = 1_000_000,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +106,8 @@ def build_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     instrument(app, service)
+    install_error_handlers(app, service)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, service=service)
 
     def runtime() -> Runtime:
         state: Runtime = app.state.runtime

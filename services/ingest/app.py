@@ -2,10 +2,21 @@
 
 from fastapi import FastAPI
 
+from services.ingest.api import ingest_router
 from services.ingest.config import IngestSettings
 from shared.ops import operator_router
 from shared.service import build_app
 from shared.settings import load_settings
+
+DESCRIPTION = """
+Accepts omnichannel feedback and business events over HTTP and publishes them to Kafka.
+
+* Authenticate with your client's key in `X-API-Key` (local development: `dev-ingest-key`).
+* `202` means Kafka acknowledged the record (acks=all); `200` means this `external_id` was already
+  accepted with the same payload; `409` means it was accepted with a different one.
+* `503` with `Retry-After` means the broker or database is unavailable: nothing was accepted, retry.
+* Personal data (e-mail, phone, card and ID numbers) in text and metadata is masked before publication.
+"""
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -14,6 +25,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         service="ingest",
         settings=settings,
         title="Ingest service",
-        description="Accepts omnichannel feedback and business events over HTTP into Kafka.",
-        routers=[operator_router(settings)],
+        description=DESCRIPTION,
+        routers=[ingest_router(settings), operator_router(settings)],
+        max_body_bytes=settings.max_body_bytes,
     )

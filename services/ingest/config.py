@@ -1,23 +1,43 @@
 """Settings of the ingest service (env prefix INGEST_)."""
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, StringConstraints, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.ingest.pii import ALL_KINDS, PiiKind
+from shared.security import HASH_PATTERN, hash_key
 from shared.settings import DEV_INGEST_KEY, ServiceSettings
+
+DEV_PSEUDONYM_KEY = "dev-pseudonym-key"
+
+KeyHash = Annotated[str, StringConstraints(pattern=HASH_PATTERN)]
 
 
 class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
 
-    api_keys: dict[str, SecretStr] = Field(default_factory=lambda: {"demo": SecretStr(DEV_INGEST_KEY)})
-    """Client name → API key, as JSON: INGEST_API_KEYS='{"pos": "…", "crm": "…"}'."""
+    api_keys: dict[str, KeyHash] = Field(default_factory=lambda: {"demo": hash_key(DEV_INGEST_KEY)})
+    """Client name → SHA-256 of its key, as JSON: INGEST_API_KEYS='{"pos": "sha256:…"}'.
+    `python -m shared.security KEY` prints the hash of a key."""
+
+    rate_limit_per_s: float = Field(default=500.0, ge=0)
+    """Requests per second each client may make (token bucket); 0 turns the limit off."""
+    rate_limit_burst: int = Field(default=1000, ge=1)
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    pii_kinds: set[PiiKind] = Field(default_factory=lambda: set(ALL_KINDS))
+    """Kinds of personal data masked in text and free-form fields; [] turns masking off."""
+
+    pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
+    """Keyed-hash secret turning e-mail senders without a customer_id into stable pseudonyms."""
 
     @model_validator(mode="after")
     def _no_dev_ingest_key_in_production(self) -> Self:
-        if self.app_env == "production" and any(
-            key.get_secret_value() == DEV_INGEST_KEY for key in self.api_keys.values()
-        ):
+        if self.app_env == "production" and hash_key(DEV_INGEST_KEY) in self.api_keys.values():
             raise ValueError("INGEST_API_KEYS: the development key is refused when APP_ENV=production")
+        if self.app_env == "production" and self.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
+            raise ValueError(
+                "INGEST_PSEUDONYM_KEY: the development secret is refused when APP_ENV=production"
+            )
         return self

@@ -34,6 +34,8 @@ class FeedbackReceived(Contract):
     product_id: str | None = None
     occurred_at: AwareDatetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    pii_masked: dict[str, int] = Field(default_factory=dict)
+    """How many items of personal data (by kind: email, phone, card, id_number) ingest masked."""
 
 
 class ModelRef(Contract):

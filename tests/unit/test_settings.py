@@ -23,7 +23,7 @@ def test_bad_prefixed_value_names_the_service_variable(monkeypatch):
 
 def test_production_refuses_the_development_operator_key(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "a-real-secret"}')
+    monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "sha256:' + "a" * 64 + '"}')
     with pytest.raises(ConfigurationError, match="OPERATOR_API_KEY"):
         load_settings(IngestSettings)
 
@@ -38,7 +38,7 @@ def test_production_refuses_the_development_ingest_key(monkeypatch):
 def test_production_starts_with_real_keys(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("OPERATOR_API_KEY", "a-real-operator-secret")
-    monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "a-real-secret"}')
+    monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "sha256:' + "a" * 64 + '"}')
     settings = load_settings(IngestSettings)
     assert set(settings.api_keys) == {"pos"}
 
@@ -52,3 +52,9 @@ def test_non_postgres_database_is_refused(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "mysql://u:p@db/x")
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
         load_settings(DatabaseSettings)
+
+
+def test_ingest_keys_must_be_configured_as_hashes(monkeypatch):
+    monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "plain-text-key"}')
+    with pytest.raises(ConfigurationError, match=r"INGEST_API_KEYS\.POS"):
+        load_settings(IngestSettings)

@@ -1,0 +1,175 @@
+"""Ingest routes: validate → mask → submit exactly once → answer."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from services.ingest import metrics
+from services.ingest.config import IngestSettings
+from services.ingest.ratelimit import TokenBuckets
+from services.ingest.records import (
+    Submission,
+    email_to_feedback,
+    event_submission,
+    feedback_submission,
+    transcript_to_feedback,
+)
+from services.ingest.schemas import (
+    BatchItemResult,
+    BatchResult,
+    CallTranscriptIn,
+    EmailWebhookIn,
+    EventAccepted,
+    EventIn,
+    FeedbackAccepted,
+    FeedbackBatchIn,
+    FeedbackIn,
+    FieldError,
+)
+from services.ingest.service import Ingestor, Result, Unavailable
+from shared.errors import field_path
+from shared.security import require_client
+from shared.service import Runtime
+
+CONFLICT_DOC = {"description": "Same external_id already accepted with a different payload"}
+UNAVAILABLE_DOC = {"description": "Broker or database unavailable; retry after Retry-After seconds"}
+
+
+def ingest_router(settings: IngestSettings) -> APIRouter:
+    authenticated = require_client(lambda: settings.api_keys)
+    buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
+
+    def client(name: Annotated[str, Depends(authenticated)]) -> str:
+        wait = buckets.take(name)
+        if wait > 0:
+            metrics.REJECTIONS.labels("rate_limited").inc()
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"rate limit of {settings.rate_limit_per_s:g} requests/s exceeded",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        return name
+
+    def ingestor(request: Request) -> Ingestor:
+        runtime: Runtime = request.app.state.runtime
+        return Ingestor(runtime.database, runtime.producer, settings.kafka.topic_suffix)
+
+    Client = Annotated[str, Depends(client)]  # noqa: N806 - a type alias
+    IngestorDep = Annotated[Ingestor, Depends(ingestor)]  # noqa: N806 - a type alias
+    router = APIRouter(prefix="/v1", tags=["ingest"])
+    responses: dict[int | str, dict[str, Any]] = {409: CONFLICT_DOC, 503: UNAVAILABLE_DOC}
+
+    async def submit_one(ingest: Ingestor, who: str, sub: Submission) -> Result:
+        try:
+            [result] = await ingest.submit(who, [sub])
+        except Unavailable as exc:
+            metrics.REJECTIONS.labels(f"{exc.dependency}_unavailable").inc()
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+        metrics.RECORDS.labels(sub.kind, sub.channel, result.status).inc()
+        if result.status == "accepted":
+            for kind, count in sub.pii_masked.items():
+                metrics.PII_MASKED.labels(kind).inc(count)
+        return result
+
+    def answer(result: Result, response: Response, id_field: str) -> dict[str, Any]:
+        if result.status == "conflict":
+            raise HTTPException(
+                409,
+                {
+                    "message": "external_id already used with a different payload",
+                    id_field: str(result.record_id),
+                },
+            )
+        response.status_code = 202 if result.status == "accepted" else 200
+        return {id_field: result.record_id, "status": result.status}
+
+    @router.post("/feedback", status_code=202, responses={200: {"model": FeedbackAccepted}, **responses})
+    async def post_feedback(
+        item: FeedbackIn, who: Client, ingest: IngestorDep, response: Response
+    ) -> FeedbackAccepted:
+        """Accept one feedback record: 202 once Kafka acknowledged it, 200 for a repeat."""
+        result = await submit_one(ingest, who, feedback_submission(who, item, settings.pii_kinds))
+        return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
+
+    @router.post("/feedback/batch", response_model=BatchResult)
+    async def post_feedback_batch(batch: FeedbackBatchIn, who: Client, ingest: IngestorDep) -> JSONResponse:
+        """Up to 1,000 records, each accepted, duplicate, conflict or rejected on its own."""
+        metrics.BATCH_SIZE.observe(len(batch.records))
+        items: list[BatchItemResult] = []
+        subs: list[tuple[int, Submission]] = []
+        for index, raw in enumerate(batch.records):
+            try:
+                subs.append(
+                    (index, feedback_submission(who, FeedbackIn.model_validate(raw), settings.pii_kinds))
+                )
+            except ValidationError as exc:
+                errors = [
+                    FieldError(field=field_path(tuple(e["loc"])), message=e["msg"]) for e in exc.errors()
+                ]
+                items.append(
+                    BatchItemResult(
+                        index=index, external_id=_external_id(raw), status="rejected", errors=errors
+                    )
+                )
+                metrics.RECORDS.labels("feedback", str(raw.get("channel", "unknown"))[:20], "rejected").inc()
+        try:
+            results = await ingest.submit(who, [s for _, s in subs])
+        except Unavailable as exc:
+            metrics.REJECTIONS.labels(f"{exc.dependency}_unavailable").inc()
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+        for (index, sub), result in zip(subs, results, strict=True):
+            metrics.RECORDS.labels(sub.kind, sub.channel, result.status).inc()
+            items.append(
+                BatchItemResult(
+                    index=index,
+                    external_id=sub.external_id,
+                    status=result.status,
+                    feedback_id=result.record_id,
+                )
+            )
+        items.sort(key=lambda r: r.index)
+        counts = {
+            s: sum(1 for r in items if r.status == s)
+            for s in ("accepted", "duplicate", "conflict", "rejected")
+        }
+        body = BatchResult(results=items, **counts)
+        return JSONResponse(body.model_dump(mode="json"), status_code=200)
+
+    @router.post("/events", status_code=202, responses={200: {"model": EventAccepted}, **responses})
+    async def post_event(
+        event: Annotated[EventIn, Body(discriminator="type")],
+        who: Client,
+        ingest: IngestorDep,
+        response: Response,
+    ) -> EventAccepted:
+        """A business event for loyalty: purchase, refund, referral or survey_completed."""
+        result = await submit_one(ingest, who, event_submission(who, event))
+        return EventAccepted.model_validate(answer(result, response, "event_id"))
+
+    @router.post("/adapters/email", status_code=202, responses=responses, tags=["channel adapters"])
+    async def post_email(
+        mail: EmailWebhookIn, who: Client, ingest: IngestorDep, response: Response
+    ) -> FeedbackAccepted:
+        """An inbound e-mail (from, subject, body) as feedback on the email channel."""
+        item = email_to_feedback(mail, settings.pseudonym_key.get_secret_value())
+        result = await submit_one(ingest, who, feedback_submission(who, item, settings.pii_kinds))
+        return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
+
+    @router.post("/adapters/call-transcript", status_code=202, responses=responses, tags=["channel adapters"])
+    async def post_transcript(
+        call: CallTranscriptIn, who: Client, ingest: IngestorDep, response: Response
+    ) -> FeedbackAccepted:
+        """A call-centre transcript: the customer's segments become the feedback text (phone channel)."""
+        result = await submit_one(
+            ingest, who, feedback_submission(who, transcript_to_feedback(call), settings.pii_kinds)
+        )
+        return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
+
+    return router
+
+
+def _external_id(raw: Any) -> str | None:
+    value = raw.get("external_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,111 @@
+"""Masking personal data in free text before anything is published or stored.
+
+Recognises e-mail addresses, PRC resident ID numbers, payment-card numbers (Luhn-checked), mainland
+China mobile numbers and international (+country) phone numbers. Masks keep just enough to be useful
+to a human reader (a domain, the last four digits) and nothing that identifies the person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PiiKind = Literal["email", "id_number", "card", "phone"]
+ALL_KINDS: tuple[PiiKind, ...] = ("email", "id_number", "card", "phone")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_ID_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
+_CARD = re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+_INTL_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _mask_email(match: re.Match[str]) -> str | None:
+    local, _, domain = match.group().partition("@")
+    return f"{local[0]}***@{domain}"
+
+
+def _mask_id_number(match: re.Match[str]) -> str | None:
+    return "*" * 14 + match.group()[-4:]
+
+
+def _mask_card(match: re.Match[str]) -> str | None:
+    digits = re.sub(r"\D", "", match.group())
+    if not 13 <= len(digits) <= 19 or not _luhn_valid(digits):
+        return None
+    return "**** **** **** " + digits[-4:]
+
+
+def _mask_cn_mobile(match: re.Match[str]) -> str | None:
+    digits = re.sub(r"\D", "", match.group())[-11:]
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def _mask_intl_phone(match: re.Match[str]) -> str | None:
+    digits = re.sub(r"\D", "", match.group())
+    if not 8 <= len(digits) <= 15:
+        return None
+    return "+" + "*" * (len(digits) - 4) + digits[-4:]
+
+
+# Order matters: an 18-character ID number would otherwise look like a card or phone number.
+_RULES: tuple[tuple[PiiKind, re.Pattern[str], Callable[[re.Match[str]], str | None]], ...] = (
+    ("email", _EMAIL, _mask_email),
+    ("id_number", _ID_NUMBER, _mask_id_number),
+    ("card", _CARD, _mask_card),
+    ("phone", _CN_MOBILE, _mask_cn_mobile),
+    ("phone", _INTL_PHONE, _mask_intl_phone),
+)
+
+
+@dataclass
+class Masker:
+    """Masks the enabled kinds and counts what it masked (by kind) across calls."""
+
+    kinds: frozenset[PiiKind] = frozenset(ALL_KINDS)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def text(self, value: str) -> str:
+        for kind, pattern, mask in _RULES:
+            if kind in self.kinds:
+                value = pattern.sub(lambda m, k=kind, f=mask: self._replace(m, k, f), value)  # type: ignore[misc]
+        return value
+
+    def _replace(
+        self, match: re.Match[str], kind: PiiKind, mask: Callable[[re.Match[str]], str | None]
+    ) -> str:
+        masked = mask(match)
+        if masked is None:
+            return match.group()
+        self.counts[kind] += 1
+        return masked
+
+    def value(self, value: Any) -> Any:
+        """Mask every string inside a JSON-like value (dicts, lists, strings)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {key: self.value(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        return value
+
+
+def mask_all(values: Iterable[str], kinds: Iterable[PiiKind] = ALL_KINDS) -> tuple[list[str], dict[str, int]]:
+    masker = Masker(frozenset(kinds))
+    return [masker.text(v) for v in values], dict(masker.counts)

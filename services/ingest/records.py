@@ -1,0 +1,166 @@
+"""Turning validated requests into masked, publishable submissions (pure: no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from services.ingest.language import detect_language
+from services.ingest.pii import Masker, PiiKind
+from services.ingest.schemas import (
+    CallTranscriptIn,
+    EmailWebhookIn,
+    FeedbackIn,
+    PurchaseIn,
+    ReferralIn,
+    RefundIn,
+    SurveyCompletedIn,
+)
+from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
+from shared.contracts.envelope import Envelope
+from shared.contracts.feedback import FeedbackReceived
+from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, TopicSpec
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One record ready for the idempotency store and the broker."""
+
+    external_id: str
+    kind: str
+    channel: str
+    topic: TopicSpec
+    payload_hash: str
+    pii_masked: dict[str, int]
+    build: Callable[[UUID], Envelope[BaseModel]]
+    """The envelope to publish, given the record id the store assigned (also the event id)."""
+
+
+def payload_hash(kind: str, body: dict[str, Any]) -> str:
+    """Identifies a request's content: same pair with another hash is a conflict (409)."""
+    canonical = json.dumps([kind, body], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
+    masker = Masker(frozenset(pii_kinds))
+    text = masker.text(item.text)
+    metadata = masker.value(item.metadata)
+    language = item.language or detect_language(text)
+    masked = dict(masker.counts)
+    fields = item.model_dump(exclude={"text", "metadata", "language", "external_id"})
+
+    def build(record_id: UUID) -> Envelope[BaseModel]:
+        payload = FeedbackReceived(
+            feedback_id=record_id,
+            client_id=client,
+            external_id=item.external_id,
+            text=text,
+            language=language,
+            metadata=metadata,
+            pii_masked=masked,
+            **fields,
+        )
+        envelope = Envelope[FeedbackReceived](
+            event_id=record_id,
+            type="feedback.received",
+            occurred_at=item.occurred_at,
+            source=client,
+            key=item.customer_id,
+            payload=payload,
+        )
+        return cast(Envelope[BaseModel], envelope)
+
+    return Submission(
+        external_id=item.external_id,
+        kind="feedback",
+        channel=item.channel,
+        topic=FEEDBACK_RECEIVED,
+        payload_hash=payload_hash("feedback", item.model_dump(mode="json")),
+        pii_masked=masked,
+        build=build,
+    )
+
+
+EventIn = PurchaseIn | RefundIn | ReferralIn | SurveyCompletedIn
+_EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "purchase": Purchase,
+    "refund": Refund,
+    "referral": Referral,
+    "survey_completed": SurveyCompleted,
+}
+
+
+def event_submission(client: str, event: EventIn) -> Submission:
+    model = _EVENT_MODELS[event.type]
+    key = event.referrer_id if isinstance(event, ReferralIn) else event.customer_id
+    occurred_at = event.occurred_at or datetime.now(UTC)
+    body = event.model_dump(
+        exclude={"type", "occurred_at"} if not isinstance(event, PurchaseIn) else {"type"}
+    )
+
+    def build(record_id: UUID) -> Envelope[BaseModel]:
+        return Envelope[model](  # type: ignore[valid-type]
+            event_id=record_id,
+            type=event.type,
+            occurred_at=occurred_at,
+            source=client,
+            key=key,
+            payload=model(client_id=client, **body),
+        )
+
+    return Submission(
+        external_id=event.external_id,
+        kind=event.type,
+        channel=getattr(event, "channel", None) or "none",
+        topic=COMMERCE_EVENTS,
+        payload_hash=payload_hash(event.type, event.model_dump(mode="json")),
+        pii_masked={},
+        build=build,
+    )
+
+
+def pseudonym(secret: str, identifier: str) -> str:
+    """A stable customer id for a sender known only by address: keyed hash, not reversible."""
+    digest = hmac.new(secret.encode(), identifier.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:24]}"
+
+
+def email_to_feedback(mail: EmailWebhookIn, pseudonym_key: str) -> FeedbackIn:
+    text = f"{mail.subject}\n\n{mail.body}".strip() if mail.subject else mail.body
+    return FeedbackIn(
+        external_id=f"email:{mail.message_id}",
+        channel="email",
+        customer_id=mail.customer_id or pseudonym(pseudonym_key, mail.from_),
+        text=text[:10_000],
+        business_line=mail.business_line,
+        occurred_at=mail.received_at,
+        metadata={"to": mail.to} if mail.to else {},
+    )
+
+
+def transcript_to_feedback(call: CallTranscriptIn) -> FeedbackIn:
+    said = [s.text.strip() for s in call.segments if s.speaker == "customer" and s.text.strip()]
+    return FeedbackIn(
+        external_id=f"call:{call.call_id}",
+        channel="phone",
+        customer_id=call.customer_id,
+        text="\n".join(said)[:10_000],
+        csat=call.csat,
+        business_line=call.business_line,
+        region=call.region,
+        occurred_at=call.started_at,
+        metadata={
+            "agent_id": call.agent_id,
+            "segments": len(call.segments),
+            "customer_segments": len(said),
+        },
+    )

@@ -1,0 +1,104 @@
+"""Accepting records exactly once: claim in the store, publish with acks=all, then mark published."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.ingest import metrics
+from services.ingest.records import Submission
+from services.ingest.store import Claim, Key, claim, mark_published
+from shared.contracts.envelope import Envelope
+from shared.db.engine import Database
+from shared.kafka.producer import BrokerUnavailable, EventProducer
+
+
+class Unavailable(Exception):
+    """A dependency (database or broker) failed: nothing may be reported as accepted (HTTP 503)."""
+
+    def __init__(self, dependency: Literal["database", "broker"], cause: Exception) -> None:
+        super().__init__(f"{dependency} unavailable: {cause}")
+        self.dependency = dependency
+
+
+@dataclass(frozen=True)
+class Result:
+    status: Literal["accepted", "duplicate", "conflict"]
+    record_id: UUID
+
+
+class Ingestor:
+    """Guarantees: a record is `accepted` only once the broker acknowledged it; a (client, external_id)
+    pair is published under one record id however often it is sent; a pair whose publish failed is
+    re-published under the same id on retry (consumers deduplicate on event_id)."""
+
+    def __init__(self, database: Database, producer: EventProducer, topic_suffix: str = "") -> None:
+        self._database, self._producer, self._suffix = database, producer, topic_suffix
+
+    async def submit(self, client: str, submissions: Sequence[Submission]) -> list[Result]:
+        first: dict[str, int] = {}
+        claims: list[Claim] = []
+        for index, sub in enumerate(submissions):
+            if sub.external_id not in first:
+                first[sub.external_id] = index
+                claims.append(Claim(client, sub.external_id, sub.kind, uuid4(), sub.payload_hash))
+        try:
+            async with self._database.transaction() as session:
+                stored = await claim(session, claims)
+        except (SQLAlchemyError, OSError) as exc:
+            raise Unavailable("database", exc) from exc
+
+        results: list[Result | None] = [None] * len(submissions)
+        to_publish: list[int] = []
+        for item in claims:
+            index, row = first[item.external_id], stored[item.key]
+            if row.payload_hash != item.payload_hash:
+                results[index] = Result("conflict", row.record_id)
+            elif row.published:
+                results[index] = Result("duplicate", row.record_id)
+            else:
+                results[index] = Result("accepted", row.record_id)
+                to_publish.append(index)
+        for index, sub in enumerate(submissions):
+            if results[index] is None:  # a repeat inside this request
+                original = results[first[sub.external_id]]
+                assert original is not None
+                same = submissions[first[sub.external_id]].payload_hash == sub.payload_hash
+                status: Literal["duplicate", "conflict"] = (
+                    "duplicate" if same and original.status != "conflict" else "conflict"
+                )
+                results[index] = Result(status, original.record_id)
+
+        final = [r for r in results if r is not None]
+        await self._publish(client, submissions, final, to_publish)
+        return final
+
+    async def _publish(
+        self, client: str, submissions: Sequence[Submission], results: list[Result], indexes: list[int]
+    ) -> None:
+        by_topic: dict[str, list[Envelope[BaseModel]]] = defaultdict(list)
+        for index in indexes:
+            sub = submissions[index]
+            by_topic[sub.topic.name + self._suffix].append(sub.build(results[index].record_id))
+        started = time.perf_counter()
+        try:
+            for topic, envelopes in by_topic.items():
+                await self._producer.publish_many(topic, envelopes)
+        except BrokerUnavailable as exc:
+            raise Unavailable("broker", exc) from exc
+        if indexes:
+            metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        keys: list[Key] = [(client, submissions[i].external_id) for i in indexes]
+        try:
+            async with self._database.transaction() as session:
+                await mark_published(session, keys)
+        except (SQLAlchemyError, OSError) as exc:
+            # Published but not marked: a retry re-publishes under the same ids, which consumers dedupe.
+            raise Unavailable("database", exc) from exc

@@ -1,0 +1,85 @@
+"""Clear answers to bad requests: 413 for oversized bodies, 400 for malformed JSON, 422 naming each field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REJECTIONS = Counter(
+    "http_request_rejections_total", "Requests refused before reaching a handler.", ["service", "reason"]
+)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware answering 413 when a request body exceeds max_bytes (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, service: str) -> None:
+        self.app, self.max_bytes, self.service = app, max_bytes, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except BodyTooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        REJECTIONS.labels(self.service, "too_large").inc()
+        response = JSONResponse({"detail": f"request body exceeds {self.max_bytes} bytes"}, status_code=413)
+        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """`("body", "records", 3, "csat")` → `records[3].csat`."""
+    parts = [p for p in loc if p not in ("body",)]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def install_error_handlers(app: FastAPI, service: str) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        malformed = [e for e in errors if e.get("type") == "json_invalid"]
+        if malformed:
+            REJECTIONS.labels(service, "malformed_json").inc()
+            context = malformed[0].get("ctx", {})
+            return JSONResponse(
+                {"detail": f"malformed JSON: {context.get('error', 'cannot be parsed')}"}, status_code=400
+            )
+        REJECTIONS.labels(service, "validation").inc()
+        detail = [
+            {"field": field_path(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in errors
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
