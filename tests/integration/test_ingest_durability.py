@@ -1,0 +1,156 @@
+"""Ingest never claims what the broker did not acknowledge: 503 while it is down, recovery after, and
+no acknowledged record lost when the process is killed under load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.infra import ROOT, KafkaNode, port_open
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from shared.contracts.registry import FEEDBACK_RECEIVED, TOPICS
+from shared.kafka.admin import ensure_topics
+from shared.settings import KafkaSettings
+from tests.conftest import read_all, spec_topic
+from tests.integration.test_ingest_api import KEY, feedback
+
+pytestmark = pytest.mark.integration
+
+
+async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_path: Path):
+    node = KafkaNode(home=tmp_path / "kafka", broker_port=19192, controller_port=19193)
+    assert not port_open(node.broker_port)
+    kafka = KafkaSettings(bootstrap_servers=node.bootstrap, publish_timeout_s=2)
+    await asyncio.to_thread(node.start)
+    try:
+        await ensure_topics(kafka, list(TOPICS.values()))
+        app = create_app(IngestSettings(kafka=kafka))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as http,
+        ):
+            await app.state.runtime.producer.wait_connected(30)
+            assert (await http.post("/v1/feedback", json=feedback(), headers=KEY)).status_code == 202
+
+            await asyncio.to_thread(node.stop)
+            refused = feedback()
+            response = await http.post("/v1/feedback", json=refused, headers=KEY)
+            assert response.status_code == 503
+            assert int(response.headers["Retry-After"]) > 0
+
+            await asyncio.to_thread(node.start)
+            for _ in range(60):
+                retry = await http.post("/v1/feedback", json=refused, headers=KEY)
+                if retry.status_code != 503:
+                    break
+                await asyncio.sleep(1)
+            assert retry.status_code == 202, "the retried record is accepted once the broker is back"
+            records = await read_all(node.bootstrap, FEEDBACK_RECEIVED.name, 3, timeout_s=10)
+            ids = {
+                json.loads(r.value)["payload"]["external_id"]: json.loads(r.value)["event_id"]
+                for r in records
+            }
+            assert ids[refused["external_id"]] == retry.json()["feedback_id"]
+    finally:
+        await asyncio.to_thread(node.stop)
+
+
+async def test_kill_during_load_loses_no_acknowledged_record(kafka_settings: KafkaSettings, topics, tmp_path):
+    port = 18811
+    env = {**os.environ, "KAFKA_TOPIC_SUFFIX": kafka_settings.topic_suffix, "INGEST_RATE_LIMIT_PER_S": "0"}
+
+    def start() -> subprocess.Popen[bytes]:
+        with (tmp_path / "ingest.log").open("ab") as log:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "services.ingest.app:create_app",
+                    "--factory",
+                    "--port",
+                    str(port),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def wait_ready(http: httpx.AsyncClient) -> None:
+        for _ in range(150):
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+        raise AssertionError("ingest did not become ready")
+
+    acknowledged: dict[str, str] = {}
+    unanswered: list[dict] = []
+    stop = asyncio.Event()
+
+    async def post_until_stopped(http: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            body = feedback(external_id=f"k-{uuid.uuid4().hex}")
+            try:
+                response = await http.post("/v1/feedback", json=body, headers=KEY)
+            except httpx.TransportError:
+                unanswered.append(body)
+                continue
+            if response.status_code in (200, 202):
+                acknowledged[body["external_id"]] = response.json()["feedback_id"]
+            else:
+                unanswered.append(body)
+
+    process = start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            await wait_ready(http)
+            workers = [asyncio.create_task(post_until_stopped(http)) for _ in range(16)]
+            while len(acknowledged) < 300:
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(process.wait, 10)
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(*workers)
+
+            # Clients retry what got no answer; the restarted service accepts each exactly once.
+            process = start()
+            await wait_ready(http)
+            for body in unanswered:
+                response = await http.post("/v1/feedback", json=body, headers=KEY)
+                assert response.status_code in (200, 202), response.text
+                acknowledged[body["external_id"]] = response.json()["feedback_id"]
+    finally:
+        process.terminate()
+        process.wait(20)
+
+    records = await read_all(
+        kafka_settings.bootstrap_servers,
+        spec_topic(FEEDBACK_RECEIVED, kafka_settings),
+        len(acknowledged),
+        timeout_s=30,
+    )
+    published: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        envelope = json.loads(record.value)
+        published[envelope["payload"]["external_id"]].add(envelope["event_id"])
+        assert "13812345678" not in record.value.decode()
+    missing = [ext for ext, fid in acknowledged.items() if fid not in published.get(ext, set())]
+    assert not missing, f"{len(missing)} acknowledged records are not on the topic"
+    assert all(len(ids) == 1 for ids in published.values()), "an external_id was published under two ids"
+    assert len(acknowledged) >= 300
