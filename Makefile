@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install run up down status test lint fmt
+.PHONY: install run up down status test lint fmt bench bench-ingest
 
 install:
 	@bash scripts/bootstrap.sh
@@ -31,3 +31,6 @@ lint: install
 fmt: install
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
+
+bench-ingest: install  ## ingest throughput and latency against same-run baselines (reports/)
+	@$(PY) -m benchmarks.ingest

@@ -29,6 +29,7 @@ from services.ingest.schemas import (
     FieldError,
 )
 from services.ingest.service import Ingestor, Result, Unavailable
+from services.ingest.store import RecordStore
 from shared.errors import field_path
 from shared.security import require_client
 from shared.service import Runtime
@@ -52,9 +53,13 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
             )
         return name
 
+    stores: dict[int, RecordStore] = {}
+
     def ingestor(request: Request) -> Ingestor:
         runtime: Runtime = request.app.state.runtime
-        return Ingestor(runtime.database, runtime.producer, settings.kafka.topic_suffix)
+        # One store (and so one group-commit queue) per running database.
+        store = stores.setdefault(id(runtime.database), RecordStore(runtime.database))
+        return Ingestor(store, runtime.producer, settings.kafka.topic_suffix)
 
     Client = Annotated[str, Depends(client)]  # noqa: N806 - a type alias
     IngestorDep = Annotated[Ingestor, Depends(ingestor)]  # noqa: N806 - a type alias

@@ -29,6 +29,8 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackReceived
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, TopicSpec
 
+FeedbackEnvelope = Envelope[FeedbackReceived]
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -69,7 +71,7 @@ def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKi
             pii_masked=masked,
             **fields,
         )
-        envelope = Envelope[FeedbackReceived](
+        envelope = FeedbackEnvelope(
             event_id=record_id,
             type="feedback.received",
             occurred_at=item.occurred_at,
@@ -99,6 +101,9 @@ _EVENT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+_EVENT_ENVELOPES: dict[str, type[Envelope[Any]]] = {name: Envelope[m] for name, m in _EVENT_MODELS.items()}  # type: ignore[valid-type]
+
+
 def event_submission(client: str, event: EventIn) -> Submission:
     model = _EVENT_MODELS[event.type]
     key = event.referrer_id if isinstance(event, ReferralIn) else event.customer_id
@@ -108,7 +113,7 @@ def event_submission(client: str, event: EventIn) -> Submission:
     )
 
     def build(record_id: UUID) -> Envelope[BaseModel]:
-        return Envelope[model](  # type: ignore[valid-type]
+        return _EVENT_ENVELOPES[event.type](
             event_id=record_id,
             type=event.type,
             occurred_at=occurred_at,

@@ -14,9 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.ingest import metrics
 from services.ingest.records import Submission
-from services.ingest.store import Claim, Key, claim, mark_published
+from services.ingest.store import Claim, RecordStore
 from shared.contracts.envelope import Envelope
-from shared.db.engine import Database
 from shared.kafka.producer import BrokerUnavailable, EventProducer
 
 
@@ -39,8 +38,8 @@ class Ingestor:
     pair is published under one record id however often it is sent; a pair whose publish failed is
     re-published under the same id on retry (consumers deduplicate on event_id)."""
 
-    def __init__(self, database: Database, producer: EventProducer, topic_suffix: str = "") -> None:
-        self._database, self._producer, self._suffix = database, producer, topic_suffix
+    def __init__(self, store: RecordStore, producer: EventProducer, topic_suffix: str = "") -> None:
+        self._store, self._producer, self._suffix = store, producer, topic_suffix
 
     async def submit(self, client: str, submissions: Sequence[Submission]) -> list[Result]:
         first: dict[str, int] = {}
@@ -48,17 +47,16 @@ class Ingestor:
         for index, sub in enumerate(submissions):
             if sub.external_id not in first:
                 first[sub.external_id] = index
-                claims.append(Claim(client, sub.external_id, sub.kind, uuid4(), sub.payload_hash))
+                claims.append(Claim(sub.external_id, sub.kind, uuid4(), sub.payload_hash))
         try:
-            async with self._database.transaction() as session:
-                stored = await claim(session, claims)
+            stored = await self._store.claim(client, claims)
         except (SQLAlchemyError, OSError) as exc:
             raise Unavailable("database", exc) from exc
 
         results: list[Result | None] = [None] * len(submissions)
         to_publish: list[int] = []
         for item in claims:
-            index, row = first[item.external_id], stored[item.key]
+            index, row = first[item.external_id], stored[item.external_id]
             if row.payload_hash != item.payload_hash:
                 results[index] = Result("conflict", row.record_id)
             elif row.published:
@@ -95,10 +93,11 @@ class Ingestor:
             raise Unavailable("broker", exc) from exc
         if indexes:
             metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
-        keys: list[Key] = [(client, submissions[i].external_id) for i in indexes]
+        published = [
+            Claim(submissions[i].external_id, submissions[i].kind, results[i].record_id, "") for i in indexes
+        ]
         try:
-            async with self._database.transaction() as session:
-                await mark_published(session, keys)
+            await self._store.mark_published(client, published)
         except (SQLAlchemyError, OSError) as exc:
             # Published but not marked: a retry re-publishes under the same ids, which consumers dedupe.
             raise Unavailable("database", exc) from exc

@@ -1,0 +1,232 @@
+"""`make bench-ingest`: ingest against same-run baselines.
+
+1. POST /v1/feedback max rate vs a bare FastAPI endpoint validating the same model (target ≥ 60 %),
+   and p99 latency at 70 % of ingest's max rate (target ≤ 50 ms).
+2. POST /v1/feedback/batch records/s acknowledged by Kafka (target ≥ 20,000/s) vs a raw aiokafka
+   producer sending the same serialized events with the same settings (target ≥ 50 %).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from benchmarks.common import Server, run_wrk, say, write_report
+from scripts.stack import infra_env, infra_up
+from services.ingest.records import feedback_submission
+from services.ingest.schemas import FeedbackIn
+from shared.contracts.registry import FEEDBACK_RECEIVED, TOPICS
+from shared.kafka.admin import ensure_topics
+from shared.settings import KafkaSettings
+
+HERE = Path(__file__).resolve().parent
+SUFFIX = ".bench"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 32
+BATCHES, BATCH_SIZE, BATCH_CONCURRENCY = 60, 1000, 4
+TEXTS = [
+    "包装破损但客服很专业，联系电话 13812345678",
+    "The delivery was two days late, call me at +44 20 7946 0958.",
+    "车门生锈了，才买了三个月",
+    "Great staff at the Pudong store, very helpful!",
+]
+
+
+def record(i: int, run: str) -> dict[str, Any]:
+    return {
+        "external_id": f"batch-{run}-{i}",
+        "channel": "app",
+        "customer_id": f"C{i % 5000}",
+        "text": TEXTS[i % 4],
+        "csat": i % 5 + 1,
+        "business_line": "retail",
+        "region": "east",
+        "occurred_at": "2026-11-20T09:30:00+08:00",
+    }
+
+
+async def batch_rate(url: str) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    bodies = [
+        json.dumps({"records": [record(b * BATCH_SIZE + i, run) for i in range(BATCH_SIZE)]}).encode()
+        for b in range(BATCHES)
+    ]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    accepted = 0
+    headers = {"X-API-Key": "dev-ingest-key", "Content-Type": "application/json"}
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal accepted
+        while not queue.empty():
+            response = await http.post("/v1/feedback/batch", content=queue.get_nowait(), headers=headers)
+            response.raise_for_status()
+            accepted += response.json()["accepted"]
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        await http.post("/v1/feedback/batch", content=bodies[0], headers=headers)  # warm-up (duplicates)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(BATCH_CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    return {
+        "records": BATCHES * BATCH_SIZE,
+        "accepted": accepted,
+        "seconds": round(elapsed, 3),
+        "records_per_s": round((accepted + BATCH_SIZE) / elapsed, 1) if accepted else 0.0,
+    }
+
+
+async def raw_producer_rate(bootstrap: str) -> dict[str, Any]:
+    """The same serialized feedback.received events, straight to Kafka with ingest's producer settings."""
+    run = uuid.uuid4().hex[:8]
+    total = BATCHES * BATCH_SIZE
+    subs = [
+        feedback_submission("demo", FeedbackIn.model_validate(record(i, run)), ["email", "phone"])
+        for i in range(total)
+    ]
+    envelopes = [s.build(uuid.uuid4()) for s in subs]
+    messages = [(e.key.encode(), e.to_bytes(), e.headers()) for e in envelopes]
+    settings = KafkaSettings()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.linger_ms,
+        compression_type=settings.compression,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    topic = FEEDBACK_RECEIVED.name + SUFFIX
+    chunks = [messages[i : i + BATCH_SIZE] for i in range(0, total, BATCH_SIZE)]
+    queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+    for chunk in chunks:
+        queue.put_nowait(chunk)
+
+    async def worker() -> None:
+        while not queue.empty():
+            chunk = queue.get_nowait()
+            futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in chunk]
+            await asyncio.gather(*futures)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(BATCH_CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return {"records": total, "seconds": round(elapsed, 3), "records_per_s": round(total / elapsed, 1)}
+
+
+async def create_topics(bootstrap: str) -> None:
+    await ensure_topics(
+        KafkaSettings(bootstrap_servers=bootstrap, topic_suffix=SUFFIX), list(TOPICS.values())
+    )
+
+
+async def delete_topics(bootstrap: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [n for n in await admin.list_topics() if n.endswith(SUFFIX) or n.endswith(SUFFIX + ".dlq")]
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    say("starting Kafka and PostgreSQL (if not running)")
+    infra_up()
+    env = {
+        **infra_env(),
+        "INGEST_RATE_LIMIT_PER_S": "0",
+        "KAFKA_TOPIC_SUFFIX": SUFFIX,
+        "LOG_LEVEL": "WARNING",
+    }
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    asyncio.run(create_topics(bootstrap))
+    script = HERE / "post_feedback.lua"
+    results: dict[str, Any] = {}
+    try:
+        say(f"1/5 bare FastAPI endpoint: wrk {SECONDS}s, {CONNECTIONS} connections")
+        with Server("benchmarks.bare_app:create_app", 18901, env) as bare:
+            run_wrk(bare.url, script, 3, CONNECTIONS)
+            results["bare"] = run_wrk(bare.url, script, SECONDS, CONNECTIONS).as_dict()
+        say(f"   {results['bare']['requests_per_s']:.0f} req/s")
+        with Server("services.ingest.app:create_app", 18902, env, ready_path="/readyz") as ingest:
+            say(f"2/5 ingest POST /v1/feedback at full speed: wrk {SECONDS}s")
+            run_wrk(ingest.url, script, 3, CONNECTIONS)
+            results["ingest_max"] = run_wrk(ingest.url, script, SECONDS, CONNECTIONS).as_dict()
+            max_rate = results["ingest_max"]["requests_per_s"]
+            say(f"   {max_rate:.0f} req/s")
+            paced = round(max_rate * 0.7)
+            say(f"3/5 ingest at 70 % of its max ({paced} req/s): wrk {SECONDS}s")
+            results["ingest_at_70pct"] = run_wrk(
+                ingest.url,
+                script,
+                SECONDS,
+                CONNECTIONS,
+                env={"RATE": str(paced), "CONNECTIONS": str(CONNECTIONS)},
+            ).as_dict() | {"target_rate": paced}
+            say(
+                f"   {results['ingest_at_70pct']['requests_per_s']:.0f} req/s, p99 {results['ingest_at_70pct']['p99_ms']} ms"
+            )
+            say(
+                f"4/5 ingest POST /v1/feedback/batch: {BATCHES} × {BATCH_SIZE} records, {BATCH_CONCURRENCY} at a time"
+            )
+            results["batch"] = asyncio.run(batch_rate(ingest.url))
+            say(f"   {results['batch']['records_per_s']:.0f} records/s")
+        say("5/5 raw aiokafka producer, same serialized events and settings")
+        results["raw_producer"] = asyncio.run(raw_producer_rate(bootstrap))
+        say(f"   {results['raw_producer']['records_per_s']:.0f} records/s")
+    finally:
+        asyncio.run(delete_topics(bootstrap))
+
+    ratios = {
+        "single_vs_bare": results["ingest_max"]["requests_per_s"] / results["bare"]["requests_per_s"],
+        "batch_vs_raw_producer": results["batch"]["records_per_s"] / results["raw_producer"]["records_per_s"],
+    }
+    checks = {
+        "single ≥ 60 % of bare": ratios["single_vs_bare"] >= 0.60,
+        "p99 ≤ 50 ms at 70 % of max": results["ingest_at_70pct"]["p99_ms"] <= 50,
+        "batch ≥ 20,000 records/s": results["batch"]["records_per_s"] >= 20_000,
+        "batch ≥ 50 % of raw producer": ratios["batch_vs_raw_producer"] >= 0.50,
+        "no errors": all(
+            results[k]["errors"] == 0 and results[k]["non_2xx"] == 0
+            for k in ("bare", "ingest_max", "ingest_at_70pct")
+        )
+        and results["batch"]["accepted"] == results["batch"]["records"],
+    }
+    results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+    results["checks"] = checks
+    table = "\n".join(
+        [
+            "| measure | value |",
+            "| --- | --- |",
+            f"| bare FastAPI endpoint | {results['bare']['requests_per_s']:.0f} req/s (p99 {results['bare']['p99_ms']} ms) |",
+            f"| ingest POST /v1/feedback, max | {results['ingest_max']['requests_per_s']:.0f} req/s (p99 {results['ingest_max']['p99_ms']} ms) |",
+            f"| **ratio ingest / bare** | **{ratios['single_vs_bare']:.1%}** (target ≥ 60 %) |",
+            f"| ingest at 70 % of max ({results['ingest_at_70pct']['target_rate']} req/s) | "
+            f"p50 {results['ingest_at_70pct']['p50_ms']} ms, p99 **{results['ingest_at_70pct']['p99_ms']} ms** (target ≤ 50 ms) |",
+            f"| ingest batch (1,000/request) | **{results['batch']['records_per_s']:.0f} records/s** (target ≥ 20,000) |",
+            f"| raw aiokafka producer | {results['raw_producer']['records_per_s']:.0f} records/s |",
+            f"| **ratio batch / raw producer** | **{ratios['batch_vs_raw_producer']:.1%}** (target ≥ 50 %) |",
+        ]
+        + [f"| check: {name} | {'PASS' if ok else 'FAIL'} |" for name, ok in checks.items()]
+    )
+    path = write_report("bench-ingest", results, table)
+    print(table)
+    say(f"report: {path} (+ .json)")
+
+
+if __name__ == "__main__":
+    main()
