@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import HTTPException, Security, status
 from fastapi.security import APIKeyHeader
@@ -30,10 +30,10 @@ def client_for_key(hashes: Mapping[str, str], presented: str | None) -> str | No
     return found
 
 
-def require_client(hashes: Callable[[], Mapping[str, str]]) -> Callable[[str | None], str]:
+def require_client(hashes: Callable[[], Mapping[str, str]]) -> Callable[[str | None], Awaitable[str]]:
     """A dependency returning the calling client's name, or answering 401."""
 
-    def dependency(presented: str | None = Security(API_KEY_HEADER)) -> str:
+    async def dependency(presented: str | None = Security(API_KEY_HEADER)) -> str:
         client = client_for_key(hashes(), presented)
         if client is None:
             raise HTTPException(

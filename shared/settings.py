@@ -84,6 +84,9 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
         prefix = str(owner.model_config.get("env_prefix", ""))
         problems = []
         for error in exc.errors():
+            if not error["loc"]:  # a model-level check: its message names the variable itself
+                problems.append(f"  {error['msg'].removeprefix('Value error, ')}")
+                continue
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             variable = field.upper() if field.isupper() or not prefix else f"{prefix}{field}".upper()
             problems.append(f"  {variable}: {error['msg']}")

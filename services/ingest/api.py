@@ -1,10 +1,11 @@
 """Ingest routes: validate → mask → submit exactly once → answer."""
 
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 
 from services.ingest import metrics
 from services.ingest.config import IngestSettings
@@ -17,7 +18,6 @@ from services.ingest.records import (
     transcript_to_feedback,
 )
 from services.ingest.schemas import (
-    BatchItemResult,
     BatchResult,
     CallTranscriptIn,
     EmailWebhookIn,
@@ -26,7 +26,6 @@ from services.ingest.schemas import (
     FeedbackAccepted,
     FeedbackBatchIn,
     FeedbackIn,
-    FieldError,
 )
 from services.ingest.service import Ingestor, Result, Unavailable
 from services.ingest.store import RecordStore
@@ -42,7 +41,7 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
     authenticated = require_client(lambda: settings.api_keys)
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
 
-    def client(name: Annotated[str, Depends(authenticated)]) -> str:
+    async def client(name: Annotated[str, Depends(authenticated)]) -> str:
         wait = buckets.take(name)
         if wait > 0:
             metrics.REJECTIONS.labels("rate_limited").inc()
@@ -55,10 +54,12 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
 
     stores: dict[int, RecordStore] = {}
 
-    def ingestor(request: Request) -> Ingestor:
+    async def ingestor(request: Request) -> Ingestor:
         runtime: Runtime = request.app.state.runtime
         # One store (and so one group-commit queue) per running database.
-        store = stores.setdefault(id(runtime.database), RecordStore(runtime.database))
+        store = stores.get(id(runtime.database))
+        if store is None:
+            store = stores[id(runtime.database)] = RecordStore(runtime.database)
         return Ingestor(store, runtime.producer, settings.kafka.topic_suffix)
 
     Client = Annotated[str, Depends(client)]  # noqa: N806 - a type alias
@@ -99,48 +100,37 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     @router.post("/feedback/batch", response_model=BatchResult)
-    async def post_feedback_batch(batch: FeedbackBatchIn, who: Client, ingest: IngestorDep) -> JSONResponse:
+    async def post_feedback_batch(batch: FeedbackBatchIn, who: Client, ingest: IngestorDep) -> Response:
         """Up to 1,000 records, each accepted, duplicate, conflict or rejected on its own."""
         metrics.BATCH_SIZE.observe(len(batch.records))
-        items: list[BatchItemResult] = []
-        subs: list[tuple[int, Submission]] = []
-        for index, raw in enumerate(batch.records):
-            try:
-                subs.append(
-                    (index, feedback_submission(who, FeedbackIn.model_validate(raw), settings.pii_kinds))
-                )
-            except ValidationError as exc:
-                errors = [
-                    FieldError(field=field_path(tuple(e["loc"])), message=e["msg"]) for e in exc.errors()
-                ]
-                items.append(
-                    BatchItemResult(
-                        index=index, external_id=_external_id(raw), status="rejected", errors=errors
-                    )
-                )
-                metrics.RECORDS.labels("feedback", str(raw.get("channel", "unknown"))[:20], "rejected").inc()
+        valid, rejected = _validate_records(batch.records)
+        subs = [(index, feedback_submission(who, item, settings.pii_kinds)) for index, item in valid]
         try:
-            results = await ingest.submit(who, [s for _, s in subs])
+            results = await ingest.submit(who, [sub for _, sub in subs])
         except Unavailable as exc:
             metrics.REJECTIONS.labels(f"{exc.dependency}_unavailable").inc()
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+        outcomes: Counter[tuple[str, str, str]] = Counter()
+        items: list[dict[str, Any]] = list(rejected)
         for (index, sub), result in zip(subs, results, strict=True):
-            metrics.RECORDS.labels(sub.kind, sub.channel, result.status).inc()
+            outcomes[(sub.kind, sub.channel, result.status)] += 1
             items.append(
-                BatchItemResult(
-                    index=index,
-                    external_id=sub.external_id,
-                    status=result.status,
-                    feedback_id=result.record_id,
-                )
+                {
+                    "index": index,
+                    "external_id": sub.external_id,
+                    "status": result.status,
+                    "feedback_id": result.record_id,
+                    "errors": [],
+                }
             )
-        items.sort(key=lambda r: r.index)
-        counts = {
-            s: sum(1 for r in items if r.status == s)
-            for s in ("accepted", "duplicate", "conflict", "rejected")
-        }
-        body = BatchResult(results=items, **counts)
-        return JSONResponse(body.model_dump(mode="json"), status_code=200)
+        if rejected:
+            outcomes[("feedback", "unknown", "rejected")] += len(rejected)
+        for labels, count in outcomes.items():
+            metrics.RECORDS.labels(*labels).inc(count)
+        items.sort(key=lambda r: int(r["index"]))
+        counts = Counter(str(r["status"]) for r in items)
+        body = {s: counts.get(s, 0) for s in ("accepted", "duplicate", "conflict", "rejected")}
+        return Response(to_json({**body, "results": items}), media_type="application/json")
 
     @router.post("/events", status_code=202, responses={200: {"model": EventAccepted}, **responses})
     async def post_event(
@@ -173,6 +163,39 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     return router
+
+
+_RECORDS = TypeAdapter(list[FeedbackIn])
+
+
+def _validate_records(
+    records: list[dict[str, Any]],
+) -> tuple[list[tuple[int, FeedbackIn]], list[dict[str, Any]]]:
+    """Valid records with their index, and a rejection (with field errors) for each invalid one.
+
+    The whole list is validated in one pass first (the common case); only when something is invalid
+    is each record validated on its own to find out which.
+    """
+    try:
+        return list(enumerate(_RECORDS.validate_python(records))), []
+    except ValidationError:
+        pass
+    valid, rejected = [], []
+    for index, raw in enumerate(records):
+        try:
+            valid.append((index, FeedbackIn.model_validate(raw)))
+        except ValidationError as exc:
+            errors = [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+            rejected.append(
+                {
+                    "index": index,
+                    "external_id": _external_id(raw),
+                    "status": "rejected",
+                    "feedback_id": None,
+                    "errors": errors,
+                }
+            )
+    return valid, rejected
 
 
 def _external_id(raw: Any) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PiiKind = Literal["email", "id_number", "card", "phone"]
@@ -23,6 +22,10 @@ _ID_NUMBER = re.compile(
 _CARD = re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _CN_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
 _INTL_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
+
+
+_NON_DIGIT = re.compile(r"\D")
+_CANDIDATE = re.compile(r"@|\d[\d ().-]{5,}\d")
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -45,19 +48,19 @@ def _mask_id_number(match: re.Match[str]) -> str | None:
 
 
 def _mask_card(match: re.Match[str]) -> str | None:
-    digits = re.sub(r"\D", "", match.group())
+    digits = _NON_DIGIT.sub("", match.group())
     if not 13 <= len(digits) <= 19 or not _luhn_valid(digits):
         return None
     return "**** **** **** " + digits[-4:]
 
 
 def _mask_cn_mobile(match: re.Match[str]) -> str | None:
-    digits = re.sub(r"\D", "", match.group())[-11:]
+    digits = _NON_DIGIT.sub("", match.group())[-11:]
     return f"{digits[:3]}****{digits[-4:]}"
 
 
 def _mask_intl_phone(match: re.Match[str]) -> str | None:
-    digits = re.sub(r"\D", "", match.group())
+    digits = _NON_DIGIT.sub("", match.group())
     if not 8 <= len(digits) <= 15:
         return None
     return "+" + "*" * (len(digits) - 4) + digits[-4:]
@@ -73,14 +76,18 @@ _RULES: tuple[tuple[PiiKind, re.Pattern[str], Callable[[re.Match[str]], str | No
 )
 
 
-@dataclass
 class Masker:
     """Masks the enabled kinds and counts what it masked (by kind) across calls."""
 
-    kinds: frozenset[PiiKind] = frozenset(ALL_KINDS)
-    counts: Counter[str] = field(default_factory=Counter)
+    __slots__ = ("counts", "kinds")
+
+    def __init__(self, kinds: frozenset[PiiKind] = frozenset(ALL_KINDS)) -> None:
+        self.kinds = kinds
+        self.counts: Counter[str] = Counter()
 
     def text(self, value: str) -> str:
+        if not _CANDIDATE.search(value):
+            return value  # no '@' and no run of digits: nothing any rule could match
         for kind, pattern, mask in _RULES:
             if kind in self.kinds:
                 value = pattern.sub(lambda m, k=kind, f=mask: self._replace(m, k, f), value)  # type: ignore[misc]

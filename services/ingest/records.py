@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -25,11 +24,8 @@ from services.ingest.schemas import (
     SurveyCompletedIn,
 )
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
-from shared.contracts.envelope import Envelope
-from shared.contracts.feedback import FeedbackReceived
+from shared.contracts.envelope import Envelope, Record, encode_record
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, TopicSpec
-
-FeedbackEnvelope = Envelope[FeedbackReceived]
 
 
 @dataclass(frozen=True)
@@ -42,14 +38,13 @@ class Submission:
     topic: TopicSpec
     payload_hash: str
     pii_masked: dict[str, int]
-    build: Callable[[UUID], Envelope[BaseModel]]
-    """The envelope to publish, given the record id the store assigned (also the event id)."""
+    build: Callable[[UUID], Record]
+    """The record to publish, given the record id the store assigned (also the event id)."""
 
 
-def payload_hash(kind: str, body: dict[str, Any]) -> str:
-    """Identifies a request's content: same pair with another hash is a conflict (409)."""
-    canonical = json.dumps([kind, body], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def model_hash(kind: str, model: BaseModel) -> str:
+    """payload_hash for a validated model: its JSON (fields in declaration order) — the fast path."""
+    return hashlib.sha256(kind.encode() + b"\x00" + model.model_dump_json().encode()).hexdigest()
 
 
 def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
@@ -58,35 +53,34 @@ def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKi
     metadata = masker.value(item.metadata)
     language = item.language or detect_language(text)
     masked = dict(masker.counts)
-    fields = item.model_dump(exclude={"text", "metadata", "language", "external_id"})
+    fields = item.model_dump(exclude={"text", "metadata", "language", "external_id"}, exclude_none=True)
 
-    def build(record_id: UUID) -> Envelope[BaseModel]:
-        payload = FeedbackReceived(
-            feedback_id=record_id,
-            client_id=client,
-            external_id=item.external_id,
-            text=text,
-            language=language,
-            metadata=metadata,
-            pii_masked=masked,
+    def build(record_id: UUID) -> Record:
+        payload = {
+            "feedback_id": record_id,
+            "client_id": client,
+            "external_id": item.external_id,
+            "text": text,
+            "language": language,
+            "metadata": metadata,
+            "pii_masked": masked,
             **fields,
-        )
-        envelope = FeedbackEnvelope(
+        }
+        return encode_record(
             event_id=record_id,
-            type="feedback.received",
+            event_type="feedback.received",
             occurred_at=item.occurred_at,
             source=client,
             key=item.customer_id,
             payload=payload,
         )
-        return cast(Envelope[BaseModel], envelope)
 
     return Submission(
         external_id=item.external_id,
         kind="feedback",
         channel=item.channel,
         topic=FEEDBACK_RECEIVED,
-        payload_hash=payload_hash("feedback", item.model_dump(mode="json")),
+        payload_hash=model_hash("feedback", item),
         pii_masked=masked,
         build=build,
     )
@@ -112,8 +106,8 @@ def event_submission(client: str, event: EventIn) -> Submission:
         exclude={"type", "occurred_at"} if not isinstance(event, PurchaseIn) else {"type"}
     )
 
-    def build(record_id: UUID) -> Envelope[BaseModel]:
-        return _EVENT_ENVELOPES[event.type](
+    def build(record_id: UUID) -> Record:
+        envelope = _EVENT_ENVELOPES[event.type](
             event_id=record_id,
             type=event.type,
             occurred_at=occurred_at,
@@ -121,13 +115,14 @@ def event_submission(client: str, event: EventIn) -> Submission:
             key=key,
             payload=model(client_id=client, **body),
         )
+        return envelope.record()
 
     return Submission(
         external_id=event.external_id,
         kind=event.type,
         channel=getattr(event, "channel", None) or "none",
         topic=COMMERCE_EVENTS,
-        payload_hash=payload_hash(event.type, event.model_dump(mode="json")),
+        payload_hash=model_hash(event.type, event),
         pii_masked={},
         build=build,
     )

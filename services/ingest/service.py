@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.ingest import metrics
 from services.ingest.records import Submission
 from services.ingest.store import Claim, RecordStore
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Record
 from shared.kafka.producer import BrokerUnavailable, EventProducer
 
 
@@ -81,14 +80,14 @@ class Ingestor:
     async def _publish(
         self, client: str, submissions: Sequence[Submission], results: list[Result], indexes: list[int]
     ) -> None:
-        by_topic: dict[str, list[Envelope[BaseModel]]] = defaultdict(list)
+        by_topic: dict[str, list[Record]] = defaultdict(list)
         for index in indexes:
             sub = submissions[index]
             by_topic[sub.topic.name + self._suffix].append(sub.build(results[index].record_id))
         started = time.perf_counter()
         try:
             for topic, envelopes in by_topic.items():
-                await self._producer.publish_many(topic, envelopes)
+                await self._producer.send_raw_many(topic, envelopes)
         except BrokerUnavailable as exc:
             raise Unavailable("broker", exc) from exc
         if indexes:

@@ -35,11 +35,20 @@ ClaimRequest = tuple[str, Sequence[Claim]]
 """(client, claims) from one request."""
 
 _CLAIM = text("""
-    INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)
-    SELECT c, e, k, r, h, 'pending'
-    FROM unnest(CAST(:clients AS text[]), CAST(:external_ids AS text[]), CAST(:kinds AS text[]),
-                CAST(:record_ids AS uuid[]), CAST(:hashes AS text[])) AS t(c, e, k, r, h)
-    ON CONFLICT (client_id, external_id) DO NOTHING
+    WITH input AS (
+        SELECT * FROM unnest(CAST(:clients AS text[]), CAST(:external_ids AS text[]), CAST(:kinds AS text[]),
+                             CAST(:record_ids AS uuid[]), CAST(:hashes AS text[])) AS t(c, e, k, r, h)
+    ), inserted AS (
+        INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)
+        SELECT c, e, k, r, h, 'pending' FROM input
+        ON CONFLICT (client_id, external_id) DO NOTHING
+        RETURNING client_id, external_id, record_id, payload_hash
+    )
+    SELECT client_id, external_id, record_id, payload_hash, false FROM inserted
+    UNION ALL
+    -- The statement's snapshot predates `inserted`, so this finds only rows that existed before.
+    SELECT r.client_id, r.external_id, r.record_id, r.payload_hash, r.status = 'published'
+    FROM ingest.records r JOIN input ON r.client_id = input.c AND r.external_id = input.e
 """)
 _STORED = text("""
     SELECT r.client_id, r.external_id, r.record_id, r.payload_hash, r.status = 'published'
@@ -77,30 +86,35 @@ class RecordStore:
             for c in claims:
                 unique.setdefault((client, c.external_id), c)
         keys = list(unique)
-        clients, external_ids = [k[0] for k in keys], [k[1] for k in keys]
-        async with self._database.transaction() as session:
-            await session.execute(
+        async with self._database.connection() as connection:
+            rows = await connection.execute(
                 _CLAIM,
                 {
-                    "clients": clients,
-                    "external_ids": external_ids,
+                    "clients": [k[0] for k in keys],
+                    "external_ids": [k[1] for k in keys],
                     "kinds": [c.kind for c in unique.values()],
                     "record_ids": [c.record_id for c in unique.values()],
                     "hashes": [c.payload_hash for c in unique.values()],
                 },
             )
-            rows = await session.execute(_STORED, {"clients": clients, "external_ids": external_ids})
-        stored = {(c, e): Stored(r, h, p) for c, e, r, h, p in rows}
+            stored = {(c, e): Stored(r, h, p) for c, e, r, h, p in rows}
+            missing = [k for k in keys if k not in stored]
+            if missing:
+                # Inserted by a concurrent transaction that committed after the statement began.
+                again = await connection.execute(
+                    _STORED, {"clients": [k[0] for k in missing], "external_ids": [k[1] for k in missing]}
+                )
+                stored.update({(c, e): Stored(r, h, p) for c, e, r, h, p in again})
         return [
             {c.external_id: stored[(client, c.external_id)] for c in claims} for client, claims in requests
         ]
 
     async def _publish_round(self, requests: Sequence[ClaimRequest]) -> list[None]:
         keys = {(client, c.external_id) for client, claims in requests for c in claims}
-        async with self._database.transaction() as session:
+        async with self._database.connection() as connection:
             # Losing this update in a database crash is harmless: a retry re-publishes the same ids.
-            await session.execute(text("SET LOCAL synchronous_commit = off"))
-            await session.execute(
+            await connection.execute(text("SET LOCAL synchronous_commit = off"))
+            await connection.execute(
                 _PUBLISHED, {"clients": [k[0] for k in keys], "external_ids": [k[1] for k in keys]}
             )
         return [None] * len(requests)

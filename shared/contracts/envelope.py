@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -34,6 +35,9 @@ class Envelope(BaseModel, Generic[PayloadT]):
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
 
+    def record(self) -> Record:
+        return self.key.encode(), self.to_bytes(), self.headers()
+
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers that let tools route or filter without parsing the value."""
         return [
@@ -41,3 +45,39 @@ class Envelope(BaseModel, Generic[PayloadT]):
             ("event_type", self.type.encode()),
             ("event_version", str(self.version).encode()),
         ]
+
+
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+"""A Kafka record ready to send: (key, value, headers)."""
+
+
+def encode_record(
+    *,
+    event_id: UUID,
+    event_type: str,
+    occurred_at: datetime,
+    source: str,
+    key: str,
+    payload: dict[str, object],
+    version: int = 1,
+) -> Record:
+    """The fast path for hot producers: the same bytes as Envelope.to_bytes() for an already-valid
+    payload, without building models. Tests decode its output under the topic's contract."""
+    value = to_json(
+        {
+            "event_id": event_id,
+            "type": event_type,
+            "version": version,
+            "occurred_at": occurred_at,
+            "produced_at": datetime.now(UTC),
+            "source": source,
+            "key": key,
+            "payload": payload,
+        }
+    )
+    headers = [
+        ("event_id", str(event_id).encode()),
+        ("event_type", event_type.encode()),
+        ("event_version", str(version).encode()),
+    ]
+    return key.encode(), value, headers

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -33,6 +34,12 @@ class Database:
         """A session whose work commits on success and rolls back on any error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction (lighter than an ORM session for hot paths)."""
+        async with self.engine.begin() as connection:
+            yield connection
 
     async def reachable(self, timeout: float = 2.0) -> bool:
         try:

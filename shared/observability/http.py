@@ -6,36 +6,48 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-def _route_template(request: Request) -> str:
-    """The matched path template (`/v1/members/{customer_id}`), keeping label cardinality low."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+class RequestMetrics:
+    """Pure ASGI middleware counting requests and timing them by route template (low cardinality).
+
+    Pure ASGI rather than BaseHTTPMiddleware, which costs a task group and stream copies per request.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
 
 
 def instrument(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def record_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = _route_template(request)
-            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
-            HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+    app.add_middleware(RequestMetrics, service=service)
 
 
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:

@@ -37,6 +37,7 @@ def test_production_refuses_the_development_ingest_key(monkeypatch):
 
 def test_production_starts_with_real_keys(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("INGEST_PSEUDONYM_KEY", "a-real-pseudonym-secret")
     monkeypatch.setenv("OPERATOR_API_KEY", "a-real-operator-secret")
     monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "sha256:' + "a" * 64 + '"}')
     settings = load_settings(IngestSettings)
@@ -57,4 +58,12 @@ def test_non_postgres_database_is_refused(monkeypatch):
 def test_ingest_keys_must_be_configured_as_hashes(monkeypatch):
     monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "plain-text-key"}')
     with pytest.raises(ConfigurationError, match=r"INGEST_API_KEYS\.POS"):
+        load_settings(IngestSettings)
+
+
+def test_production_refuses_the_development_pseudonym_secret(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("OPERATOR_API_KEY", "a-real-operator-secret")
+    monkeypatch.setenv("INGEST_API_KEYS", '{"pos": "sha256:' + "a" * 64 + '"}')
+    with pytest.raises(ConfigurationError, match="INGEST_PSEUDONYM_KEY"):
         load_settings(IngestSettings)

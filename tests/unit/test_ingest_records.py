@@ -1,0 +1,114 @@
+"""What ingest builds from a request decodes under the published contracts, masked and complete."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.ingest.language import detect_language
+from services.ingest.records import (
+    email_to_feedback,
+    event_submission,
+    feedback_submission,
+    pseudonym,
+    transcript_to_feedback,
+)
+from services.ingest.schemas import CallTranscriptIn, EmailWebhookIn, FeedbackIn, PurchaseIn, ReferralIn
+from shared.contracts import decode
+from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
+
+ALL_PII = ["email", "id_number", "card", "phone"]
+
+
+def item(**overrides) -> FeedbackIn:
+    body = {
+        "external_id": "e-1",
+        "channel": "app",
+        "customer_id": "C1",
+        "text": "电话13812345678，包装破损",
+        "csat": 2,
+        "occurred_at": "2026-11-20T09:30:00+08:00",
+        "metadata": {"email": "a@b.cn"},
+    }
+    return FeedbackIn.model_validate({**body, **overrides})
+
+
+def test_feedback_envelope_decodes_under_its_contract_with_pii_masked():
+    record_id = uuid.uuid4()
+    envelope = feedback_submission("pos", item(), ALL_PII).build(record_id)
+    key, value, headers = envelope
+    decoded = decode(FEEDBACK_RECEIVED, value)
+    assert key == b"C1"
+    assert dict(headers)["event_id"] == str(record_id).encode()
+    payload = decoded.payload
+    assert decoded.event_id == record_id
+    assert (decoded.source, decoded.key, decoded.type) == ("pos", "C1", "feedback.received")
+    assert payload.feedback_id == record_id  # type: ignore[attr-defined]
+    assert payload.text == "电话138****5678，包装破损"  # type: ignore[attr-defined]
+    assert payload.metadata == {"email": "a***@b.cn"}  # type: ignore[attr-defined]
+    assert payload.pii_masked == {"phone": 1, "email": 1}  # type: ignore[attr-defined]
+    assert payload.language == "zh"  # type: ignore[attr-defined]
+
+
+def test_same_request_hashes_the_same_and_a_changed_one_differently():
+    first = feedback_submission("pos", item(), ALL_PII).payload_hash
+    assert feedback_submission("pos", item(), ALL_PII).payload_hash == first
+    assert feedback_submission("pos", item(csat=1), ALL_PII).payload_hash != first
+
+
+def test_event_envelopes_decode_under_the_commerce_contract():
+    purchase = PurchaseIn.model_validate(
+        {
+            "type": "purchase",
+            "external_id": "x",
+            "order_id": "O1",
+            "customer_id": "C1",
+            "amount": "10.50",
+            "currency": "CNY",
+            "occurred_at": "2026-11-20T09:30:00+08:00",
+        }
+    )
+    referral = ReferralIn.model_validate(
+        {"type": "referral", "external_id": "y", "referrer_id": "C1", "referee_id": "C2"}
+    )
+    for event, key in ((purchase, "C1"), (referral, "C1")):
+        decoded = decode(COMMERCE_EVENTS, event_submission("crm", event).build(uuid.uuid4())[1])
+        assert decoded.key == key
+        assert decoded.payload.client_id == "crm"  # type: ignore[attr-defined]
+
+
+def test_email_sender_becomes_a_stable_pseudonym():
+    mail = EmailWebhookIn.model_validate(
+        {
+            "message_id": "m1",
+            "from": "Li.Lei@Example.com",
+            "subject": "s",
+            "body": "b",
+            "received_at": "2026-11-20T09:30:00+08:00",
+        }
+    )
+    feedback = email_to_feedback(mail, "secret")
+    assert feedback.customer_id == pseudonym("secret", "li.lei@example.com")
+    assert feedback.customer_id != pseudonym("other-secret", "li.lei@example.com")
+    assert "li.lei" not in feedback.customer_id.lower()
+
+
+def test_transcript_text_is_the_customer_side_only():
+    call = CallTranscriptIn.model_validate(
+        {
+            "call_id": "c",
+            "customer_id": "C",
+            "started_at": "2026-11-20T09:30:00+08:00",
+            "segments": [{"speaker": "agent", "text": "您好"}, {"speaker": "customer", "text": "没收到货"}],
+        }
+    )
+    assert transcript_to_feedback(call).text == "没收到货"
+
+
+def test_language_is_guessed_from_the_script():
+    assert detect_language("包装破损但客服很专业") == "zh"
+    assert detect_language("The agent was very professional") == "en"
+    assert detect_language("配送很快，但是箱子坏了 (DHL box)") == "zh"
+    assert detect_language("Delivery was fast but the 箱子 was damaged") == "en"
+    assert detect_language("Доставка опоздала") == "other"
+    assert detect_language("配達が遅れました") == "other"
+    assert detect_language("!!!") == "other"
