@@ -182,8 +182,15 @@ class EventConsumer:
         delay = 0.2
         while batch:
             started = time.perf_counter()
+            events = [event for event, _ in batch]
             try:
-                await self._handler([event for event, _ in batch])
+                # Log lines written by the handler carry the event id (or the batch's first ids).
+                with structlog.contextvars.bound_contextvars(
+                    event_id=str(events[0].envelope.event_id) if len(events) == 1 else None,
+                    event_ids=[str(e.envelope.event_id) for e in events[:5]] if len(events) > 1 else None,
+                    batch_size=len(events),
+                ):
+                    await self._handler(events)
             except PoisonEvent as poison:
                 record = next(r for e, r in batch if e is poison.event)
                 if not await self._dead_letter(self._specs[poison.event.topic], record, str(poison)):
@@ -192,7 +199,14 @@ class EventConsumer:
                 continue
             except Exception as exc:
                 metrics.KAFKA_HANDLER_RETRIES.labels(self.service, self.group_id).inc()
-                log.warning("kafka_handler_failed", group=self.group_id, error=repr(exc), retry_in_s=delay)
+                log.warning(
+                    "kafka_handler_failed",
+                    group=self.group_id,
+                    error=repr(exc),
+                    retry_in_s=delay,
+                    event_ids=[str(e.envelope.event_id) for e in events[:5]],
+                    batch_size=len(events),
+                )
                 if self._stopping.is_set():
                     return False
                 await self._sleep(delay)
@@ -226,6 +240,7 @@ class EventConsumer:
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
+                event_id=dict(record.headers or ()).get("event_id", b"").decode(errors="replace") or None,
                 error=error,
             )
             return True

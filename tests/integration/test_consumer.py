@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+import structlog
 
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.kafka import DlqLimit, EventConsumer, EventProducer
@@ -194,3 +195,19 @@ async def test_stop_mid_batch_then_restart_loses_and_skips_nothing(kafka_setting
     await eventually(lambda: len(applied) == 300, what="all 300 events after restart")
     await consumer.stop()
     assert applied == {d["event_id"] for d in docs}
+
+
+async def test_handler_log_context_carries_the_event_id(kafka_settings, producer):
+    doc = feedback_received("C-log")
+    await publish(producer, kafka_settings, [doc])
+    contexts: list[dict] = []
+
+    async def handle(events: list[ConsumedEvent]) -> None:
+        contexts.append(structlog.contextvars.get_contextvars())
+
+    consumer = consumer_for(kafka_settings, producer, handle)
+    await consumer.start()
+    await eventually(lambda: bool(contexts), what="the event handled")
+    await consumer.stop()
+    assert contexts[0]["event_id"] == doc["event_id"]
+    assert contexts[0]["batch_size"] == 1
