@@ -1,0 +1,55 @@
+"""Config as data: YAML validated by a pydantic model, errors reported with line and field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names each line and field."""
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((value for key, value in node.value if key.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_yaml(text: str, model: type[ModelT], source: str = "<config>") -> ModelT:
+    """Validate YAML text against model; raise ConfigError naming `source:line: field: problem`."""
+    try:
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = _line_of(tree, loc)
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            problems.append(f"{source}:{line or '?'}: {field}: {error['msg']}")
+        raise ConfigError("\n".join(problems)) from exc
+
+
+def load_yaml(path: Path, model: type[ModelT]) -> ModelT:
+    return parse_yaml(path.read_text(encoding="utf-8"), model, str(path))
