@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -71,7 +72,11 @@ def build_app(
     routers: Sequence[APIRouter] = (),
     drain_timeout_s: float = 15.0,
     max_body_bytes: int = 1_000_000,
+    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
+    """A service app. `background` coroutines (e.g. an outbox relay) run for the app's lifetime and
+    are cancelled before the consumers drain."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
@@ -95,10 +100,14 @@ def build_app(
             await consumer.start()
             runtime.consumers.append(consumer)
         app.state.runtime = runtime
+        tasks = [asyncio.create_task(job(runtime)) for job in background]
         log.info("service_started", env=settings.app_env)
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(*(c.stop(drain_timeout_s) for c in runtime.consumers))
             await runtime.producer.stop()
             await runtime.database.dispose()

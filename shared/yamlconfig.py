@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+import structlog
 import yaml
 from pydantic import BaseModel, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+log = structlog.get_logger(__name__)
 
 
 class ConfigError(ValueError):
@@ -53,3 +56,42 @@ def parse_yaml(text: str, model: type[ModelT], source: str = "<config>") -> Mode
 
 def load_yaml(path: Path, model: type[ModelT]) -> ModelT:
     return parse_yaml(path.read_text(encoding="utf-8"), model, str(path))
+
+
+class HotReload(Generic[ModelT]):
+    """The current config from `path`, re-read when the file changes (checked at most every `interval_s`).
+
+    A changed file that does not validate is refused: its error is kept in `last_error`, logged, and the
+    config in force stays in force.
+    """
+
+    def __init__(self, path: Path, model: type[ModelT], interval_s: float = 5.0) -> None:
+        self.path, self.model, self.interval_s = path, model, interval_s
+        self.current = load_yaml(path, model)
+        self.last_error: str | None = None
+        self._mtime = path.stat().st_mtime
+        self._checked = time.monotonic()
+
+    def __call__(self) -> ModelT:
+        now = time.monotonic()
+        if now - self._checked >= self.interval_s:
+            self._checked = now
+            self._maybe_reload()
+        return self.current
+
+    def _maybe_reload(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            self.last_error = f"{self.path}: {exc}"
+            return
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            self.current = load_yaml(self.path, self.model)
+            self.last_error = None
+            log.info("config_reloaded", path=str(self.path))
+        except (ConfigError, OSError) as exc:
+            self.last_error = str(exc)
+            log.error("config_refused", path=str(self.path), error=str(exc))

@@ -1,35 +1,36 @@
 """The loyalty service.
 
-It consumes commerce.events.v1, feedback.received.v1 and alerts.v1 into a points ledger and member tiers.
+It consumes commerce.events.v1, feedback.received.v1 and alerts.v1 into a points ledger and member tiers,
+and publishes loyalty.changes.v1 through a transactional outbox.
 """
 
 from fastapi import FastAPI
 
+from services.loyalty.api import loyalty_router
 from services.loyalty.config import LoyaltySettings
-from services.loyalty.models import processed_events
+from services.loyalty.consumer import loyalty_handler
+from services.loyalty.outbox import run_relay
+from services.loyalty.rules import LoyaltyRules
 from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_RECEIVED
 from shared.ops import operator_router
-from shared.service import ConsumerSpec, build_app, recording_handler
+from shared.service import ConsumerSpec, build_app
 from shared.settings import load_settings
+from shared.yamlconfig import HotReload
 
 
 def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
     settings = settings or load_settings(LoyaltySettings)
+    rules = HotReload(settings.rules_path, LoyaltyRules)
     group = settings.consumer_group
     return build_app(
         service="loyalty",
         settings=settings,
         title="Loyalty service",
         description=(
-            "Consumes commerce.events.v1, feedback.received.v1 and alerts.v1 "
-            "into a points ledger and member tiers."
+            "Points ledger and member tiers from purchase, refund, referral, survey and feedback events; "
+            "changes published on loyalty.changes.v1 through a transactional outbox."
         ),
-        consumers=[
-            ConsumerSpec(
-                group,
-                [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS],
-                recording_handler(processed_events, group),
-            )
-        ],
-        routers=[operator_router(settings)],
+        consumers=[ConsumerSpec(group, [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS], loyalty_handler(rules))],
+        routers=[loyalty_router(settings, rules), operator_router(settings)],
+        background=[run_relay] if settings.relay_outbox else [],
     )

@@ -1,7 +1,10 @@
 """Settings of the loyalty service (env prefix LOYALTY_)."""
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
+from services.loyalty.rules import DEFAULT_RULES
 from shared.settings import ServiceSettings
 
 
@@ -9,3 +12,6 @@ class LoyaltySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore")
 
     consumer_group: str = "loyalty"
+    rules_path: Path = DEFAULT_RULES
+    """Earning rules, tiers and redemption value (YAML; re-read when it changes)."""
+    relay_outbox: bool = True

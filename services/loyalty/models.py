@@ -1,8 +1,119 @@
 """Tables of the loyalty service, all in its own `loyalty` schema."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from shared.db.idempotency import processed_events_table
 
 metadata = MetaData(schema="loyalty")
 processed_events = processed_events_table(metadata)
+
+members = Table(
+    "members",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("tier", String(20), nullable=False, server_default="bronze"),
+    Column("tier_since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("downgrade_warned_at", DateTime(timezone=True)),
+    Column("balance", Integer, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+lots = Table(
+    "lots",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("lot_id", String(200), primary_key=True),
+    Column("earned_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("remaining", Integer, nullable=False),
+)
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("entry_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("customer_id", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("balance_after", Integer, nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("draws", JSONB, nullable=False, server_default="[]"),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ledger_customer_entry", "customer_id", "entry_id"),
+)
+spend = Table(
+    "spend",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("source", String(300), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("amount", Numeric(14, 2), nullable=False),
+    Index("spend_customer_at", "customer_id", "at"),
+)
+orders = Table(
+    "orders",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("order_id", String(200), primary_key=True),
+    Column("amount", Numeric(14, 2), nullable=False),
+    Column("points_earned", Integer, nullable=False),
+    Column("points_clawed_back", Integer, nullable=False, server_default="0"),
+    Column("refunded", Numeric(14, 2), nullable=False, server_default="0"),
+    Column("lot_id", String(200), nullable=False),
+)
+rewards = Table(
+    "rewards",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("source", String(300), primary_key=True),
+    Column("reward", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("rewards_customer_reward_at", "customer_id", "reward", "at"),
+)
+tier_history = Table(
+    "tier_history",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("customer_id", String(200), nullable=False, index=True),
+    Column("from_tier", String(20), nullable=False),
+    Column("to_tier", String(20), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("reference", String(200), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("draws", JSONB, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("reversed_at", DateTime(timezone=True)),
+)
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", PG_UUID(as_uuid=True), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("event_type", String(60), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
+    Index("outbox_unpublished", "id", postgresql_where=Column("published_at").is_(None)),
+)

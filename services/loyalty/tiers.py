@@ -13,6 +13,7 @@ from services.loyalty.rules import TIER_ORDER, LoyaltyRules
 from shared.contracts.loyalty import Tier
 
 WINDOW = timedelta(days=365)
+CENTS = Decimal("0.01")
 
 
 def qualifying_spend(movements: Sequence[tuple[datetime, Decimal]], now: datetime) -> Decimal:
@@ -63,4 +64,5 @@ def progress(spend: Decimal, current: Tier, rules: LoyaltyRules) -> dict[str, st
     if not higher:
         return {"next_tier": None, "spend_needed": None}
     nxt = higher[0]
-    return {"next_tier": nxt.name, "spend_needed": str(max(nxt.qualifying_spend - spend, Decimal(0)))}
+    needed = max(nxt.qualifying_spend - spend, Decimal(0)).quantize(CENTS)
+    return {"next_tier": nxt.name, "spend_needed": str(needed)}

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 def processed_events_table(metadata: MetaData) -> Table:
@@ -24,7 +24,7 @@ def processed_events_table(metadata: MetaData) -> Table:
 
 
 async def claim_events(
-    session: AsyncSession, table: Table, group: str, events: Iterable[tuple[UUID, str]]
+    session: AsyncSession | AsyncConnection, table: Table, group: str, events: Iterable[tuple[UUID, str]]
 ) -> set[UUID]:
     """Record (event_id, type) pairs as processed by `group`; return the ids not seen before.
 

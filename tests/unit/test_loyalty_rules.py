@@ -84,7 +84,7 @@ def test_tiers_by_rolling_12_month_spend():
     assert tier_for_spend(spend, RULES) == "gold"
     assert upgrade("silver", spend, RULES) == "gold"
     assert upgrade("diamond", spend, RULES) is None
-    assert progress(spend, "gold", RULES) == {"next_tier": "diamond", "spend_needed": "45000"}
+    assert progress(spend, "gold", RULES) == {"next_tier": "diamond", "spend_needed": "45000.00"}
 
 
 def test_downgrade_warns_first_then_drops_one_level_after_30_days():

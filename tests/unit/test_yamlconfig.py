@@ -37,3 +37,21 @@ def test_missing_field_names_the_enclosing_line():
 def test_broken_yaml_names_the_line():
     with pytest.raises(ConfigError, match=r"x.yaml:2: not valid YAML: mapping values"):
         parse_yaml("title: t\n  bad: indent\n", Config, "x.yaml")
+
+
+def test_hot_reload_takes_a_valid_change_and_keeps_the_old_config_on_a_bad_one(tmp_path):
+    import os
+
+    from shared.yamlconfig import HotReload
+
+    path = tmp_path / "c.yaml"
+    path.write_text("title: one\ntiers: []\n")
+    config = HotReload(path, Config, interval_s=0)
+    assert config().title == "one"
+    path.write_text("title: two\ntiers: []\n")
+    os.utime(path, (1, 1))
+    assert config().title == "two"
+    path.write_text("title: three\ntiers: [{name: x, spend: -5}]\n")
+    os.utime(path, (2, 2))
+    assert config().title == "two", "the running config stays in force"
+    assert "tiers.0.spend" in (config.last_error or "")

@@ -1,0 +1,12 @@
+"""Loyalty's own metrics."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_APPLIED = Counter("loyalty_events_applied_total", "Events applied, by type.", ["type"])
+APPLY_LATENCY = Histogram(
+    "loyalty_apply_batch_duration_seconds",
+    "Time to apply one consumed batch (one transaction).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+OUTBOX_LAG = Gauge("loyalty_outbox_lag_seconds", "Age of the oldest unpublished outbox row (0 when empty).")
+OUTBOX_PUBLISHED = Counter("loyalty_outbox_published_total", "Outbox rows published to loyalty.changes.v1.")

@@ -1,0 +1,213 @@
+"""Loyalty on the real broker and database: points, tiers, rewards, refunds, redemptions, the outbox,
+and effects exactly once under redelivery and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.loyalty.app import create_app
+from services.loyalty.config import LoyaltySettings
+from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, LOYALTY_CHANGES
+from shared.kafka.producer import EventProducer
+from shared.settings import KafkaSettings
+from tests.conftest import read_all, spec_topic
+from tests.integration.helpers import feedback_received, to_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
+OPERATOR = {"X-API-Key": "dev-operator-key"}
+TUESDAY = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+
+
+def event(kind: str, key: str, at: datetime = TUESDAY, **payload: Any) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": kind,
+        "version": 1,
+        "occurred_at": at.isoformat(),
+        "source": "tests",
+        "key": key,
+        "payload": {"client_id": "pos", "external_id": uuid.uuid4().hex, **payload},
+    }
+
+
+def purchase(customer: str, amount: str, order: str | None = None, at: datetime = TUESDAY) -> dict[str, Any]:
+    return event(
+        "purchase",
+        customer,
+        at,
+        order_id=order or uuid.uuid4().hex,
+        customer_id=customer,
+        amount=amount,
+        currency="CNY",
+        occurred_at=at.isoformat(),
+    )
+
+
+async def send(
+    producer: EventProducer, settings: KafkaSettings, docs: list[dict[str, Any]], spec=COMMERCE_EVENTS
+):
+    await producer.send_raw_many(
+        spec_topic(spec, settings), [(d["key"].encode(), to_bytes(d), []) for d in docs]
+    )
+
+
+@pytest.fixture
+async def loyalty(kafka_settings: KafkaSettings, database) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(LoyaltySettings(kafka=kafka_settings, consumer_group=f"loyalty-{uuid.uuid4().hex[:8]}"))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://loyalty") as http,
+    ):
+        yield http
+    async with database.connection() as conn:
+        await conn.execute(
+            text("DELETE FROM loyalty.outbox WHERE topic = :t"),
+            {"t": spec_topic(LOYALTY_CHANGES, kafka_settings)},
+        )
+
+
+async def member_when(http: httpx.AsyncClient, customer: str, check, timeout_s: float = 30) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(int(timeout_s * 10)):
+        response = await http.get(f"/v1/members/{customer}")
+        if response.status_code == 200:
+            body = response.json()
+            if check(body):
+                return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"member {customer} never reached the expected state: {body}")
+
+
+def customer() -> str:
+    return f"M-{uuid.uuid4().hex[:10]}"
+
+
+async def test_purchases_earn_points_and_upgrade_the_tier_with_changes_on_the_topic(
+    loyalty, producer, kafka_settings
+):
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, "1000.50"), purchase(who, "9500.00")])
+    # 1000 (bronze) + 9500 (still bronze when earned) = 10500 points; spend 10500.50 → silver
+    body = await member_when(loyalty, who, lambda b: b["balance"] == 10500)
+    assert body["tier"] == "silver"
+    assert body["qualifying_spend"] == "10500.50"
+    assert body["progress"] == {"next_tier": "gold", "spend_needed": "39499.50"}
+    assert "free standard delivery" in body["benefits"]
+    await send(producer, kafka_settings, [purchase(who, "1000")])
+    assert (await member_when(loyalty, who, lambda b: b["balance"] == 11700))["tier"] == "silver"
+
+    changes = await read_all(kafka_settings.bootstrap_servers, spec_topic(LOYALTY_CHANGES, kafka_settings), 4)
+    kinds = [json.loads(r.value)["type"] for r in changes]
+    assert kinds.count("points_earned") == 3
+    assert kinds.count("tier_changed") == 1
+    assert all(r.key == who.encode() for r in changes)
+
+
+async def test_wednesday_doubles_points(loyalty, producer, kafka_settings):
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, "100", at=TUESDAY + timedelta(days=1))])
+    await member_when(loyalty, who, lambda b: b["balance"] == 200)
+
+
+async def test_refund_claws_back_what_the_order_earned(loyalty, producer, kafka_settings):
+    who = customer()
+    await send(
+        producer, kafka_settings, [purchase(who, "500", order="O-1"), purchase(who, "300", order="O-2")]
+    )
+    await member_when(loyalty, who, lambda b: b["balance"] == 800)
+    refund = event("refund", who, TUESDAY + timedelta(hours=1), order_id="O-1", customer_id=who, amount="250")
+    await send(producer, kafka_settings, [refund])
+    body = await member_when(loyalty, who, lambda b: b["balance"] == 550)
+    assert body["qualifying_spend"] == "550.00"
+
+
+async def test_rewards_for_referral_survey_and_feedback_within_caps(loyalty, producer, kafka_settings):
+    referrer, referee = customer(), customer()
+    await send(
+        producer,
+        kafka_settings,
+        [
+            event("referral", referrer, referrer_id=referrer, referee_id=referee),
+            event("survey_completed", referrer, customer_id=referrer, survey_id="nps-q4"),
+        ],
+    )
+    await member_when(loyalty, referrer, lambda b: b["balance"] == 550)
+    await member_when(loyalty, referee, lambda b: b["balance"] == 200)
+    # feedback_submitted: 10 points, at most once a day
+    two_feedbacks = [feedback_received(referrer), feedback_received(referrer)]
+    for doc in two_feedbacks:
+        doc["occurred_at"] = TUESDAY.isoformat()
+    await send(producer, kafka_settings, two_feedbacks, spec=FEEDBACK_RECEIVED)
+    await member_when(loyalty, referrer, lambda b: b["balance"] == 560)
+    await asyncio.sleep(1.0)
+    assert (await loyalty.get(f"/v1/members/{referrer}")).json()["balance"] == 560
+
+
+async def test_redelivery_and_replay_never_apply_twice(kafka_settings, producer, loyalty):
+    who = customer()
+    docs = [purchase(who, "100"), purchase(who, "200")]
+    await send(producer, kafka_settings, docs + docs)  # redelivered
+    await member_when(loyalty, who, lambda b: b["balance"] == 300)
+    # Replay the whole topic with a brand-new consumer group: nothing changes.
+    app = create_app(
+        LoyaltySettings(
+            kafka=kafka_settings, consumer_group=f"replay-{uuid.uuid4().hex[:8]}", relay_outbox=False
+        )
+    )
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(5)
+    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 300
+    ledger = (await loyalty.get(f"/v1/members/{who}/ledger")).json()["entries"]
+    assert [e["points"] for e in ledger] == [200, 100]
+
+
+async def test_redemptions_are_idempotent_refuse_overdraw_and_never_overdraw_concurrently(
+    loyalty, producer, kafka_settings
+):
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, "500")])
+    await member_when(loyalty, who, lambda b: b["balance"] == 500)
+    url = f"/v1/members/{who}/redemptions"
+    assert (await loyalty.post(url, json={"points": 100, "reference": "r0"})).status_code == 401
+    first = await loyalty.post(url, json={"points": 100, "reference": "r1"}, headers=OPERATOR)
+    assert (first.status_code, first.json()["balance"]) == (201, 400)
+    again = await loyalty.post(url, json={"points": 100, "reference": "r1"}, headers=OPERATOR)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    too_much = await loyalty.post(url, json={"points": 401, "reference": "r2"}, headers=OPERATOR)
+    assert too_much.status_code == 409
+
+    attempts = [
+        loyalty.post(url, json={"points": 100, "reference": f"c{i}"}, headers=OPERATOR) for i in range(8)
+    ]
+    codes = sorted(r.status_code for r in await asyncio.gather(*attempts))
+    assert codes == [201] * 4 + [409] * 4
+    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 0
+
+    reversal = await loyalty.post(f"{url}/r1/reversal", headers=OPERATOR)
+    assert (reversal.json()["restored"], reversal.json()["balance"]) == (100, 100)
+    twice = await loyalty.post(f"{url}/r1/reversal", headers=OPERATOR)
+    assert twice.json()["status"] == "already_reversed"
+    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 100
+
+
+async def test_ledger_pages_with_a_cursor_and_tiers_are_listed(loyalty, producer, kafka_settings):
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, str(amount)) for amount in range(1, 6)])
+    await member_when(loyalty, who, lambda b: b["balance"] == 15)
+    first = (await loyalty.get(f"/v1/members/{who}/ledger", params={"limit": 3})).json()
+    rest = (
+        await loyalty.get(f"/v1/members/{who}/ledger", params={"limit": 3, "cursor": first["next_cursor"]})
+    ).json()
+    assert [e["points"] for e in first["entries"] + rest["entries"]] == [5, 4, 3, 2, 1]
+    tiers = (await loyalty.get("/v1/tiers")).json()
+    assert [t["name"] for t in tiers] == ["bronze", "silver", "gold", "diamond"]
+    assert (await loyalty.get("/v1/members/nobody-here")).status_code == 404
