@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from scripts.infra import KafkaNode, port_open
-from services.loyalty.app import create_app
-from services.loyalty.config import LoyaltySettings
-from services.loyalty.models import processed_events
+from services.sentiment.app import create_app
+from services.sentiment.config import SentimentSettings
+from services.sentiment.models import processed_events
 from shared.contracts.registry import TOPICS
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import BrokerUnavailable
@@ -37,8 +37,8 @@ async def test_service_survives_broker_outage_and_reconnects(tmp_path: Path, dat
     if port_open(node.broker_port):
         pytest.fail(f"port {node.broker_port} is busy")
     kafka = KafkaSettings(bootstrap_servers=node.bootstrap, topic_suffix="", publish_timeout_s=3)
-    group = f"loyalty-{uuid.uuid4().hex[:8]}"
-    app = create_app(LoyaltySettings(kafka=kafka, consumer_group=group))
+    group = f"sentiment-{uuid.uuid4().hex[:8]}"
+    app = create_app(SentimentSettings(kafka=kafka, consumer_group=group))
     try:
         async with (
             app.router.lifespan_context(app),
