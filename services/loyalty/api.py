@@ -14,6 +14,7 @@ from services.loyalty.apply import MemberState, expire_due, record_entry
 from services.loyalty.ledger import Draw, Entry, InsufficientPoints
 from services.loyalty.repository import load, save
 from services.loyalty.rules import LoyaltyRules
+from services.loyalty.schedule import run_schedule
 from services.loyalty.tiers import CENTS, progress, qualifying_spend
 from shared.contracts.registry import LOYALTY_CHANGES
 from shared.security import hash_key, require_client
@@ -196,6 +197,19 @@ def loyalty_router(settings: ServiceSettings, rules: Callable[[], LoyaltyRules])
             "balance": state.balance,
             "status": "reversed",
         }
+
+    @router.post("/ops/schedule", dependencies=[operator], tags=["operations"])
+    async def schedule(
+        request: Request,
+        at: Annotated[datetime | None, Query(description="Run as of this time (default: now)")] = None,
+        tiers: Annotated[bool, Query(description="Also evaluate tier downgrades")] = False,
+    ) -> dict[str, int]:
+        """Run expiry, expiry reminders and (optionally) tier downgrade evaluation now, or as of `at`."""
+        now = at or datetime.now(UTC)
+        if now.tzinfo is None:
+            raise HTTPException(422, "at: needs a time zone offset")
+        report = await run_schedule(runtime(request).database, rules(), now, topic, evaluate_tiers=tiers)
+        return report.__dict__
 
     return router
 

@@ -4,6 +4,9 @@ It consumes commerce.events.v1, feedback.received.v1 and alerts.v1 into a points
 and publishes loyalty.changes.v1 through a transactional outbox.
 """
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import FastAPI
 
 from services.loyalty.api import loyalty_router
@@ -11,9 +14,10 @@ from services.loyalty.config import LoyaltySettings
 from services.loyalty.consumer import loyalty_handler
 from services.loyalty.outbox import run_relay
 from services.loyalty.rules import LoyaltyRules
-from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_RECEIVED
+from services.loyalty.schedule import run_periodically
+from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_RECEIVED, LOYALTY_CHANGES
 from shared.ops import operator_router
-from shared.service import ConsumerSpec, build_app
+from shared.service import ConsumerSpec, Runtime, build_app
 from shared.settings import load_settings
 from shared.yamlconfig import HotReload
 
@@ -22,6 +26,13 @@ def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
     settings = settings or load_settings(LoyaltySettings)
     rules = HotReload(settings.rules_path, LoyaltyRules)
     group = settings.consumer_group
+    topic = LOYALTY_CHANGES.name + settings.kafka.topic_suffix
+    background: list[Callable[[Runtime], Coroutine[Any, Any, None]]] = []
+    if settings.relay_outbox:
+        background.append(run_relay)
+    if settings.schedule_interval_s > 0:
+        interval = settings.schedule_interval_s
+        background.append(lambda rt: run_periodically(rt.database, rules, topic, interval))
     return build_app(
         service="loyalty",
         settings=settings,
@@ -32,5 +43,5 @@ def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
         ),
         consumers=[ConsumerSpec(group, [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS], loyalty_handler(rules))],
         routers=[loyalty_router(settings, rules), operator_router(settings)],
-        background=[run_relay] if settings.relay_outbox else [],
+        background=background,
     )

@@ -62,7 +62,7 @@ class MemberState:
         return [lot for lot in self.account.lots if self.loaded_lots.get(lot.lot_id) != lot.remaining]
 
 
-def _change_id(cause: str, kind: str, customer_id: str) -> UUID:
+def change_id(cause: str, kind: str, customer_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"loyalty:{cause}:{kind}:{customer_id}")
 
 
@@ -82,7 +82,7 @@ def record_entry(
         **(extra or {}),
     }
     state.changes.append(
-        Change(_change_id(entry.source, change_type, state.customer_id), change_type, entry.at, payload)
+        Change(change_id(entry.source, change_type, state.customer_id), change_type, entry.at, payload)
     )
 
 
@@ -110,11 +110,11 @@ def _earn(
     return entry
 
 
-def _set_tier(state: MemberState, to_tier: Tier, reason: str, at: datetime, spend: Decimal) -> None:
+def set_tier(state: MemberState, to_tier: Tier, reason: str, at: datetime, spend: Decimal) -> None:
     state.tier_changes.append((state.tier, to_tier, reason, at))
     state.changes.append(
         Change(
-            _change_id(f"{reason}:{at.isoformat()}", "tier_changed", state.customer_id),
+            change_id(f"{reason}:{at.isoformat()}", "tier_changed", state.customer_id),
             "tier_changed",
             at,
             {
@@ -144,7 +144,7 @@ def apply_purchase(state: MemberState, event_id: UUID, purchase: Purchase, rules
     spend = qualifying_spend(state.spend, at)
     higher = upgrade(state.tier, spend, rules)
     if higher is not None:
-        _set_tier(state, higher, f"upgrade on purchase {purchase.order_id}", at, spend)
+        set_tier(state, higher, f"upgrade on purchase {purchase.order_id}", at, spend)
 
 
 def apply_refund(state: MemberState, event_id: UUID, refund: Refund, at: datetime) -> None:

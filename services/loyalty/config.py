@@ -15,3 +15,5 @@ class LoyaltySettings(ServiceSettings):
     rules_path: Path = DEFAULT_RULES
     """Earning rules, tiers and redemption value (YAML; re-read when it changes)."""
     relay_outbox: bool = True
+    schedule_interval_s: float = 3600.0
+    """How often expiry, reminders (and, on the 1st of the month, tier downgrades) run; 0 turns it off."""

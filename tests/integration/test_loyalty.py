@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from services.loyalty.app import create_app
 from services.loyalty.config import LoyaltySettings
@@ -58,21 +56,6 @@ async def send(
     await producer.send_raw_many(
         spec_topic(spec, settings), [(d["key"].encode(), to_bytes(d), []) for d in docs]
     )
-
-
-@pytest.fixture
-async def loyalty(kafka_settings: KafkaSettings, database) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(LoyaltySettings(kafka=kafka_settings, consumer_group=f"loyalty-{uuid.uuid4().hex[:8]}"))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://loyalty") as http,
-    ):
-        yield http
-    async with database.connection() as conn:
-        await conn.execute(
-            text("DELETE FROM loyalty.outbox WHERE topic = :t"),
-            {"t": spec_topic(LOYALTY_CHANGES, kafka_settings)},
-        )
 
 
 async def member_when(http: httpx.AsyncClient, customer: str, check, timeout_s: float = 30) -> dict[str, Any]:

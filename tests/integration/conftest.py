@@ -1,0 +1,32 @@
+"""Fixtures for integration tests of the services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.loyalty.app import create_app
+from services.loyalty.config import LoyaltySettings
+from shared.contracts.registry import LOYALTY_CHANGES
+from shared.settings import KafkaSettings
+from tests.conftest import spec_topic
+
+
+@pytest.fixture
+async def loyalty(kafka_settings: KafkaSettings, database, topics) -> AsyncIterator[httpx.AsyncClient]:
+    """A running loyalty app (consumer, outbox relay) on this test's topics; its outbox rows removed after."""
+    app = create_app(LoyaltySettings(kafka=kafka_settings, consumer_group=f"loyalty-{uuid.uuid4().hex[:8]}"))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://loyalty") as http,
+    ):
+        yield http
+    async with database.connection() as conn:
+        await conn.execute(
+            text("DELETE FROM loyalty.outbox WHERE topic = :t"),
+            {"t": spec_topic(LOYALTY_CHANGES, kafka_settings)},
+        )
