@@ -1,0 +1,74 @@
+"""kill -9 of the loyalty service during a batch, then a restart: nothing lost, nothing applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from scripts.infra import ROOT, port_open
+from tests.integration.test_loyalty import purchase, send
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
+PORT = 18804
+
+
+def start(suffix: str, group: str, log) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KAFKA_TOPIC_SUFFIX": suffix, "LOYALTY_CONSUMER_GROUP": group,
+           "LOYALTY_SCHEDULE_INTERVAL_S": "0"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "services.loyalty.app:create_app", "--factory", "--port", str(PORT)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, producer, database, tmp_path):
+    assert not port_open(PORT)
+    prefix = f"K{uuid.uuid4().hex[:6]}-"
+    members = [f"{prefix}{i}" for i in range(50)]
+    docs = [purchase(members[i % 50], "10") for i in range(4000)]
+    await send(producer, kafka_settings, docs)
+    group = f"loyalty-{uuid.uuid4().hex[:8]}"
+
+    async def applied() -> int:
+        async with database.connection() as conn:
+            return int((await conn.execute(text(
+                "SELECT count(*) FROM loyalty.ledger WHERE customer_id LIKE :p"), {"p": prefix + "%"})).scalar_one())
+
+    with (tmp_path / "loyalty.log").open("ab") as log:
+        process = start(kafka_settings.topic_suffix, group, log)
+        try:
+            for _ in range(600):
+                if await applied() > 0:
+                    break
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(process.wait, 10)
+            at_kill = await applied()
+            assert 0 < at_kill < len(docs), "killed in the middle of the stream"
+            process = start(kafka_settings.topic_suffix, group, log)
+            for _ in range(1200):
+                if await applied() >= len(docs):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+        finally:
+            process.terminate()
+            process.wait(20)
+
+    async with database.connection() as conn:
+        rows = (await conn.execute(text("""
+            SELECT m.customer_id, m.balance, coalesce(sum(l.points), 0), count(l.entry_id)
+            FROM loyalty.members m LEFT JOIN loyalty.ledger l USING (customer_id)
+            WHERE m.customer_id LIKE :p GROUP BY m.customer_id, m.balance
+        """), {"p": prefix + "%"})).all()
+    assert len(rows) == 50
+    for customer_id, balance, ledger_sum, entries in rows:
+        assert entries == 80, f"{customer_id}: {entries} ledger entries for 80 purchases"
+        assert balance == ledger_sum == 800
