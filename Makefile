@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install run up down status test lint fmt bench bench-ingest
+.PHONY: install run up down status test lint fmt bench bench-ingest bench-loyalty
 
 install:
 	@bash scripts/bootstrap.sh
@@ -34,3 +34,6 @@ fmt: install
 
 bench-ingest: install  ## ingest throughput and latency against same-run baselines (reports/)
 	@$(PY) -m benchmarks.ingest
+
+bench-loyalty: install  ## loyalty apply rate vs naive, member lookup latency (reports/)
+	@$(PY) -m benchmarks.loyalty

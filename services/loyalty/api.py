@@ -36,7 +36,8 @@ _EXPIRING = text("""
       AND expires_at > now() AND expires_at <= now() + interval '30 days'
 """)
 _SPEND = text(
-    "SELECT at, amount FROM loyalty.spend WHERE customer_id = :c AND at > now() - interval '366 days'"
+    "SELECT at, amount - refunded FROM loyalty.orders "
+    "WHERE customer_id = :c AND at > now() - interval '366 days'"
 )
 _LEDGER = text("""
     SELECT entry_id, kind, points, balance_after, source, reason, at FROM loyalty.ledger

@@ -27,6 +27,7 @@ class Order:
     points_clawed_back: int
     refunded: Decimal
     lot_id: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,6 @@ class MemberState:
     orders: dict[str, Order]
     reward_times: dict[str, list[datetime]]
     loaded_lots: dict[str, int] = field(default_factory=dict)
-    new_spend: list[tuple[str, datetime, Decimal]] = field(default_factory=list)
     touched_orders: set[str] = field(default_factory=set)
     new_orders: set[str] = field(default_factory=set)
     new_rewards: list[tuple[str, str, datetime]] = field(default_factory=list)
@@ -137,10 +137,11 @@ def apply_purchase(state: MemberState, event_id: UUID, purchase: Purchase, rules
     points, applied = purchase_points(purchase.amount, state.tier, at, purchase.channel, rules)
     source = str(event_id)
     _earn(state, points, at, source, f"purchase {purchase.order_id} ({', '.join(applied)})", rules, event_id)
-    state.orders[purchase.order_id] = Order(purchase.order_id, purchase.amount, points, 0, Decimal(0), source)
+    state.orders[purchase.order_id] = Order(
+        purchase.order_id, purchase.amount, points, 0, Decimal(0), source, at
+    )
     state.new_orders.add(purchase.order_id)
     state.spend.append((at, purchase.amount))
-    state.new_spend.append((source, at, purchase.amount))
     spend = qualifying_spend(state.spend, at)
     higher = upgrade(state.tier, spend, rules)
     if higher is not None:
@@ -150,12 +151,12 @@ def apply_purchase(state: MemberState, event_id: UUID, purchase: Purchase, rules
 def apply_refund(state: MemberState, event_id: UUID, refund: Refund, at: datetime) -> None:
     expire_due(state, at)
     source = str(event_id)
-    state.spend.append((at, -refund.amount))
-    state.new_spend.append((source, at, -refund.amount))
     order = state.orders.get(refund.order_id)
     if order is None:
-        return  # an order this programme never saw earned nothing: only qualifying spend goes down
-    order.refunded += refund.amount
+        return  # an order this programme never saw earned no points and counted for no spend
+    refunded = min(refund.amount, order.amount - order.refunded)
+    order.refunded += refunded
+    state.spend.append((order.at, -refunded))
     owed = clawback_points(order.points_earned, order.amount, order.refunded) - order.points_clawed_back
     if owed > 0:
         entry = state.account.claw_back(

@@ -55,15 +55,6 @@ ledger = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ledger_customer_entry", "customer_id", "entry_id"),
 )
-spend = Table(
-    "spend",
-    metadata,
-    Column("customer_id", String(200), primary_key=True),
-    Column("source", String(300), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("amount", Numeric(14, 2), nullable=False),
-    Index("spend_customer_at", "customer_id", "at"),
-)
 orders = Table(
     "orders",
     metadata,
@@ -74,7 +65,10 @@ orders = Table(
     Column("points_clawed_back", Integer, nullable=False, server_default="0"),
     Column("refunded", Numeric(14, 2), nullable=False, server_default="0"),
     Column("lot_id", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("orders_customer_at", "customer_id", "at"),
 )
+"""Orders also carry qualifying spend: rolling spend is Σ(amount − refunded) over orders of the last year."""
 rewards = Table(
     "rewards",
     metadata,

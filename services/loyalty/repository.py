@@ -26,15 +26,18 @@ _MEMBERS = text("""
 """)
 _LOTS = text("""
     SELECT customer_id, lot_id, earned_at, expires_at, points, remaining FROM loyalty.lots
-    WHERE customer_id = ANY(CAST(:ids AS text[]))
-      AND (remaining > 0 OR lot_id = ANY(CAST(:lot_ids AS text[])))
+    WHERE customer_id = ANY(CAST(:ids AS text[])) AND remaining > 0
 """)
-_SPEND = text("""
-    SELECT customer_id, at, amount FROM loyalty.spend
-    WHERE customer_id = ANY(CAST(:ids AS text[])) AND at > :since
+_SPENT_LOTS = text("""
+    SELECT customer_id, lot_id, earned_at, expires_at, points, remaining FROM loyalty.lots
+    WHERE customer_id = ANY(CAST(:ids AS text[])) AND lot_id = ANY(CAST(:lot_ids AS text[])) AND remaining = 0
 """)
 _ORDERS = text("""
-    SELECT o.customer_id, o.order_id, o.amount, o.points_earned, o.points_clawed_back, o.refunded, o.lot_id
+    SELECT customer_id, order_id, amount, points_earned, points_clawed_back, refunded, lot_id, at
+    FROM loyalty.orders WHERE customer_id = ANY(CAST(:ids AS text[])) AND at > :since
+    UNION
+    SELECT o.customer_id, o.order_id, o.amount, o.points_earned, o.points_clawed_back, o.refunded,
+           o.lot_id, o.at
     FROM loyalty.orders o
     JOIN unnest(CAST(:customers AS text[]), CAST(:orders AS text[])) AS k(c, o2)
       ON o.customer_id = k.c AND o.order_id = k.o2
@@ -53,27 +56,29 @@ async def load(
     lot_ids: Sequence[str] = (),
 ) -> dict[str, MemberState]:
     """Lock and load every member (created at bronze if new), with open lots (and the spent ones named in
-    `lot_ids`), spend since `since`, the orders named, and rewards since the start of `since`'s month."""
+    `lot_ids`), orders since `since` (their net amounts are the qualifying spend) and those named,
+    and rewards since the start of `since`'s month."""
     ids = sorted(set(customer_ids))
     await conn.execute(_ENSURE, {"ids": ids})
     states = {
         c: MemberState(c, tier, warned, balance, Account(), [], {}, {})
         for c, tier, warned, balance in await conn.execute(_MEMBERS, {"ids": ids})
     }
-    for c, lot_id, earned_at, expires_at, points, remaining in await conn.execute(
-        _LOTS, {"ids": ids, "lot_ids": list(lot_ids)}
-    ):
+    lot_rows = list(await conn.execute(_LOTS, {"ids": ids}))
+    if lot_ids:
+        lot_rows += list(await conn.execute(_SPENT_LOTS, {"ids": ids, "lot_ids": list(lot_ids)}))
+    for c, lot_id, earned_at, expires_at, points, remaining in lot_rows:
         states[c].account.lots.append(Lot(lot_id, earned_at, expires_at, points, remaining))
         states[c].loaded_lots[lot_id] = remaining
-    for c, at, amount in await conn.execute(_SPEND, {"ids": ids, "since": since}):
-        states[c].spend.append((at, amount))
     keys = sorted(set(order_keys))
-    if keys:
-        rows = await conn.execute(
-            _ORDERS, {"customers": [k[0] for k in keys], "orders": [k[1] for k in keys]}
-        )
-        for c, order_id, amount, earned, clawed, refunded, lot_id in rows:
-            states[c].orders[order_id] = Order(order_id, amount, earned, clawed, refunded, lot_id)
+    rows = await conn.execute(
+        _ORDERS,
+        {"ids": ids, "since": since, "customers": [k[0] for k in keys], "orders": [k[1] for k in keys]},
+    )
+    for c, order_id, amount, earned, clawed, refunded, lot_id, at in rows:
+        states[c].orders[order_id] = Order(order_id, amount, earned, clawed, refunded, lot_id, at)
+        if at > since:
+            states[c].spend.append((at, amount - refunded))
     month_start = since.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     for c, reward, at in await conn.execute(_REWARDS, {"ids": ids, "since": month_start}):
         states[c].reward_times.setdefault(reward, []).append(at)
@@ -102,18 +107,12 @@ _SAVE_LEDGER = text("""
          WITH ORDINALITY AS t(c, k, p, b, s, r, d, a, n)
     ORDER BY n
 """)
-_SAVE_SPEND = text("""
-    INSERT INTO loyalty.spend (customer_id, source, at, amount)
-    SELECT * FROM unnest(CAST(:c AS text[]), CAST(:s AS text[]), CAST(:a AS timestamptz[]),
-                         CAST(:amount AS numeric[]))
-    ON CONFLICT DO NOTHING
-""")
 _SAVE_ORDERS = text("""
     INSERT INTO loyalty.orders
-        (customer_id, order_id, amount, points_earned, points_clawed_back, refunded, lot_id)
+        (customer_id, order_id, amount, points_earned, points_clawed_back, refunded, lot_id, at)
     SELECT * FROM unnest(CAST(:c AS text[]), CAST(:o AS text[]), CAST(:amount AS numeric[]),
                          CAST(:earned AS int[]), CAST(:clawed AS int[]), CAST(:refunded AS numeric[]),
-                         CAST(:lot AS text[]))
+                         CAST(:lot AS text[]), CAST(:at AS timestamptz[]))
     ON CONFLICT (customer_id, order_id) DO UPDATE
         SET points_clawed_back = EXCLUDED.points_clawed_back, refunded = EXCLUDED.refunded
 """)
@@ -137,7 +136,7 @@ _SAVE_OUTBOX = text("""
 
 
 async def save(conn: AsyncConnection, states: Sequence[MemberState], topic: str) -> None:
-    """Write members, touched lots, new ledger lines, spend, orders, rewards, tier history and outbox rows."""
+    """Write members, touched lots, new ledger lines, orders, rewards, tier history and outbox rows."""
     await conn.execute(
         _SAVE_MEMBERS,
         {
@@ -175,17 +174,6 @@ async def save(conn: AsyncConnection, states: Sequence[MemberState], topic: str)
                 "a": [e.at for _, e, _ in rows],
             },
         )
-    spend = [(s.customer_id, *row) for s in states for row in s.new_spend]
-    if spend:
-        await conn.execute(
-            _SAVE_SPEND,
-            {
-                "c": [r[0] for r in spend],
-                "s": [r[1] for r in spend],
-                "a": [r[2] for r in spend],
-                "amount": [r[3] for r in spend],
-            },
-        )
     orders = [(s.customer_id, s.orders[o]) for s in states for o in s.new_orders | s.touched_orders]
     if orders:
         await conn.execute(
@@ -198,6 +186,7 @@ async def save(conn: AsyncConnection, states: Sequence[MemberState], topic: str)
                 "clawed": [o.points_clawed_back for _, o in orders],
                 "refunded": [o.refunded for _, o in orders],
                 "lot": [o.lot_id for _, o in orders],
+                "at": [o.at for _, o in orders],
             },
         )
     rewards = [(s.customer_id, *row) for s in states for row in s.new_rewards]

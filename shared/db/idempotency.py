@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
@@ -31,11 +30,17 @@ async def claim_events(
     Run it in the same transaction as the effect: if that rolls back, the claim does too.
     """
     unique = dict(events)
-    rows = [{"consumer_group": group, "event_id": eid, "event_type": etype} for eid, etype in unique.items()]
-    if not rows:
+    if not unique:
         return set()
-    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.event_id)
-    result = await session.execute(statement)
+    # One array-bound statement whatever the batch size (a multi-row VALUES would be compiled per batch).
+    statement = text(f"""
+        INSERT INTO {table.fullname} (consumer_group, event_id, event_type)
+        SELECT :group, e, t FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS u(e, t)
+        ON CONFLICT DO NOTHING RETURNING event_id
+    """)  # noqa: S608 - the table name comes from code, never from input
+    result = await session.execute(
+        statement, {"group": group, "ids": list(unique), "types": list(unique.values())}
+    )
     return set(result.scalars())
 
 

@@ -20,11 +20,26 @@ PORT = 18804
 
 
 def start(suffix: str, group: str, log) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KAFKA_TOPIC_SUFFIX": suffix, "LOYALTY_CONSUMER_GROUP": group,
-           "LOYALTY_SCHEDULE_INTERVAL_S": "0"}
+    env = {
+        **os.environ,
+        "KAFKA_TOPIC_SUFFIX": suffix,
+        "LOYALTY_CONSUMER_GROUP": group,
+        "LOYALTY_SCHEDULE_INTERVAL_S": "0",
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.loyalty.app:create_app", "--factory", "--port", str(PORT)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "services.loyalty.app:create_app",
+            "--factory",
+            "--port",
+            str(PORT),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -38,8 +53,14 @@ async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, pro
 
     async def applied() -> int:
         async with database.connection() as conn:
-            return int((await conn.execute(text(
-                "SELECT count(*) FROM loyalty.ledger WHERE customer_id LIKE :p"), {"p": prefix + "%"})).scalar_one())
+            return int(
+                (
+                    await conn.execute(
+                        text("SELECT count(*) FROM loyalty.ledger WHERE customer_id LIKE :p"),
+                        {"p": prefix + "%"},
+                    )
+                ).scalar_one()
+            )
 
     with (tmp_path / "loyalty.log").open("ab") as log:
         process = start(kafka_settings.topic_suffix, group, log)
@@ -63,11 +84,16 @@ async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, pro
             process.wait(20)
 
     async with database.connection() as conn:
-        rows = (await conn.execute(text("""
+        rows = (
+            await conn.execute(
+                text("""
             SELECT m.customer_id, m.balance, coalesce(sum(l.points), 0), count(l.entry_id)
             FROM loyalty.members m LEFT JOIN loyalty.ledger l USING (customer_id)
             WHERE m.customer_id LIKE :p GROUP BY m.customer_id, m.balance
-        """), {"p": prefix + "%"})).all()
+        """),
+                {"p": prefix + "%"},
+            )
+        ).all()
     assert len(rows) == 50
     for customer_id, balance, ledger_sum, entries in rows:
         assert entries == 80, f"{customer_id}: {entries} ledger entries for 80 purchases"

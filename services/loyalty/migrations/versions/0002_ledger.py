@@ -1,4 +1,4 @@
-"""Members, lots, ledger, spend, orders, rewards, tier history, redemptions and the outbox.
+"""Members, lots, ledger, orders, rewards, tier history, redemptions and the outbox.
 
 Revision ID: 0002
 Revises: 0001
@@ -17,7 +17,6 @@ from services.loyalty.models import (
     outbox,
     redemptions,
     rewards,
-    spend,
     tier_history,
 )
 
@@ -26,7 +25,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = (members, lots, ledger, spend, orders, rewards, tier_history, redemptions, outbox)
+TABLES = (members, lots, ledger, orders, rewards, tier_history, redemptions, outbox)
 
 
 def upgrade() -> None:
