@@ -173,6 +173,15 @@ def main() -> None:
         "LOYALTY_SCHEDULE_INTERVAL_S": "0",
         "LOYALTY_RELAY_OUTBOX": "false",
     }
+    from shared.contracts.registry import TOPICS
+    from shared.kafka.admin import ensure_topics
+
+    asyncio.run(
+        ensure_topics(
+            KafkaSettings(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], topic_suffix=".bench"),
+            list(TOPICS.values()),
+        )
+    )
     results = asyncio.run(measure(env))
     ratio = results["batched_events_per_s"] / results["naive_events_per_s"]
     results["ratio_batched_vs_naive"] = round(ratio, 2)
