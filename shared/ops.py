@@ -1,5 +1,6 @@
 """Operator endpoints every service serves (operator API key required)."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -8,9 +9,14 @@ from shared.security import hash_key, require_client
 from shared.settings import ServiceSettings
 
 
-def operator_router(settings: ServiceSettings) -> APIRouter:
+def require_operator(settings: ServiceSettings) -> Callable[[str | None], Awaitable[str]]:
+    """A dependency admitting only the operator API key (401 otherwise)."""
     hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
-    operator = require_client(lambda: hashes)
+    return require_client(lambda: hashes)
+
+
+def operator_router(settings: ServiceSettings) -> APIRouter:
+    operator = require_operator(settings)
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
     @router.get("/consumers")

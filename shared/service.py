@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,7 @@ from shared.db.idempotency import claim_events
 from shared.errors import BodyLimit, install_error_handlers
 from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
-from shared.observability.http import health_router, instrument
+from shared.observability.http import ReadinessCheck, health_router, instrument
 from shared.observability.logging import configure_logging
 from shared.settings import ServiceSettings
 
@@ -73,6 +73,7 @@ def build_app(
     drain_timeout_s: float = 15.0,
     max_body_bytes: int = 1_000_000,
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
+    readiness: Mapping[str, ReadinessCheck] | None = None,
 ) -> FastAPI:
     """A service app. `background` coroutines (e.g. an outbox relay) run for the app's lifetime and
     are cancelled before the consumers drain."""
@@ -131,9 +132,10 @@ def build_app(
     async def consumers_ready() -> bool:
         return await runtime().consumers_running()
 
-    checks = {"database": database_ready, "kafka": kafka_ready}
+    checks: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
     if consumers:
         checks["consumers"] = consumers_ready
+    checks.update(readiness or {})
     app.include_router(health_router(checks))
     for router in routers:
         app.include_router(router)

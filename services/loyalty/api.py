@@ -17,7 +17,7 @@ from services.loyalty.rules import LoyaltyRules
 from services.loyalty.schedule import run_schedule
 from services.loyalty.tiers import CENTS, progress, qualifying_spend
 from shared.contracts.registry import LOYALTY_CHANGES
-from shared.security import hash_key, require_client
+from shared.ops import require_operator
 from shared.service import Runtime
 from shared.settings import ServiceSettings
 
@@ -56,8 +56,7 @@ _REVERSED = text("UPDATE loyalty.redemptions SET reversed_at = :a WHERE customer
 
 
 def loyalty_router(settings: ServiceSettings, rules: Callable[[], LoyaltyRules]) -> APIRouter:
-    hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
-    operator = Depends(require_client(lambda: hashes))
+    operator = Depends(require_operator(settings))
     topic = LOYALTY_CHANGES.name + settings.kafka.topic_suffix
     router = APIRouter(prefix="/v1", tags=["loyalty"])
 

@@ -41,6 +41,7 @@ class FeedbackReceived(Contract):
 class ModelRef(Contract):
     id: str
     version: str
+    backend: str | None = None
 
 
 class Aspect(Contract):
@@ -51,10 +52,17 @@ class Aspect(Contract):
     keywords: list[str] = Field(default_factory=list)
 
 
+ScoreFlag = Literal["empty_text", "truncated", "score_text_disagreement", "unsupported_language"]
+
+
 class FeedbackScored(Contract):
-    """Feedback with the sentiment model's verdict; carries what alerting groups and filters by."""
+    """Feedback with the sentiment model's verdict; carries what alerting groups and filters by.
+
+    `stars` is the model's verdict; the customer's own rating, if any, is `rated_stars`."""
 
     feedback_id: UUID
+    client_id: str | None = None
+    external_id: str | None = None
     customer_id: str
     channel: Channel
     language: Language
@@ -65,7 +73,9 @@ class FeedbackScored(Contract):
     score: float = Field(ge=-1, le=1)
     confidence: float = Field(ge=0, le=1)
     aspects: list[Aspect] = Field(default_factory=list)
+    flags: list[ScoreFlag] = Field(default_factory=list)
     model: ModelRef
+    rated_stars: int | None = Field(default=None, ge=1, le=5)
     csat: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
     ces: int | None = Field(default=None, ge=1, le=7)
@@ -74,3 +84,4 @@ class FeedbackScored(Contract):
     store_id: str | None = None
     product_id: str | None = None
     occurred_at: AwareDatetime
+    metadata: dict[str, Any] = Field(default_factory=dict)

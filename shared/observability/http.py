@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
-ReadinessCheck = Callable[[], Awaitable[bool]]
+ReadinessCheck = Callable[[], Awaitable[bool | str]]
+"""True when ready; False, or a message saying what is wrong, when not."""
 
 
 class RequestMetrics:
@@ -64,7 +65,10 @@ def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         results = await asyncio.gather(*(checks[name]() for name in names), return_exceptions=True)
         status = {name: result is True for name, result in zip(names, results, strict=True)}
         ready = all(status.values())
-        body = {"status": "ready" if ready else "unavailable", "checks": status}
+        body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": status}
+        messages = {name: r for name, r in zip(names, results, strict=True) if isinstance(r, str)}
+        if messages:
+            body["messages"] = messages
         headers = {} if ready else {"Retry-After": "5"}
         return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 

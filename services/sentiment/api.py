@@ -1,0 +1,94 @@
+"""POST /v1/score (synchronous scoring of up to 64 texts) and GET /v1/model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.sentiment.backends import ModelUnavailable
+from services.sentiment.labels import verdicts
+from services.sentiment.scoring import NEUTRAL
+from services.sentiment.service import Scorer
+from shared.contracts.feedback import Aspect, ScoreFlag, SentimentLabel
+from shared.ops import require_operator
+from shared.settings import ServiceSettings
+
+MAX_TEXTS = 64
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[Annotated[str, Field(max_length=10_000)]] = Field(min_length=1, max_length=MAX_TEXTS)
+
+    model_config["json_schema_extra"] = {
+        "examples": [
+            {
+                "texts": [
+                    "外观漂亮，可惜续航太短",
+                    "The packaging was damaged but the agent was very professional",
+                ]
+            }
+        ]
+    }
+
+
+class TextScore(BaseModel):
+    stars: int
+    stars_expected: float
+    label: SentimentLabel
+    score: float
+    confidence: float
+    aspects: list[Aspect]
+    flags: list[ScoreFlag]
+
+
+class ScoreResponse(BaseModel):
+    model: dict[str, str]
+    results: list[TextScore]
+
+
+def sentiment_router(scorer: Scorer | ModelUnavailable, settings: ServiceSettings) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["sentiment"])
+    operator = Depends(require_operator(settings))
+
+    def ready() -> Scorer:
+        if isinstance(scorer, ModelUnavailable):
+            raise HTTPException(503, detail=f"model unavailable: {scorer}", headers={"Retry-After": "30"})
+        return scorer
+
+    @router.post("/score", dependencies=[operator])
+    async def score(body: ScoreRequest) -> ScoreResponse:
+        """Scores up to 64 texts now (sharing micro-batches with the consumer). Operator key required."""
+        live = ready()
+        scored = await live.score_texts(body.texts)
+        results = []
+        for text, item in zip(body.texts, scored, strict=True):
+            verdict = (
+                NEUTRAL if item is None else verdicts(item.probabilities[None, :], live.context.labels)[0]
+            )
+            flags: list[ScoreFlag] = (
+                ["empty_text"] if item is None else (["truncated"] if item.truncated else [])
+            )
+            aspects = live.context.tagger.tag(text, verdict.label) if item is not None else []
+            results.append(TextScore(**verdict.__dict__, aspects=aspects, flags=flags))
+        return ScoreResponse(model=live.context.model.model_dump(exclude_none=True), results=results)
+
+    @router.get("/model")
+    async def model(request: Request) -> dict[str, Any]:
+        """The served model: id, version, backend, labels and the metrics recorded when it was built."""
+        live = ready()
+        card = live.model.card
+        return {
+            "id": live.model.id,
+            "version": live.model.version,
+            "backend": live.model.backend.name,
+            "labels": live.model.id2label,
+            "schema": live.model.labels.schema,
+            "metrics": card.get("metrics", {}),
+            "agreement": card.get("agreement", {}),
+        }
+
+    return router

@@ -1,0 +1,184 @@
+"""Inference backends: ONNX Runtime (fp32 or int8, the default model's serving path) and torch (any
+Hugging Face sequence-classification checkpoint, or the default model's fp32 weights).
+
+torch and the transformers model classes are imported only by the torch backend, so serving the
+default model needs neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from services.sentiment.labels import LabelMap, label_map
+
+BackendName = Literal["onnx-int8", "onnx", "torch"]
+ONNX_FILES: dict[str, str] = {"onnx-int8": "model.int8.onnx", "onnx": "model.onnx"}
+
+
+class ModelUnavailable(RuntimeError):
+    """The model could not be loaded; the message names the path or id and the reason."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: np.ndarray
+    mask: np.ndarray
+    truncated: list[bool]
+
+
+class Backend(Protocol):
+    name: BackendName
+
+    def encode(self, texts: Sequence[str]) -> Encoded: ...
+
+    def probabilities(self, encoded: Encoded) -> np.ndarray:
+        """(n, num_labels) class probabilities; CPU-bound, call it off the event loop."""
+        ...
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(1, keepdims=True), dtype=np.float32)
+
+
+class OnnxBackend:
+    def __init__(self, directory: Path, name: BackendName, max_length: int, threads: int) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.name = name
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(directory / ONNX_FILES[name]), options, providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        encodings = self.tokenizer.encode_batch(list(texts))
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        return Encoded(ids, mask, [bool(e.overflowing) for e in encodings])
+
+    def probabilities(self, encoded: Encoded) -> np.ndarray:
+        feeds = {
+            "input_ids": encoded.ids,
+            "attention_mask": encoded.mask,
+            "token_type_ids": np.zeros_like(encoded.ids),
+        }
+        (logits,) = self.session.run(["logits"], feeds)
+        return _softmax(np.asarray(logits))
+
+
+class TorchBackend:
+    name: BackendName = "torch"
+
+    def __init__(self, source: str, max_length: int, threads: int) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"{source}: the torch backend needs torch (install the 'train' extra)"
+            ) from exc
+        torch.set_num_threads(threads)
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+        self.max_length = min(
+            max_length, int(getattr(self.model.config, "max_position_embeddings", max_length))
+        )
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        full = self.tokenizer(list(texts), truncation=False)["input_ids"]
+        enc = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+        )
+        return Encoded(
+            enc["input_ids"].astype(np.int64),
+            enc["attention_mask"].astype(np.int64),
+            [len(ids) > self.max_length for ids in full],
+        )
+
+    def probabilities(self, encoded: Encoded) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=torch.from_numpy(encoded.ids), attention_mask=torch.from_numpy(encoded.mask)
+            ).logits
+        return _softmax(logits.float().numpy())
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    id: str
+    version: str
+    backend: Backend
+    labels: LabelMap
+    id2label: dict[int, str]
+    card: dict[str, Any]
+    """serving.json of a directory built by the training pipeline (metrics, agreement); {} otherwise."""
+
+
+def _version(directory: Path, files: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for name in files:
+        path = directory / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def load_model(
+    source: str, backend: BackendName | Literal["auto"], *, max_length: int = 128, threads: int = 1
+) -> LoadedModel:
+    """Loads a local directory or a hub id. `auto` takes the backend recorded by the training pipeline
+    (serving.json), else int8 ONNX when present, else torch. Raises ModelUnavailable with the reason."""
+    directory = Path(source)
+    card: dict[str, Any] = {}
+    try:
+        if directory.is_dir():
+            if (directory / "serving.json").exists():
+                card = json.loads((directory / "serving.json").read_text())
+            config = json.loads((directory / "config.json").read_text())
+            chosen: BackendName = (
+                backend
+                if backend != "auto"
+                else card.get("backend")
+                or ("onnx-int8" if (directory / ONNX_FILES["onnx-int8"]).exists() else "torch")
+            )
+            files = [ONNX_FILES.get(chosen, "model.safetensors"), "tokenizer.json", "config.json"]
+            version = card.get("version") or _version(directory, files)
+            model_id = card.get("id") or directory.name
+        elif backend in ("auto", "torch") and not source.startswith(("/", ".")):
+            chosen, config, version, model_id = "torch", {}, "hub", source
+        else:
+            raise ModelUnavailable(f"{source}: no such model directory")
+        impl: Backend = (
+            TorchBackend(source, max_length, threads)
+            if chosen == "torch"
+            else OnnxBackend(directory, chosen, max_length, threads)
+        )
+        if chosen == "torch":
+            config = {"id2label": dict(impl.model.config.id2label)}  # type: ignore[attr-defined]
+        id2label = {int(k): str(v) for k, v in config["id2label"].items()}
+        return LoadedModel(model_id, version, impl, label_map(id2label), id2label, card)
+    except ModelUnavailable:
+        raise
+    except Exception as exc:
+        raise ModelUnavailable(f"{source}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,338 @@
+"""The project's own labelled feedback set (English and Chinese, 1–5 stars), built from authored phrases.
+
+Every sentence is built from a noun phrase of a domain (retail, hotel, telecom, banking, delivery) and a
+predicate of a known strength; the star label follows from the strengths by the rules in `_stars`. The
+held-out split uses noun phrases and templates never combined that way in training, so it measures
+composition over a shared vocabulary, not real-world coverage (see models/sentiment/DATA_CARD.md).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+Strength = Literal[2, 1, 0, -1, -2]
+
+NOUNS_EN = {
+    "retail": [
+        "the product",
+        "the quality",
+        "the price",
+        "the packaging",
+        "the store staff",
+        "the checkout",
+        "the website",
+        "the return process",
+        "the fitting room",
+        "the sales assistant",
+    ],
+    "hotel": [
+        "the room",
+        "the front desk",
+        "the breakfast",
+        "the bed",
+        "the check-in",
+        "the location",
+        "the housekeeping",
+        "the wifi",
+        "the bathroom",
+        "the concierge",
+    ],
+    "telecom": [
+        "the signal",
+        "the network speed",
+        "the customer service",
+        "the bill",
+        "the data plan",
+        "the app",
+        "the technician",
+        "the installation",
+        "the hotline",
+        "the broadband",
+    ],
+    "banking": [
+        "the mobile banking app",
+        "the teller",
+        "the loan process",
+        "the card activation",
+        "the fees",
+        "the branch queue",
+        "the transfer",
+        "the account manager",
+        "the credit card service",
+        "the online banking",
+    ],
+    "delivery": [
+        "the delivery",
+        "the courier",
+        "the box",
+        "the tracking",
+        "the parcel",
+        "the delivery time",
+        "the driver",
+        "the pickup",
+        "the delivery agent",
+        "the shipping",
+    ],
+}
+PREDICATES_EN: dict[int, list[str]] = {
+    2: [
+        "was absolutely fantastic",
+        "exceeded all my expectations",
+        "was outstanding",
+        "could not have been better",
+        "was perfect",
+        "was superb",
+        "was excellent",
+        "was brilliant",
+        "was flawless",
+        "was amazing",
+        "was wonderful",
+        "was very professional",
+    ],
+    1: [
+        "was good",
+        "was pretty decent",
+        "was fine overall",
+        "was nice",
+        "worked well",
+        "was satisfactory",
+        "was better than expected",
+        "was solid",
+        "was pleasant enough",
+        "was quite good",
+        "was helpful",
+        "was reasonable",
+    ],
+    0: [
+        "was okay",
+        "was average",
+        "was as described",
+        "was nothing special",
+        "was acceptable",
+        "was so-so",
+        "was standard",
+        "was neither good nor bad",
+        "was what I expected",
+        "was ordinary",
+        "was normal",
+        "was fine, nothing more",
+    ],
+    -1: [
+        "was a bit disappointing",
+        "could be better",
+        "was slightly slow",
+        "was not great",
+        "was below average",
+        "was mediocre",
+        "was somewhat poor",
+        "left room for improvement",
+        "was a little frustrating",
+        "was underwhelming",
+        "was a bit of a letdown",
+        "was not very good",
+    ],
+    -2: [
+        "was terrible",
+        "was a complete disaster",
+        "was awful",
+        "was unacceptable",
+        "was the worst ever",
+        "was horrible",
+        "was a total joke",
+        "was appalling",
+        "made me furious",
+        "was extremely poor",
+        "was damaged and useless",
+        "was rusty and broken",
+    ],
+}
+NOUNS_ZH = {
+    "retail": ["产品", "质量", "价格", "包装", "店员", "收银", "网站", "退货流程", "试衣间", "导购"],
+    "hotel": ["房间", "前台", "早餐", "床", "入住手续", "位置", "保洁", "无线网络", "卫生间", "礼宾服务"],
+    "telecom": ["信号", "网速", "客服", "账单", "流量套餐", "营业厅", "装维师傅", "安装", "热线", "宽带"],
+    "banking": [
+        "手机银行",
+        "柜员",
+        "贷款流程",
+        "开卡",
+        "手续费",
+        "排队",
+        "转账",
+        "客户经理",
+        "信用卡服务",
+        "网银",
+    ],
+    "delivery": ["配送", "快递员", "外箱", "物流信息", "包裹", "送货时间", "司机", "取件", "派送员", "发货"],
+}
+PREDICATES_ZH: dict[int, list[str]] = {
+    2: [
+        "非常棒",
+        "好得没话说",
+        "超出预期",
+        "完美",
+        "特别满意",
+        "太赞了",
+        "一流",
+        "无可挑剔",
+        "非常出色",
+        "让人惊喜",
+        "非常专业",
+        "好极了",
+    ],
+    1: [
+        "还不错",
+        "挺好的",
+        "比较满意",
+        "可以",
+        "蛮好",
+        "还算满意",
+        "挺方便",
+        "比预期好",
+        "整体不错",
+        "挺实用",
+        "态度挺好",
+        "性价比不错",
+    ],
+    0: [
+        "一般",
+        "中规中矩",
+        "和描述一致",
+        "没什么特别",
+        "普普通通",
+        "还行",
+        "马马虎虎",
+        "说得过去",
+        "不好不坏",
+        "正常水平",
+        "凑合",
+        "没有惊喜也没有失望",
+    ],
+    -1: [
+        "有点失望",
+        "不太好",
+        "有点慢",
+        "有待改进",
+        "差强人意",
+        "不怎么样",
+        "有些问题",
+        "稍微差了点",
+        "不够好",
+        "让人有点不满",
+        "不太满意",
+        "有点麻烦",
+    ],
+    -2: [
+        "太差了",
+        "非常糟糕",
+        "完全无法接受",
+        "垃圾",
+        "气死我了",
+        "差到极点",
+        "简直是骗人",
+        "再也不来了",
+        "非常失望",
+        "恶心",
+        "破损严重",
+        "生锈了，根本没法用",
+    ],
+}
+SAME_EN = [
+    "{a} {p}.",
+    "Honestly, {a} {p}.",
+    "{A} {p} and {b} {q}.",
+    "Overall {a} {p}; {b} {q} too.",
+    "I must say {a} {p}.",
+    "{A} {p}, and {b} {q} as well.",
+]
+CONTRAST_EN = [
+    "{A} {p}, but {b} {q}.",
+    "{A} {p}, however {b} {q}.",
+    "Although {a} {p}, {b} {q}.",
+    "{A} {p} while {b} {q}.",
+]
+SAME_ZH = [
+    "{a}{p}。",
+    "说实话，{a}{p}。",
+    "{a}{p}，{b}也{q}。",
+    "总体来说{a}{p}，{b}{q}。",
+    "{a}{p}，而且{b}{q}。",
+    "这次{a}{p}。",
+]
+CONTRAST_ZH = [
+    "{a}{p}，可惜{b}{q}。",
+    "{a}{p}，但是{b}{q}。",
+    "虽然{a}{p}，不过{b}{q}。",
+    "{a}{p}，就是{b}{q}。",
+]
+
+HELD_OUT_TEMPLATE = {"en_same": 5, "en_contrast": 3, "zh_same": 5, "zh_contrast": 3}
+"""Index of the template that only the held-out split uses, per bank."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    stars: int
+    language: Literal["en", "zh"]
+    domain: str
+    mixed: bool
+
+
+def _stars(first: int, second: int | None, contrast: bool) -> int:
+    """The star label a careful reader gives: one clause maps directly; a contrast of two clauses of
+    opposite sign is mixed (3) when equally strong, else leans one star towards the stronger clause."""
+    if second is None or not contrast:
+        return 3 + first
+    total = first + second
+    return 3 + (0 if total == 0 else (1 if total > 0 else -1))
+
+
+def _held_out_noun(noun_index: int) -> bool:
+    return noun_index % 5 == 4
+
+
+def generate(language: Literal["en", "zh"], count: int, *, held_out: bool, seed: int) -> list[Example]:
+    """`count` examples; `held_out` picks the held-out nouns and templates, otherwise the training ones."""
+    rng = random.Random(seed)
+    nouns, predicates = (NOUNS_EN, PREDICATES_EN) if language == "en" else (NOUNS_ZH, PREDICATES_ZH)
+    same, contrast = (SAME_EN, CONTRAST_EN) if language == "en" else (SAME_ZH, CONTRAST_ZH)
+    out: list[Example] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        domain = rng.choice(sorted(nouns))
+        pool = [n for i, n in enumerate(nouns[domain]) if _held_out_noun(i) == held_out]
+        a, b = rng.sample(pool, 2) if len(pool) > 1 else (pool[0], rng.choice(nouns[domain]))
+        is_contrast = rng.random() < 0.35
+        bank = contrast if is_contrast else same
+        held_template = HELD_OUT_TEMPLATE[f"{language}_{'contrast' if is_contrast else 'same'}"]
+        templates = [t for i, t in enumerate(bank) if (i == held_template) == held_out]
+        template = rng.choice(templates) if templates else bank[held_template]
+        first = rng.choice([2, 1, 0, -1, -2])
+        if is_contrast:
+            second = -rng.choice([2, 1]) if first >= 0 else rng.choice([2, 1])
+            first = first or rng.choice([2, 1])
+        else:
+            second = first
+        two_clauses = "{b}" in template
+        stars = _stars(first, second if two_clauses else None, is_contrast)
+        text = template.format(
+            a=a,
+            A=a[:1].upper() + a[1:],
+            b=b,
+            p=rng.choice(predicates[first]),
+            q=rng.choice(predicates[second]),
+        )
+        if text in seen:
+            continue
+        seen.add(text)
+        out.append(Example(text, stars, language, domain, is_contrast and two_clauses))
+    return out
+
+
+def authored_split() -> tuple[list[Example], list[Example]]:
+    """(train, held-out) for both languages, deterministic."""
+    train = generate("en", 3000, held_out=False, seed=1) + generate("zh", 3000, held_out=False, seed=2)
+    test = generate("en", 600, held_out=True, seed=3) + generate("zh", 600, held_out=True, seed=4)
+    return train, test

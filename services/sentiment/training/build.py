@@ -1,0 +1,141 @@
+"""The default model's build after pretraining: fine-tune, compare with the baseline, export, choose the
+serving backend, and write the model directory with serving.json and MODEL_CARD.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from services.sentiment.backends import load_model
+from services.sentiment.training.authored import authored_split, generate
+from services.sentiment.training.baseline import fit_baseline
+from services.sentiment.training.corpus import polarity_split
+from services.sentiment.training.evaluate import Predict, evaluate, polarity_of
+from services.sentiment.training.export import export_onnx
+from services.sentiment.training.finetune import finetune, predictor
+from services.sentiment.training.targets import polarity_target, star_target
+
+AGREEMENT_FLOOR = 0.99
+
+
+def serving_predictor(directory: Path, backend: str) -> Predict:
+    loaded = load_model(str(directory), backend, threads=2)
+
+    def predict(texts: Sequence[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 5), dtype=np.float32)
+        for start in range(0, len(order), 32):
+            idx = order[start : start + 32]
+            out[idx] = loaded.backend.probabilities(loaded.backend.encode([texts[i] for i in idx]))
+        return out
+
+    return predict
+
+
+def throughput(predict: Predict, texts: Sequence[str]) -> float:
+    began = time.perf_counter()
+    predict(texts)
+    return len(texts) / (time.perf_counter() - began)
+
+
+def labels3(probs: np.ndarray) -> np.ndarray:
+    return np.stack([probs[:, :2].sum(1), probs[:, 2], probs[:, 3:].sum(1)], 1).argmax(1)
+
+
+def build(work: Path, out: Path, *, epochs: int, minutes: float) -> dict[str, Any]:
+    split = polarity_split()
+    authored_train, authored_test = authored_split()
+    authored_dev = generate("en", 200, held_out=False, seed=11) + generate("zh", 200, held_out=False, seed=12)
+    baseline, c, baseline_dev = fit_baseline(split.train, split.dev)
+    baseline_test = float(
+        np.mean(baseline.predict([t for t, _ in split.test]) == np.array([y for _, y in split.test]))
+    )
+    print(f"baseline char-ngram LR (C={c}): dev {baseline_dev:.4f} test {baseline_test:.4f}", flush=True)
+
+    def dev_score(predict: Callable[[Sequence[str]], np.ndarray]) -> float:
+        zh = float(
+            np.mean(polarity_of(predict([t for t, _ in split.dev])) == np.array([y for _, y in split.dev]))
+        )
+        probs = predict([e.text for e in authored_dev])
+        stars = np.array([e.stars for e in authored_dev])
+        return 0.7 * zh + 0.3 * float(np.mean(np.abs(probs.argmax(1) + 1 - stars) == 0))
+
+    train = [(t, polarity_target(bool(y))) for t, y in split.train] + [
+        (e.text, star_target(e.stars)) for e in authored_train
+    ]
+    model, tokenizer, dev_scores = finetune(
+        work / "mlm", work / "tokenizer", train, dev_score, epochs=epochs, minutes=minutes
+    )
+    # Weights are stored in fp16 (half the size); the model that is evaluated and exported is exactly that.
+    model = model.half().float().eval()
+    if out.exists():
+        shutil.rmtree(out)
+    model.half().save_pretrained(str(out))
+    model.float()
+    tokenizer.save_pretrained(str(out))
+    export_onnx(model, out)
+    reference = predictor(model, tokenizer)
+    metrics = {"torch": evaluate(reference, split.test, authored_test)}
+    texts = [t for t, _ in split.test] + [e.text for e in authored_test]
+    ref_probs = reference(texts)
+    agreement, speed = {}, {"torch": throughput(reference, texts[:800])}
+    for backend in ("onnx", "onnx-int8"):
+        predict = serving_predictor(out, backend)
+        probs = predict(texts)
+        agreement[backend] = {
+            "label": float(np.mean(labels3(probs) == labels3(ref_probs))),
+            "stars": float(np.mean(probs.argmax(1) == ref_probs.argmax(1))),
+        }
+        speed[backend] = throughput(predict, texts[:800])
+        metrics[backend] = evaluate(predict, split.test, authored_test)
+    eligible = [b for b in ("onnx", "onnx-int8") if agreement[b]["label"] >= AGREEMENT_FLOOR]
+    chosen = max(eligible, key=lambda b: speed[b]) if eligible else "torch"
+    for backend in ("onnx", "onnx-int8"):
+        if backend != chosen:
+            (out / {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}[backend]).unlink()
+    card = {
+        "id": "feedback-bert-small",
+        "version": datetime.now(UTC).strftime("%Y.%m.%d.%H%M"),
+        "backend": chosen,
+        "shape": {
+            k: getattr(model.config, k)
+            for k in (
+                "num_hidden_layers",
+                "hidden_size",
+                "num_attention_heads",
+                "intermediate_size",
+                "vocab_size",
+                "max_position_embeddings",
+            )
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "metrics": metrics[chosen] | {"baseline_char_ngram_lr_zh_reviews_polarity_accuracy": baseline_test},
+        "metrics_by_backend": metrics,
+        "agreement": agreement,
+        "throughput_texts_per_s_batch32": speed,
+        "baseline": {
+            "kind": "char 1-3-gram tf-idf + logistic regression",
+            "C": c,
+            "dev_accuracy": baseline_dev,
+            "test_accuracy": baseline_test,
+        },
+        "dev_scores": dev_scores,
+        "data": {
+            "zh_reviews_train": len(split.train),
+            "zh_reviews_dev": len(split.dev),
+            "zh_reviews_test": len(split.test),
+            "authored_train": len(authored_train),
+            "authored_test": len(authored_test),
+        },
+        "torch": torch.__version__,
+    }
+    (out / "serving.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return card
