@@ -2,10 +2,13 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install run up down status test lint fmt bench bench-ingest bench-loyalty
+.PHONY: install install-train run up down status test lint fmt model bench bench-ingest bench-loyalty bench-sentiment
 
-install:
+install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
+
+install-train:  ## plus torch, scikit-learn, snownlp: tests, lint, benchmarks, model builds (cached by uv)
+	@UV_SYNC_ARGS="--extra train" bash scripts/bootstrap.sh
 
 run: install  ## everything in the foreground; Ctrl-C stops it
 	@$(STACK) run
@@ -19,21 +22,28 @@ down:  ## stops what `make up` started
 status:
 	@$(STACK) status
 
-test: install  ## the whole suite against the real broker and database (started if needed)
+test: install-train  ## the whole suite against the real broker and database (started if needed)
 	@$(STACK) infra-up
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-train
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(PY) -m mypy
 
-fmt: install
+fmt: install-train
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
 
-bench-ingest: install  ## ingest throughput and latency against same-run baselines (reports/)
+bench-ingest: install-train  ## ingest throughput and latency against same-run baselines (reports/)
 	@$(PY) -m benchmarks.ingest
 
-bench-loyalty: install  ## loyalty apply rate vs naive, member lookup latency (reports/)
+bench-loyalty: install-train  ## loyalty apply rate vs naive, member lookup latency (reports/)
 	@$(PY) -m benchmarks.loyalty
+
+model: install-train  ## rebuilds models/sentiment/default from scratch (~40 min pretraining + fine-tuning on 2 cores)
+	@$(PY) -m services.sentiment.training pretrain --news --minutes $(or $(PRETRAIN_MINUTES),40)
+	@$(PY) -m services.sentiment.training build --minutes $(or $(FINETUNE_MINUTES),40)
+
+bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs torch on BERT-base shape, /v1/score p95
+	@$(PY) -m benchmarks.sentiment

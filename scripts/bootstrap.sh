@@ -24,8 +24,10 @@ if ! command -v uv >/dev/null && ! python3 -m uv --version >/dev/null 2>&1; then
 fi
 UV="uv"; command -v uv >/dev/null || UV="python3 -m uv"
 
+# Serving needs no torch: `make run` syncs the base set without removing what is there (--inexact);
+# tests, lint, benchmarks and model builds ask for the 'train' extra (torch, scikit-learn, snownlp).
 say "Syncing Python dependencies (uv.lock)…"
-$UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:-}
+$UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:---inexact}
 
 .venv/bin/python - <<'PY'
 from scripts.infra import ensure_kafka_jars, pg_bin

@@ -169,6 +169,7 @@ def load_model(
             chosen, config, version, model_id = "torch", {}, "hub", source
         else:
             raise ModelUnavailable(f"{source}: no such model directory")
+        max_length = min(max_length, int(config.get("max_position_embeddings", max_length)))
         impl: Backend = (
             TorchBackend(source, max_length, threads)
             if chosen == "torch"

@@ -1,0 +1,185 @@
+"""bench-sentiment: the serving path against a naive transformers pipeline on the same model, ONNX int8
+against torch fp32 on a BERT-base-shaped model, and POST /v1/score latency — ratios from one run.
+
+Run with `make bench-sentiment`; writes reports/bench-sentiment.{json,md}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+
+from benchmarks.common import ROOT, Server, say, write_report
+from scripts.stack import infra_env, infra_up
+from services.sentiment.backends import load_model
+from services.sentiment.batcher import MicroBatcher
+from services.sentiment.config import DEFAULT_MODEL
+from services.sentiment.labels import label_map, verdicts
+from services.sentiment.training.authored import authored_split
+from services.sentiment.training.corpus import polarity_split
+
+THREADS = 2
+TEXTS = int(os.environ.get("BENCH_TEXTS", "600"))
+WORK = ROOT / ".local" / "bench-sentiment"
+
+
+def held_out_texts(n: int) -> list[str]:
+    """Held-out Chinese reviews and authored sentences (never the reserved 20 %)."""
+    zh = [t for t, _ in polarity_split().test]
+    authored = [e.text for e in authored_split()[1]]
+    mixed = [t for pair in zip(zh, authored, strict=False) for t in pair] + zh[len(authored) :]
+    return mixed[:n]
+
+
+def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]:
+    """transformers pipeline, batch 1, torch fp32: texts/s and the 3-way labels."""
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(model_dir), top_k=None, device=-1, dtype=torch.float32)
+    labels = label_map(pipe.model.config.id2label)
+    order = [pipe.model.config.id2label[i] for i in range(len(pipe.model.config.id2label))]
+    pipe(texts[0], truncation=True, max_length=128)
+    began = time.perf_counter()
+    out = []
+    for text in texts:
+        scores = {s["label"]: s["score"] for s in pipe(text, truncation=True, max_length=128)}
+        out.append(np.array([scores[name] for name in order]))
+    rate = len(texts) / (time.perf_counter() - began)
+    return rate, [v.label for v in verdicts(np.stack(out), labels)]
+
+
+async def serving_path(model_dir: Path, texts: list[str]) -> tuple[float, list[str], str]:
+    """The service's path: micro-batcher + the auto-chosen backend, fed as a consumer's polls arrive."""
+    model = load_model(str(model_dir), "auto", threads=THREADS)
+    batcher = MicroBatcher(model.backend, max_batch=32, max_wait_s=0.005)
+    await batcher.score(texts[:64])
+    began = time.perf_counter()
+    polls = [texts[i : i + 256] for i in range(0, len(texts), 256)]
+    results = [r for part in await asyncio.gather(*(batcher.score(p) for p in polls)) for r in part]
+    rate = len(texts) / (time.perf_counter() - began)
+    await batcher.close()
+    probs = np.stack([r.probabilities for r in results])
+    return rate, [v.label for v in verdicts(probs, model.labels)], model.backend.name
+
+
+def bert_base(batch: int = 32, length: int = 64, reps: int = 5) -> dict[str, Any]:
+    """12 x 768 random BERT: torch fp32 vs ONNX fp32 vs ONNX int8 at batch 32."""
+    import onnxruntime as ort
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from services.sentiment.training.export import export_onnx
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=21128, num_labels=5, max_position_embeddings=512)
+    model = BertForSequenceClassification(config).eval()
+    directory = WORK / "bert-base"
+    if not (directory / "model.int8.onnx").exists():
+        export_onnx(model, directory)
+    ids = torch.randint(5, config.vocab_size, (batch, length))
+    mask = torch.ones_like(ids)
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": np.zeros_like(ids.numpy())}
+    timings: dict[str, float] = {}
+    with torch.inference_mode():
+        reference = model(input_ids=ids, attention_mask=mask).logits.numpy()
+        began = time.perf_counter()
+        for _ in range(reps):
+            model(input_ids=ids, attention_mask=mask)
+        timings["torch_fp32"] = (time.perf_counter() - began) / reps
+    agreement = {}
+    for name, file in (("onnx_fp32", "model.onnx"), ("onnx_int8", "model.int8.onnx")):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        session = ort.InferenceSession(str(directory / file), options, providers=["CPUExecutionProvider"])
+        (logits,) = session.run(["logits"], feeds)
+        agreement[name] = float(np.mean(logits.argmax(1) == reference.argmax(1)))
+        began = time.perf_counter()
+        for _ in range(reps):
+            session.run(["logits"], feeds)
+        timings[name] = (time.perf_counter() - began) / reps
+    return {
+        "batch": batch,
+        "tokens": length,
+        "seconds_per_batch": timings,
+        "texts_per_s": {k: batch / v for k, v in timings.items()},
+        "argmax_agreement_with_torch_random_weights": agreement,
+    }
+
+
+def score_latency(model_dir: Path, requests: int = 300) -> dict[str, float]:
+    env = {**infra_env(), "SENTIMENT_MODEL": str(model_dir), "KAFKA_TOPIC_SUFFIX": ".bench", "LOG_LEVEL": "WARNING"}
+    with Server("services.sentiment.app:create_app", 18903, env) as server, httpx.Client(base_url=server.url) as http:
+        body = {"texts": ["快递很快，包装完好，很满意"]}
+        headers = {"X-API-Key": "dev-operator-key"}
+        for _ in range(20):
+            http.post("/v1/score", json=body, headers=headers).raise_for_status()
+        latencies = []
+        for _ in range(requests):
+            began = time.perf_counter()
+            http.post("/v1/score", json=body, headers=headers).raise_for_status()
+            latencies.append((time.perf_counter() - began) * 1000)
+    latencies.sort()
+    return {"p50_ms": statistics.median(latencies), "p95_ms": latencies[int(0.95 * len(latencies)) - 1], "requests": requests}
+
+
+def main() -> None:
+    torch.set_num_threads(THREADS)
+    model_dir = Path(os.environ.get("SENTIMENT_MODEL", DEFAULT_MODEL))
+    texts = held_out_texts(TEXTS)
+    results: dict[str, Any] = {"model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir), "texts": len(texts)}
+    say(f"1/4 naive transformers pipeline, batch 1, torch fp32: {len(texts)} held-out texts")
+    naive_rate, naive_labels = naive_pipeline(model_dir, texts)
+    say(f"   {naive_rate:.0f} texts/s")
+    say("2/4 serving path: micro-batches of 32, length-bucketed, auto backend")
+    served_rate, served_labels, backend = asyncio.run(serving_path(model_dir, texts))
+    agreement = float(np.mean(np.array(served_labels) == np.array(naive_labels)))
+    say(f"   {served_rate:.0f} texts/s on {backend}, label agreement {agreement:.4f}")
+    results["naive_pipeline_texts_per_s"] = naive_rate
+    results["serving_texts_per_s"] = served_rate
+    results["serving_backend"] = backend
+    results["label_agreement"] = agreement
+    say("3/4 BERT-base shape (12 x 768, random weights), batch 32 x 64 tokens")
+    results["bert_base"] = bert_base()
+    say(f"   {results['bert_base']['texts_per_s']}")
+    say("4/4 POST /v1/score, one short text, sequential requests against the running service")
+    infra_up()
+    results["score_latency"] = score_latency(model_dir)
+    say(f"   {results['score_latency']}")
+    base = results["bert_base"]["texts_per_s"]
+    ratios = {"serving_vs_naive": served_rate / naive_rate, "bert_base_int8_vs_torch_fp32": base["onnx_int8"] / base["torch_fp32"]}
+    checks = {
+        "serving >= 5x naive pipeline": ratios["serving_vs_naive"] >= 5,
+        "label agreement >= 99 %": agreement >= 0.99,
+        "BERT-base ONNX int8 >= 2x torch fp32 at batch 32": ratios["bert_base_int8_vs_torch_fp32"] >= 2,
+        "POST /v1/score p95 <= 30 ms": results["score_latency"]["p95_ms"] <= 30,
+    }
+    results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+    results["checks"] = checks
+    table = "\n".join(
+        [
+            "| measure | value |",
+            "| --- | --- |",
+            f"| naive pipeline (batch 1, torch fp32) | {naive_rate:.0f} texts/s |",
+            f"| serving path ({backend}, micro-batches) | {served_rate:.0f} texts/s |",
+            f"| **ratio serving / naive** | **{ratios['serving_vs_naive']:.1f}x** (target >= 5x), label agreement {agreement:.2%} |",
+            f"| BERT-base torch fp32, batch 32 | {base['torch_fp32']:.1f} texts/s |",
+            f"| BERT-base ONNX fp32, batch 32 | {base['onnx_fp32']:.1f} texts/s |",
+            f"| BERT-base ONNX int8, batch 32 | {base['onnx_int8']:.1f} texts/s |",
+            f"| **ratio int8 / torch fp32** | **{ratios['bert_base_int8_vs_torch_fp32']:.2f}x** (target >= 2x) |",
+            f"| POST /v1/score, 1 short text | p50 {results['score_latency']['p50_ms']:.1f} ms, **p95 {results['score_latency']['p95_ms']:.1f} ms** (target <= 30 ms) |",
+        ]
+    )
+    verdict = "\n".join(f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in checks.items())
+    path = write_report("bench-sentiment", results, table + "\n\n" + verdict)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
