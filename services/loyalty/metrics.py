@@ -10,3 +10,9 @@ APPLY_LATENCY = Histogram(
 )
 OUTBOX_LAG = Gauge("loyalty_outbox_lag_seconds", "Age of the oldest unpublished outbox row (0 when empty).")
 OUTBOX_PUBLISHED = Counter("loyalty_outbox_published_total", "Outbox rows published to loyalty.changes.v1.")
+POINTS = Counter(
+    "loyalty_points_total",
+    "Points moved, by kind (issued, redeemed, expired, clawed_back), counted as their changes are published.",
+    ["kind"],
+)
+MEMBERS_BY_TIER = Gauge("loyalty_members", "Members by current tier.", ["tier"])

@@ -64,8 +64,8 @@ async def run_schedule(
             for expires_on, points, days_left in state.account.reminders(today, rules.expiry_reminder_days):
                 state.changes.append(
                     Change(
-                        change_id(f"reminder:{expires_on}:{days_left}", "points_expiring", state.customer_id),
-                        "points_expiring",
+                        change_id(f"reminder:{expires_on}:{days_left}", "expiry_reminder", state.customer_id),
+                        "expiry_reminder",
                         now,
                         {
                             "customer_id": state.customer_id,

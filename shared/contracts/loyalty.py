@@ -27,8 +27,8 @@ class PointsChanged(Contract):
     at: AwareDatetime
 
 
-class PointsExpiring(Contract):
-    """Envelope type `points_expiring`: a reminder 30, 15 or 3 days ahead."""
+class ExpiryReminder(Contract):
+    """Envelope type `expiry_reminder`: a reminder 30, 15 or 3 days ahead."""
 
     customer_id: str
     points: int = Field(gt=0)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from shared.contracts.alerts import ALERT_TRANSITIONS, AlertChanged
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
 from shared.contracts.feedback import FeedbackReceived, FeedbackScored
-from shared.contracts.loyalty import POINTS_CHANGES, PointsChanged, PointsExpiring, TierChanged
+from shared.contracts.loyalty import POINTS_CHANGES, PointsChanged, ExpiryReminder, TierChanged
 
 Service = str
 EventKey = tuple[str, int]
@@ -92,7 +92,7 @@ LOYALTY_CHANGES = TopicSpec(
     key="customer_id",
     events={
         **{(change, 1): PointsChanged for change in POINTS_CHANGES},
-        ("points_expiring", 1): PointsExpiring,
+        ("expiry_reminder", 1): ExpiryReminder,
         ("tier_changed", 1): TierChanged,
         ("tier_downgrade_warning", 1): TierChanged,
     },

@@ -194,3 +194,27 @@ async def test_ledger_pages_with_a_cursor_and_tiers_are_listed(loyalty, producer
     tiers = (await loyalty.get("/v1/tiers")).json()
     assert [t["name"] for t in tiers] == ["bronze", "silver", "gold", "diamond"]
     assert (await loyalty.get("/v1/members/nobody-here")).status_code == 404
+
+
+def metric(text: str, name: str, label: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{label}}} "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_points_issued_and_members_by_tier_are_exported(loyalty, producer, kafka_settings, monkeypatch):
+    from services.loyalty import outbox
+
+    monkeypatch.setattr(outbox, "TIER_REFRESH_S", 0.0)
+    before = metric((await loyalty.get("/metrics")).text, "loyalty_points_total", 'kind="issued"')
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, "300")])
+    await member_when(loyalty, who, lambda b: b["balance"] == 300)
+    for _ in range(100):
+        text = (await loyalty.get("/metrics")).text
+        if metric(text, "loyalty_points_total", 'kind="issued"') >= before + 300:
+            break
+        await asyncio.sleep(0.1)
+    assert metric(text, "loyalty_points_total", 'kind="issued"') >= before + 300
+    assert metric(text, "loyalty_members", 'tier="bronze"') >= 1

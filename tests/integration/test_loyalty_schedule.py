@@ -40,7 +40,7 @@ async def test_points_expire_after_12_months_with_reminders_30_15_3_days_ahead(
         await schedule(loyalty, expires - timedelta(days=days))
         await schedule(loyalty, expires - timedelta(days=days))  # twice: still one reminder
     await schedule(loyalty, expires - timedelta(days=20))  # no reminder due that day
-    assert (await outbox_types(database, who)).count("points_expiring") == 3
+    assert (await outbox_types(database, who)).count("expiry_reminder") == 3
     assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 100
     report = await schedule(loyalty, expires + timedelta(minutes=1))
     assert report["expired_members"] >= 1
