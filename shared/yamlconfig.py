@@ -22,7 +22,10 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((value for key, value in node.value if key.value == part), None)
+            found = next((value for key, value in node.value if key.value == part), None)
+            if found is None and isinstance(part, str) and any(v.value == part for _, v in node.value):
+                continue  # a union's discriminator tag (e.g. `kind: windowed_rate`), not a key
+            node = found
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
         else:

@@ -1,0 +1,125 @@
+"""A batch of scored feedback as columns, so each rule's condition is a few vectorised operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.alerting.rules import Condition
+from shared.contracts.feedback import FeedbackScored
+
+LABEL_CODES = {"negative": 0, "neutral": 1, "positive": 2}
+TIER_CODES = {"bronze": 0, "silver": 1, "gold": 2, "diamond": 3}
+NO_TIER = -1
+
+
+@dataclass
+class Columns:
+    events: Sequence[FeedbackScored]
+    time_s: np.ndarray
+    stars: np.ndarray
+    score: np.ndarray
+    label: np.ndarray
+    tier: np.ndarray
+    nps: np.ndarray
+    csat: np.ndarray
+    _texts: list[str] | None = None
+    _masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.events)
+
+    @property
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = [e.text.lower() for e in self.events]
+        return self._texts
+
+    def values(self, dimension: str) -> list[str]:
+        if dimension == "feedback_id":
+            return [str(e.feedback_id) for e in self.events]
+        return [str(getattr(e, dimension) or "") for e in self.events]
+
+
+def columns(events: Sequence[FeedbackScored], tiers: Mapping[str, str]) -> Columns:
+    """`tiers`: the member tier by customer id, as last heard from loyalty."""
+    return Columns(
+        events=events,
+        time_s=np.array([e.occurred_at.timestamp() for e in events], dtype=np.float64),
+        stars=np.array([e.stars for e in events], dtype=np.int8),
+        score=np.array([e.score for e in events], dtype=np.float32),
+        label=np.array([LABEL_CODES[e.label] for e in events], dtype=np.int8),
+        tier=np.array([TIER_CODES.get(tiers.get(e.customer_id, ""), NO_TIER) for e in events], dtype=np.int8),
+        nps=np.array([np.nan if e.nps is None else e.nps for e in events], dtype=np.float32),
+        csat=np.array([np.nan if e.csat is None else e.csat for e in events], dtype=np.float32),
+    )
+
+
+def _in(values: list[str], allowed: list[str]) -> np.ndarray:
+    wanted = set(allowed)
+    return np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
+
+
+def _aspects(batch: Columns, names: list[str], label: str | None) -> np.ndarray:
+    wanted = set(names)
+    return np.fromiter(
+        (any(a.name in wanted and (label is None or a.label == label) for a in e.aspects) for e in batch.events),
+        dtype=bool,
+        count=batch.size,
+    )
+
+
+def _keywords(batch: Columns, words: list[str]) -> np.ndarray:
+    lowered = [w.lower() for w in words]
+    return np.fromiter((any(w in t for w in lowered) for t in batch.texts), dtype=bool, count=batch.size)
+
+
+Check = Callable[[Columns], np.ndarray]
+
+
+def compile_condition(condition: Condition) -> Check:
+    """A function from a batch to the boolean mask of events meeting `condition` (memoised per batch)."""
+    key = condition.model_dump_json(exclude_defaults=True)
+    parts: list[Check] = []
+    c = condition
+    if c.stars_max is not None:
+        parts.append(lambda b, v=c.stars_max: b.stars <= v)
+    if c.stars_min is not None:
+        parts.append(lambda b, v=c.stars_min: b.stars >= v)
+    if c.score_max is not None:
+        parts.append(lambda b, v=c.score_max: b.score <= v)
+    if c.labels:
+        codes = np.array([LABEL_CODES[label] for label in c.labels], dtype=np.int8)
+        parts.append(lambda b: np.isin(b.label, codes))
+    if c.tiers:
+        tier_codes = np.array([TIER_CODES[t] for t in c.tiers], dtype=np.int8)
+        parts.append(lambda b: np.isin(b.tier, tier_codes))
+    if c.channels:
+        parts.append(lambda b, v=list(c.channels): _in(b.values("channel"), v))
+    if c.business_lines:
+        parts.append(lambda b, v=list(c.business_lines): _in(b.values("business_line"), v))
+    if c.aspects:
+        parts.append(lambda b, v=list(c.aspects), label=c.aspect_label: _aspects(b, v, label))
+    if c.keywords:
+        parts.append(lambda b, v=list(c.keywords): _keywords(b, v))
+    alternatives = [compile_condition(alt) for alt in c.any_of or []]
+
+    def check(batch: Columns) -> np.ndarray:
+        cached = batch._masks.get(key)
+        if cached is not None:
+            return cached
+        mask = np.ones(batch.size, dtype=bool)
+        for part in parts:
+            mask &= part(batch)
+        if alternatives:
+            either = np.zeros(batch.size, dtype=bool)
+            for alternative in alternatives:
+                either |= alternative(batch)
+            mask &= either
+        batch._masks[key] = mask
+        return mask
+
+    return check

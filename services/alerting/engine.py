@@ -1,0 +1,240 @@
+"""Rule evaluation over batches of scored feedback: per-feedback matches and event-time windows.
+
+Pure: no I/O. `RuleEngine.process` takes a batch, updates every rule's window counters and returns
+signals (firing or clear, per rule and group) plus the window cells it changed, which the caller
+persists in the same transaction as the alerts so that a restart resumes exactly where it was.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.alerting.columns import Columns, compile_condition
+from services.alerting.rules import (
+    AlertingConfig,
+    BaselineSpikeRule,
+    CountRule,
+    PerFeedbackRule,
+    RuleBase,
+    ScoreBenchmarkRule,
+    WindowedRateRule,
+)
+from services.alerting.windows import BucketRing
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class Signal:
+    rule: RuleBase
+    group_key: tuple[tuple[str, str], ...]
+    firing: bool
+    value: float
+    rows: tuple[int, ...] = ()
+    """Batch rows that matched in this group (evidence; their count adds to the alert's count)."""
+    max_tier: int = -1
+
+
+@dataclass(frozen=True)
+class Cell:
+    rule_id: str
+    group_key: tuple[tuple[str, str], ...]
+    bucket: int
+    values: tuple[float, ...]
+
+
+@dataclass
+class Outcome:
+    signals: list[Signal] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+    late: int = 0
+
+
+class Groups:
+    """Interned group keys of one rule (dense ids for the counters)."""
+
+    def __init__(self, dims: Sequence[str]) -> None:
+        self.dims = list(dims)
+        self.ids: dict[tuple[tuple[str, str], ...], int] = {}
+        self.keys: list[tuple[tuple[str, str], ...]] = []
+
+    def intern(self, key: tuple[tuple[str, str], ...]) -> int:
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.keys)
+            self.keys.append(key)
+        return found
+
+    def of(self, batch: Columns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, group ids): an event mentioning several aspects counts once per aspect when grouped by it."""
+        plain = [d for d in self.dims if d != "aspect"]
+        columns = [batch.values(d) for d in plain]
+        out_rows, out_ids = [], []
+        for row in rows.tolist():
+            base = tuple((d, col[row]) for d, col in zip(plain, columns, strict=True))
+            if "aspect" in self.dims:
+                for name in sorted({a.name for a in batch.events[row].aspects}):
+                    out_rows.append(row)
+                    out_ids.append(self.intern(tuple(sorted((*base, ("aspect", name))))))
+            else:
+                out_rows.append(row)
+                out_ids.append(self.intern(base))
+        return np.array(out_rows, dtype=np.int64), np.array(out_ids, dtype=np.int64)
+
+
+class CompiledRule:
+    def __init__(self, rule: RuleBase, lateness_s: float) -> None:
+        self.rule = rule
+        self.filter = compile_condition(rule.filter)
+        self.match = compile_condition(rule.match) if hasattr(rule, "match") else None
+        self.groups = Groups(rule.group_by)
+        self.ring: BucketRing | None = None
+        self.first_bucket: int | None = None
+        if isinstance(rule, WindowedRateRule | CountRule):
+            bucket_s = rule.window.total_seconds() / 12
+            self.span = 12
+            self.ring = BucketRing(bucket_s, 12 + math.ceil(lateness_s / bucket_s) + 1, 2)
+        elif isinstance(rule, BaselineSpikeRule):
+            bucket_s = rule.window.total_seconds()
+            self.per_day = round(DAY_S / bucket_s)
+            self.ring = BucketRing(bucket_s, rule.baseline_days * self.per_day + 2, 1)
+        elif isinstance(rule, ScoreBenchmarkRule):
+            self.ring = BucketRing(DAY_S, rule.days + 2, 3 if rule.metric == "nps" else 2)
+
+    def values(self, batch: Columns, rows: np.ndarray, matched: np.ndarray) -> np.ndarray:
+        rule = self.rule
+        if isinstance(rule, ScoreBenchmarkRule):
+            if rule.metric == "nps":
+                nps = batch.nps[rows]
+                return np.stack([np.ones(len(rows)), nps >= 9, nps <= 6], 1).astype(np.float64)
+            return np.stack([np.ones(len(rows)), batch.csat[rows]], 1).astype(np.float64)
+        if isinstance(rule, BaselineSpikeRule):
+            return np.ones((len(rows), 1))
+        return np.stack([np.ones(len(rows)), matched[rows]], 1).astype(np.float64)
+
+    def rows_of_interest(self, batch: Columns) -> np.ndarray:
+        mask = self.filter(batch)
+        if isinstance(self.rule, ScoreBenchmarkRule):
+            mask = mask & ~np.isnan(batch.nps if self.rule.metric == "nps" else batch.csat)
+        elif isinstance(self.rule, CountRule) and self.match is not None:
+            mask = mask & self.match(batch)
+        return np.flatnonzero(mask)
+
+    def judge(self, ids: np.ndarray, watermark: float) -> tuple[np.ndarray, np.ndarray]:
+        """(firing, value) per group id at the watermark."""
+        ring, rule = self.ring, self.rule
+        assert ring is not None
+        now = int(watermark // ring.bucket_s)
+        if isinstance(rule, WindowedRateRule):
+            sums = ring.sums(ids, now - self.span + 1, now)
+            rate = np.divide(sums[:, 1], sums[:, 0], out=np.zeros(len(ids)), where=sums[:, 0] > 0)
+            return (sums[:, 0] >= rule.min_samples) & (rate > rule.threshold), rate
+        if isinstance(rule, CountRule):
+            count = ring.sums(ids, now - self.span + 1, now)[:, 0]
+            return count > rule.threshold, count
+        if isinstance(rule, BaselineSpikeRule):
+            current = ring.at(ids, now)[:, 0]
+            history = sum(ring.at(ids, now - d * self.per_day)[:, 0] for d in range(1, rule.baseline_days + 1))
+            baseline = np.asarray(history, dtype=np.float64) / rule.baseline_days
+            ready = self.first_bucket is not None and now - self.first_bucket >= rule.baseline_days * self.per_day
+            return (current >= rule.min_count) & (current > rule.factor * baseline) & ready, current
+        assert isinstance(rule, ScoreBenchmarkRule)
+        firing = np.ones(len(ids), dtype=bool)
+        latest = np.zeros(len(ids))
+        for back in range(rule.days, 0, -1):
+            day = ring.at(ids, now - back)
+            count = day[:, 0]
+            score = (
+                np.divide(100 * (day[:, 1] - day[:, 2]), count, out=np.zeros(len(ids)), where=count > 0)
+                if rule.metric == "nps"
+                else np.divide(day[:, 1], count, out=np.zeros(len(ids)), where=count > 0)
+            )
+            firing &= (count >= rule.min_samples) & (score < rule.benchmark)
+            latest = score
+        return firing, latest
+
+
+class RuleEngine:
+    def __init__(self, config: AlertingConfig) -> None:
+        lateness = config.allowed_lateness.total_seconds()
+        self.rules = [CompiledRule(rule, lateness) for rule in config.rules if rule.enabled]
+        self.watermark = 0.0
+
+    def process(self, batch: Columns) -> Outcome:
+        outcome = Outcome()
+        if batch.size == 0:
+            return outcome
+        self.watermark = max(self.watermark, float(batch.time_s.max()))
+        for compiled in self.rules:
+            if isinstance(compiled.rule, PerFeedbackRule):
+                self._per_feedback(compiled, batch, outcome)
+            else:
+                self._windowed(compiled, batch, outcome)
+        return outcome
+
+    def _per_feedback(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
+        assert compiled.match is not None
+        rows = np.flatnonzero(compiled.filter(batch) & compiled.match(batch))
+        by_group: dict[tuple[tuple[str, str], ...], list[int]] = {}
+        columns = [batch.values(d) for d in compiled.rule.group_by]
+        for row in rows.tolist():
+            key = tuple((d, col[row]) for d, col in zip(compiled.rule.group_by, columns, strict=True))
+            by_group.setdefault(key, []).append(row)
+        for key, members in by_group.items():
+            tier = int(batch.tier[members].max())
+            outcome.signals.append(Signal(compiled.rule, key, True, float(len(members)), tuple(members), tier))
+
+    def _windowed(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
+        ring = compiled.ring
+        assert ring is not None
+        rows, ids = compiled.groups.of(batch, compiled.rows_of_interest(batch))
+        if len(rows) == 0:
+            return
+        matched = compiled.match(batch) if compiled.match is not None else np.ones(batch.size, dtype=bool)
+        buckets = ring.bucket_of(batch.time_s[rows])
+        accepted = ring.add(buckets, ids, compiled.values(batch, rows, matched))
+        outcome.late += int((~accepted).sum())
+        first = int(buckets.min())
+        compiled.first_bucket = first if compiled.first_bucket is None else min(compiled.first_bucket, first)
+        touched = np.unique(ids[accepted])
+        if len(touched) == 0:
+            return
+        for group, bucket in {(int(g), int(b)) for g, b in zip(ids[accepted], buckets[accepted], strict=True)}:
+            values = tuple(float(v) for v in ring.at(np.array([group]), bucket)[0])
+            outcome.cells.append(Cell(compiled.rule.id, compiled.groups.keys[group], bucket, values))
+        firing, value = compiled.judge(touched, self.watermark)
+        for group, fires, observed in zip(touched.tolist(), firing.tolist(), value.tolist(), strict=True):
+            members = rows[(ids == group) & accepted & matched[rows]]
+            tier = int(batch.tier[members].max()) if len(members) else -1
+            key = compiled.groups.keys[group]
+            outcome.signals.append(Signal(compiled.rule, key, fires, observed, tuple(members.tolist()), tier))
+
+    def restore(self, cells: Sequence[Cell]) -> None:
+        """Loads persisted window cells (after a restart) into the rings."""
+        by_rule = {c.rule.id: c for c in self.rules}
+        for cell in cells:
+            compiled = by_rule.get(cell.rule_id)
+            if compiled is None or compiled.ring is None or len(cell.values) != compiled.ring.k:
+                continue
+            group = compiled.groups.intern(cell.group_key)
+            compiled.ring.add(np.array([cell.bucket]), np.array([group]), np.array([cell.values]))
+            compiled.first_bucket = cell.bucket if compiled.first_bucket is None else min(compiled.first_bucket, cell.bucket)
+            self.watermark = max(self.watermark, (cell.bucket + 1) * compiled.ring.bucket_s - 1)
+
+    def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:
+        """Whether a windowed rule's condition holds for a group at the current watermark (None: unknown)."""
+        for compiled in self.rules:
+            if compiled.rule.id == rule_id and compiled.ring is not None:
+                group = compiled.groups.ids.get(group_key)
+                if group is None:
+                    return None
+                return bool(compiled.judge(np.array([group]), self.watermark)[0][0])
+        return None
+
+
+def group_dict(key: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    return dict(key)

@@ -1,0 +1,182 @@
+"""Alert rules and escalation policies: validated YAML (see rules.yaml for the shipped defaults)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from shared.contracts.alerts import Level
+from shared.contracts.feedback import Channel, SentimentLabel
+from shared.contracts.loyalty import Tier
+from shared.yamlconfig import load_yaml
+
+DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+LEVELS: tuple[Level, ...] = ("L1", "L2", "L3", "L4")
+Dimension = Literal["business_line", "region", "channel", "store_id", "product_id", "aspect", "customer_id", "feedback_id"]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError("a duration such as 30s, 15m, 2h or 7d")
+        number, unit = float(match.group(1)), match.group(2)
+        return timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(Strict):
+    """All given fields must hold (AND); `any_of` adds alternatives (OR of conditions)."""
+
+    stars_max: int | None = Field(default=None, ge=1, le=5)
+    stars_min: int | None = Field(default=None, ge=1, le=5)
+    score_max: float | None = Field(default=None, ge=-1, le=1)
+    labels: list[SentimentLabel] | None = None
+    channels: list[Channel] | None = None
+    tiers: list[Tier] | None = None
+    aspects: list[str] | None = None
+    """Any of these aspects mentioned (with `aspect_label`, only with that polarity)."""
+    aspect_label: SentimentLabel | None = None
+    keywords: list[str] | None = None
+    """Any of these substrings in the text, case-insensitive."""
+    business_lines: list[str] | None = None
+    any_of: list[Condition] | None = None
+
+
+class TierBoost(Strict):
+    tiers: list[Tier]
+    levels_up: int = Field(default=1, ge=0, le=3)
+    timeout_factor: float = Field(default=0.5, gt=0, le=1)
+
+
+class RuleBase(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=100)
+    description: str = ""
+    group_by: list[Dimension] = Field(default_factory=list)
+    start_level: Level = "L1"
+    policy: str = "default"
+    tier_boost: TierBoost | None = None
+    auto_resolve_after: Duration | None = None
+    enabled: bool = True
+    filter: Condition = Condition()
+    """Which feedback the rule looks at at all (all by default)."""
+
+
+class PerFeedbackRule(RuleBase):
+    kind: Literal["per_feedback"]
+    match: Condition
+
+
+class WindowedRateRule(RuleBase):
+    kind: Literal["windowed_rate"]
+    match: Condition
+    window: Duration
+    threshold: float = Field(gt=0, lt=1)
+    min_samples: int = Field(default=20, ge=1)
+
+
+class CountRule(RuleBase):
+    """keyword / aspect mentions: more than `threshold` matching feedback within `window`."""
+
+    kind: Literal["keyword_count"]
+    match: Condition
+    window: Duration
+    threshold: int = Field(ge=0)
+
+
+class BaselineSpikeRule(RuleBase):
+    kind: Literal["baseline_spike"]
+    window: Duration
+    factor: float = Field(default=1.2, gt=1)
+    baseline_days: int = Field(default=7, ge=1, le=28)
+    min_count: int = Field(default=20, ge=1)
+
+
+class ScoreBenchmarkRule(RuleBase):
+    kind: Literal["score_benchmark"]
+    metric: Literal["nps", "csat"]
+    benchmark: float
+    days: int = Field(default=1, ge=1, le=30)
+    """Consecutive complete days (UTC) the daily score must stay below the benchmark."""
+    min_samples: int = Field(default=10, ge=1)
+
+
+Rule = Annotated[
+    PerFeedbackRule | WindowedRateRule | CountRule | BaselineSpikeRule | ScoreBenchmarkRule,
+    Field(discriminator="kind"),
+]
+
+
+class Target(Strict):
+    kind: Literal["person", "team", "schedule"]
+    name: str
+    channels: list[str] = Field(default_factory=lambda: ["webhook"])
+
+
+class Step(Strict):
+    level: Level
+    targets: list[Target] = Field(min_length=1)
+    timeout: Duration
+    """Unacknowledged this long at this level, the alert escalates to the next."""
+
+
+class Policy(Strict):
+    steps: list[Step] = Field(min_length=1)
+    ack_timeout: Duration = timedelta(hours=24)
+    """An acknowledged alert still open this long re-enters escalation from its level."""
+    remind_every: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def levels_ascend(self) -> Self:
+        order = [LEVELS.index(step.level) for step in self.steps]
+        if order != sorted(set(order)):
+            raise ValueError("steps must name distinct levels in ascending order (L1 → L4)")
+        return self
+
+
+class Rotation(Strict):
+    """An on-call schedule: people take turns of `shift` each, starting at `start` in `time_zone`."""
+
+    people: list[str] = Field(min_length=1)
+    start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+    shift: Duration = timedelta(days=7)
+    time_zone: str = "Asia/Shanghai"
+
+
+class AlertingConfig(Strict):
+    rules: list[Rule]
+    policies: dict[str, Policy]
+    schedules: dict[str, Rotation] = Field(default_factory=dict)
+    allowed_lateness: Duration = timedelta(minutes=10)
+
+    @model_validator(mode="after")
+    def references_resolve(self) -> Self:
+        ids = [rule.id for rule in self.rules]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise ValueError(f"rule ids must be unique: {sorted(duplicates)}")
+        for rule in self.rules:
+            if rule.policy not in self.policies:
+                raise ValueError(f"rule {rule.id}: unknown policy {rule.policy!r}")
+        for policy in self.policies.values():
+            for step in policy.steps:
+                for target in step.targets:
+                    if target.kind == "schedule" and target.name not in self.schedules:
+                        raise ValueError(f"unknown schedule {target.name!r}")
+        return self
+
+
+def load_rules(path: Path = DEFAULT_RULES) -> AlertingConfig:
+    return load_yaml(path, AlertingConfig)
