@@ -66,7 +66,10 @@ def _in(values: list[str], allowed: list[str]) -> np.ndarray:
 def _aspects(batch: Columns, names: list[str], label: str | None) -> np.ndarray:
     wanted = set(names)
     return np.fromiter(
-        (any(a.name in wanted and (label is None or a.label == label) for a in e.aspects) for e in batch.events),
+        (
+            any(a.name in wanted and (label is None or a.label == label) for a in e.aspects)
+            for e in batch.events
+        ),
         dtype=bool,
         count=batch.size,
     )
@@ -80,31 +83,48 @@ def _keywords(batch: Columns, words: list[str]) -> np.ndarray:
 Check = Callable[[Columns], np.ndarray]
 
 
+def _numeric(column: str, op: str, bound: float) -> Check:
+    def check(batch: Columns) -> np.ndarray:
+        values = getattr(batch, column)
+        return np.asarray(values <= bound if op == "<=" else values >= bound)
+
+    return check
+
+
+def _codes(column: str, allowed: list[int]) -> Check:
+    codes = np.array(allowed, dtype=np.int8)
+    return lambda batch: np.isin(getattr(batch, column), codes)
+
+
+def _member(dimension: str, allowed: list[str]) -> Check:
+    return lambda batch: _in(batch.values(dimension), allowed)
+
+
 def compile_condition(condition: Condition) -> Check:
     """A function from a batch to the boolean mask of events meeting `condition` (memoised per batch)."""
     key = condition.model_dump_json(exclude_defaults=True)
     parts: list[Check] = []
     c = condition
     if c.stars_max is not None:
-        parts.append(lambda b, v=c.stars_max: b.stars <= v)
+        parts.append(_numeric("stars", "<=", c.stars_max))
     if c.stars_min is not None:
-        parts.append(lambda b, v=c.stars_min: b.stars >= v)
+        parts.append(_numeric("stars", ">=", c.stars_min))
     if c.score_max is not None:
-        parts.append(lambda b, v=c.score_max: b.score <= v)
+        parts.append(_numeric("score", "<=", c.score_max))
     if c.labels:
-        codes = np.array([LABEL_CODES[label] for label in c.labels], dtype=np.int8)
-        parts.append(lambda b: np.isin(b.label, codes))
+        parts.append(_codes("label", [LABEL_CODES[label] for label in c.labels]))
     if c.tiers:
-        tier_codes = np.array([TIER_CODES[t] for t in c.tiers], dtype=np.int8)
-        parts.append(lambda b: np.isin(b.tier, tier_codes))
+        parts.append(_codes("tier", [TIER_CODES[t] for t in c.tiers]))
     if c.channels:
-        parts.append(lambda b, v=list(c.channels): _in(b.values("channel"), v))
+        parts.append(_member("channel", list(c.channels)))
     if c.business_lines:
-        parts.append(lambda b, v=list(c.business_lines): _in(b.values("business_line"), v))
+        parts.append(_member("business_line", list(c.business_lines)))
     if c.aspects:
-        parts.append(lambda b, v=list(c.aspects), label=c.aspect_label: _aspects(b, v, label))
+        aspects, aspect_label = list(c.aspects), c.aspect_label
+        parts.append(lambda b: _aspects(b, aspects, aspect_label))
     if c.keywords:
-        parts.append(lambda b, v=list(c.keywords): _keywords(b, v))
+        keywords = list(c.keywords)
+        parts.append(lambda b: _keywords(b, keywords))
     alternatives = [compile_condition(alt) for alt in c.any_of or []]
 
     def check(batch: Columns) -> np.ndarray:

@@ -26,6 +26,7 @@ from services.alerting.rules import (
 from services.alerting.windows import BucketRing
 
 DAY_S = 86400.0
+GroupKey = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Groups:
         return found
 
     def of(self, batch: Columns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, group ids): an event mentioning several aspects counts once per aspect when grouped by it."""
+        """(rows, group ids); grouped by aspect, an event counts once per aspect it mentions."""
         plain = [d for d in self.dims if d != "aspect"]
         columns = [batch.values(d) for d in plain]
         out_rows, out_ids = [], []
@@ -138,9 +139,13 @@ class CompiledRule:
             return count > rule.threshold, count
         if isinstance(rule, BaselineSpikeRule):
             current = ring.at(ids, now)[:, 0]
-            history = sum(ring.at(ids, now - d * self.per_day)[:, 0] for d in range(1, rule.baseline_days + 1))
+            history = sum(
+                ring.at(ids, now - d * self.per_day)[:, 0] for d in range(1, rule.baseline_days + 1)
+            )
             baseline = np.asarray(history, dtype=np.float64) / rule.baseline_days
-            ready = self.first_bucket is not None and now - self.first_bucket >= rule.baseline_days * self.per_day
+            ready = (
+                self.first_bucket is not None and now - self.first_bucket >= rule.baseline_days * self.per_day
+            )
             return (current >= rule.min_count) & (current > rule.factor * baseline) & ready, current
         assert isinstance(rule, ScoreBenchmarkRule)
         firing = np.ones(len(ids), dtype=bool)
@@ -179,14 +184,18 @@ class RuleEngine:
     def _per_feedback(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
         assert compiled.match is not None
         rows = np.flatnonzero(compiled.filter(batch) & compiled.match(batch))
-        by_group: dict[tuple[tuple[str, str], ...], list[int]] = {}
+        by_group: dict[GroupKey, list[int]] = {}
         columns = [batch.values(d) for d in compiled.rule.group_by]
         for row in rows.tolist():
-            key = tuple((d, col[row]) for d, col in zip(compiled.rule.group_by, columns, strict=True))
+            key: GroupKey = tuple(
+                (str(d), col[row]) for d, col in zip(compiled.rule.group_by, columns, strict=True)
+            )
             by_group.setdefault(key, []).append(row)
         for key, members in by_group.items():
             tier = int(batch.tier[members].max())
-            outcome.signals.append(Signal(compiled.rule, key, True, float(len(members)), tuple(members), tier))
+            outcome.signals.append(
+                Signal(compiled.rule, key, True, float(len(members)), tuple(members), tier)
+            )
 
     def _windowed(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
         ring = compiled.ring
@@ -203,7 +212,9 @@ class RuleEngine:
         touched = np.unique(ids[accepted])
         if len(touched) == 0:
             return
-        for group, bucket in {(int(g), int(b)) for g, b in zip(ids[accepted], buckets[accepted], strict=True)}:
+        for group, bucket in {
+            (int(g), int(b)) for g, b in zip(ids[accepted], buckets[accepted], strict=True)
+        }:
             values = tuple(float(v) for v in ring.at(np.array([group]), bucket)[0])
             outcome.cells.append(Cell(compiled.rule.id, compiled.groups.keys[group], bucket, values))
         firing, value = compiled.judge(touched, self.watermark)
@@ -222,7 +233,9 @@ class RuleEngine:
                 continue
             group = compiled.groups.intern(cell.group_key)
             compiled.ring.add(np.array([cell.bucket]), np.array([group]), np.array([cell.values]))
-            compiled.first_bucket = cell.bucket if compiled.first_bucket is None else min(compiled.first_bucket, cell.bucket)
+            compiled.first_bucket = (
+                cell.bucket if compiled.first_bucket is None else min(compiled.first_bucket, cell.bucket)
+            )
             self.watermark = max(self.watermark, (cell.bucket + 1) * compiled.ring.bucket_s - 1)
 
     def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:

@@ -16,7 +16,9 @@ from shared.yamlconfig import load_yaml
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 LEVELS: tuple[Level, ...] = ("L1", "L2", "L3", "L4")
-Dimension = Literal["business_line", "region", "channel", "store_id", "product_id", "aspect", "customer_id", "feedback_id"]
+Dimension = Literal[
+    "business_line", "region", "channel", "store_id", "product_id", "aspect", "customer_id", "feedback_id"
+]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 
 

@@ -20,7 +20,7 @@ class BucketRing:
         self.newest = -1
 
     def bucket_of(self, time_s: np.ndarray) -> np.ndarray:
-        return np.floor_divide(time_s, self.bucket_s).astype(np.int64)
+        return np.asarray(np.floor_divide(time_s, self.bucket_s), dtype=np.int64)
 
     def _ensure_groups(self, needed: int) -> None:
         if needed > self.data.shape[0]:
@@ -43,18 +43,18 @@ class BucketRing:
         slots = buckets % self.buckets
         accepted = (buckets > newest - self.buckets) & (self.slot_bucket[slots] == buckets)
         np.add.at(self.data, (groups[accepted], slots[accepted]), values[accepted])
-        return accepted
+        return np.asarray(accepted, dtype=bool)
 
     def sums(self, groups: np.ndarray, first: int, last: int) -> np.ndarray:
         """Per group, the k sums over buckets first..last (inclusive) that the ring still holds."""
         held = (self.slot_bucket >= first) & (self.slot_bucket <= last)
         if groups.size and int(groups.max()) >= self.data.shape[0]:
             self._ensure_groups(int(groups.max()) + 1)
-        return self.data[groups][:, held, :].sum(axis=1)
+        return np.asarray(self.data[groups][:, held, :].sum(axis=1))
 
     def at(self, groups: np.ndarray, bucket: int) -> np.ndarray:
         """Per group, the k values of one bucket (zeros when the ring no longer holds it)."""
         slot = bucket % self.buckets
         if self.slot_bucket[slot] != bucket:
             return np.zeros((len(groups), self.k))
-        return self.data[groups, slot, :]
+        return np.asarray(self.data[groups, slot, :])

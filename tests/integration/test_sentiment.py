@@ -70,13 +70,17 @@ async def test_received_feedback_is_published_scored_with_a_derived_id(sentiment
     assert {"packaging", "delivery"} <= aspects
 
 
-async def test_undecodable_feedback_goes_to_the_dlq_and_the_rest_is_scored(sentiment, producer, kafka_settings):
+async def test_undecodable_feedback_goes_to_the_dlq_and_the_rest_is_scored(
+    sentiment, producer, kafka_settings
+):
     good = feedback_received("C9", text="很满意")
     await producer.send_raw_many(
         spec_topic(FEEDBACK_RECEIVED, kafka_settings),
         [(b"C8", b"\xff not json", []), (b"C9", to_bytes(good), [])],
     )
-    dead = await read_all(kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1)
+    dead = await read_all(
+        kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1
+    )
     scored = await read_all(kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_SCORED, kafka_settings), 1)
     assert len(dead) == 1
     assert dead[0].value == b"\xff not json"

@@ -11,7 +11,9 @@ from shared.yamlconfig import ConfigError, parse_yaml
 from tests.alerting_data import scored
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-POLICY = {"default": {"steps": [{"level": "L1", "timeout": "2h", "targets": [{"kind": "team", "name": "t"}]}]}}
+POLICY = {
+    "default": {"steps": [{"level": "L1", "timeout": "2h", "targets": [{"kind": "team", "name": "t"}]}]}
+}
 
 
 def engine(*rules: dict) -> RuleEngine:
@@ -24,11 +26,19 @@ def fired(outcome, rule_id=None):
 
 def test_shipped_rules_file_is_valid_and_has_every_kind():
     config = load_rules()
-    assert {r.kind for r in config.rules} == {"per_feedback", "windowed_rate", "keyword_count", "baseline_spike", "score_benchmark"}
+    assert {r.kind for r in config.rules} == {
+        "per_feedback",
+        "windowed_rate",
+        "keyword_count",
+        "baseline_spike",
+        "score_benchmark",
+    }
 
 
 def test_one_star_feedback_fires_per_feedback_and_carries_the_member_tier():
-    e = engine({"id": "one-star", "kind": "per_feedback", "match": {"stars_max": 1}, "group_by": ["feedback_id"]})
+    e = engine(
+        {"id": "one-star", "kind": "per_feedback", "match": {"stars_max": 1}, "group_by": ["feedback_id"]}
+    )
     batch = [scored(T0, "negative", customer_id="gold-1"), scored(T0, "positive"), scored(T0, "negative")]
     signals = fired(e.process(columns(batch, {"gold-1": "gold"})))
     assert len(signals) == 2
@@ -36,43 +46,93 @@ def test_one_star_feedback_fires_per_feedback_and_carries_the_member_tier():
 
 
 def test_negative_share_needs_both_the_rate_and_the_minimum_samples():
-    e = engine({"id": "share", "kind": "windowed_rate", "match": {"labels": ["negative"]}, "window": "1h",
-                "threshold": 0.3, "min_samples": 20, "group_by": ["business_line"]})
+    e = engine(
+        {
+            "id": "share",
+            "kind": "windowed_rate",
+            "match": {"labels": ["negative"]},
+            "window": "1h",
+            "threshold": 0.3,
+            "min_samples": 20,
+            "group_by": ["business_line"],
+        }
+    )
     few = [scored(T0 + timedelta(minutes=i), "negative") for i in range(10)]
     assert not fired(e.process(columns(few, {})))
     more = [scored(T0 + timedelta(minutes=10 + i), "positive") for i in range(15)]
     (signal,) = e.process(columns(more, {})).signals
-    assert signal.firing and signal.value == pytest.approx(10 / 25)
+    assert signal.firing
+    assert signal.value == pytest.approx(10 / 25)
     assert dict(signal.group_key) == {"business_line": "retail"}
 
 
 def test_window_slides_with_event_time():
-    e = engine({"id": "share", "kind": "windowed_rate", "match": {"labels": ["negative"]}, "window": "1h",
-                "threshold": 0.3, "min_samples": 5})
+    e = engine(
+        {
+            "id": "share",
+            "kind": "windowed_rate",
+            "match": {"labels": ["negative"]},
+            "window": "1h",
+            "threshold": 0.3,
+            "min_samples": 5,
+        }
+    )
     assert fired(e.process(columns([scored(T0, "negative") for _ in range(5)], {})))
     later = [scored(T0 + timedelta(hours=2), "positive") for _ in range(5)]
     (signal,) = e.process(columns(later, {})).signals
-    assert not signal.firing and signal.value == 0
+    assert not signal.firing
+    assert signal.value == 0
 
 
 def test_out_of_order_events_within_lateness_count_and_too_late_ones_do_not():
-    e = engine({"id": "rust", "kind": "keyword_count", "match": {"keywords": ["生锈", "rust"]}, "window": "24h", "threshold": 2})
-    e.process(columns([scored(T0, text="刀生锈了"), scored(T0 - timedelta(hours=3), text="Rust everywhere")], {}))
-    outcome = e.process(columns([scored(T0 - timedelta(hours=1), text="又生锈"), scored(T0 - timedelta(days=3), text="rust")], {}))
+    e = engine(
+        {
+            "id": "rust",
+            "kind": "keyword_count",
+            "match": {"keywords": ["生锈", "rust"]},
+            "window": "24h",
+            "threshold": 2,
+        }
+    )
+    e.process(
+        columns([scored(T0, text="刀生锈了"), scored(T0 - timedelta(hours=3), text="Rust everywhere")], {})
+    )
+    outcome = e.process(
+        columns(
+            [scored(T0 - timedelta(hours=1), text="又生锈"), scored(T0 - timedelta(days=3), text="rust")], {}
+        )
+    )
     assert outcome.late == 1
     assert fired(outcome)[0].value == 3
 
 
 def test_keyword_count_groups_by_aspect_counting_each_aspect():
-    e = engine({"id": "q", "kind": "keyword_count", "match": {"aspects": ["packaging", "delivery"]}, "window": "1h",
-                "threshold": 1, "group_by": ["aspect"]})
+    e = engine(
+        {
+            "id": "q",
+            "kind": "keyword_count",
+            "match": {"aspects": ["packaging", "delivery"]},
+            "window": "1h",
+            "threshold": 1,
+            "group_by": ["aspect"],
+        }
+    )
     batch = [scored(T0, aspects=["packaging", "delivery"]), scored(T0, aspects=["packaging"])]
     values = {dict(s.group_key)["aspect"]: s.value for s in e.process(columns(batch, {})).signals}
     assert values == {"packaging": 2, "delivery": 1}
 
 
 def test_baseline_spike_compares_with_the_same_hour_of_the_previous_days():
-    e = engine({"id": "spike", "kind": "baseline_spike", "window": "1h", "factor": 1.2, "baseline_days": 7, "min_count": 5})
+    e = engine(
+        {
+            "id": "spike",
+            "kind": "baseline_spike",
+            "window": "1h",
+            "factor": 1.2,
+            "baseline_days": 7,
+            "min_count": 5,
+        }
+    )
     for day in range(7, 0, -1):
         e.process(columns([scored(T0 - timedelta(days=day)) for _ in range(10)], {}))
     assert not fired(e.process(columns([scored(T0) for _ in range(12)], {})))  # 12 = 1.2 x 10: not above
@@ -80,27 +140,59 @@ def test_baseline_spike_compares_with_the_same_hour_of_the_previous_days():
 
 
 def test_nps_below_benchmark_three_complete_days_running():
-    e = engine({"id": "nps", "kind": "score_benchmark", "metric": "nps", "benchmark": 32, "days": 3, "min_samples": 4})
+    e = engine(
+        {
+            "id": "nps",
+            "kind": "score_benchmark",
+            "metric": "nps",
+            "benchmark": 32,
+            "days": 3,
+            "min_samples": 4,
+        }
+    )
+
     def day(offset, promoters, detractors):
         at = T0 - timedelta(days=offset)
         return [scored(at, nps=10) for _ in range(promoters)] + [scored(at, nps=3) for _ in range(detractors)]
+
     e.process(columns(day(3, 2, 2) + day(2, 2, 2), {}))
     assert not fired(e.process(columns(day(1, 5, 0) + day(0, 1, 1), {})))  # yesterday NPS 100
-    e2 = engine({"id": "nps", "kind": "score_benchmark", "metric": "nps", "benchmark": 32, "days": 3, "min_samples": 4})
+    e2 = engine(
+        {
+            "id": "nps",
+            "kind": "score_benchmark",
+            "metric": "nps",
+            "benchmark": 32,
+            "days": 3,
+            "min_samples": 4,
+        }
+    )
     assert fired(e2.process(columns(day(3, 2, 2) + day(2, 2, 2) + day(1, 2, 3) + day(0, 1, 0), {})))
 
 
 def test_restart_restores_windows_from_persisted_cells():
-    rule = {"id": "share", "kind": "windowed_rate", "match": {"labels": ["negative"]}, "window": "1h",
-            "threshold": 0.3, "min_samples": 10, "group_by": ["business_line"]}
+    rule = {
+        "id": "share",
+        "kind": "windowed_rate",
+        "match": {"labels": ["negative"]},
+        "window": "1h",
+        "threshold": 0.3,
+        "min_samples": 10,
+        "group_by": ["business_line"],
+    }
     first = engine(rule)
-    cells = first.process(columns([scored(T0 + timedelta(minutes=i), "negative") for i in range(9)], {})).cells
+    cells = first.process(
+        columns([scored(T0 + timedelta(minutes=i), "negative") for i in range(9)], {})
+    ).cells
     restarted = engine(rule)
     restarted.restore(cells)
     assert fired(restarted.process(columns([scored(T0 + timedelta(minutes=20), "negative")], {})))
 
 
 def test_bad_rules_file_names_line_and_field():
-    text = "rules:\n  - id: x\n    kind: windowed_rate\n    match: {}\n    window: soon\n    threshold: 0.3\npolicies: {}\n"
+    text = (
+        "rules:\n  - id: x\n    kind: windowed_rate\n    match: {}\n    window: soon\n"
+        "    threshold: 0.3\npolicies: {}\n"
+    )
     with pytest.raises(ConfigError, match=r"rules.yaml:5: rules.0.windowed_rate.window"):
         parse_yaml(text, AlertingConfig, "rules.yaml")

@@ -1,0 +1,139 @@
+"""Escalation as a pure state machine over an alert's timers (virtual clock friendly).
+
+An alert carries a snapshot of its policy, so editing the config never changes a running escalation.
+Timers are absolute due times; each step is computed from the previous due time, not from "now", so a
+service that was down catches up one step at a time and records each exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from services.alerting.rules import LEVELS, Policy, Rotation, RuleBase, Step, Target
+from shared.contracts.alerts import AlertStatus, Level
+
+Action = Literal["escalate", "remind", "ack_timeout"]
+TIER_NAMES = ("bronze", "silver", "gold", "diamond")
+
+
+@dataclass(frozen=True)
+class Timers:
+    status: AlertStatus
+    level: Level
+    policy: Policy
+    timeout_factor: float
+    next_action: Action | None
+    next_action_at: datetime | None
+    acked_at: datetime | None = None
+    reminders: int = 0
+
+
+@dataclass(frozen=True)
+class Transition:
+    kind: Literal["escalated", "reminded", "reopened"]
+    at: datetime
+    from_level: Level
+    to_level: Level
+    timers: Timers
+
+
+def step_of(policy: Policy, level: Level) -> Step:
+    """The policy's step for `level`, or the nearest lower one it defines."""
+    candidates = [s for s in policy.steps if LEVELS.index(s.level) <= LEVELS.index(level)]
+    return candidates[-1] if candidates else policy.steps[0]
+
+
+def _next_step(policy: Policy, level: Level) -> Step | None:
+    return next((s for s in policy.steps if LEVELS.index(s.level) > LEVELS.index(level)), None)
+
+
+def _arm(policy: Policy, level: Level, factor: float, since: datetime) -> tuple[Action, datetime]:
+    """The timer an open alert at `level` runs: escalate after the step's timeout, or remind at the top."""
+    if _next_step(policy, level) is None:
+        return "remind", since + policy.remind_every
+    return "escalate", since + step_of(policy, level).timeout * factor
+
+
+def open_timers(rule: RuleBase, policy: Policy, now: datetime, tier: int) -> Timers:
+    """Timers of a newly fired alert: the rule's start level, raised and hurried for boosted tiers."""
+    level, factor = rule.start_level, 1.0
+    boost = rule.tier_boost
+    if boost is not None and 0 <= tier < len(TIER_NAMES) and TIER_NAMES[tier] in boost.tiers:
+        level = LEVELS[min(LEVELS.index(level) + boost.levels_up, len(LEVELS) - 1)]
+        factor = boost.timeout_factor
+    top = LEVELS.index(policy.steps[-1].level)
+    level = LEVELS[min(LEVELS.index(level), top)]
+    action, at = _arm(policy, level, factor, now)
+    return Timers("open", level, policy, factor, action, at)
+
+
+def acknowledge(timers: Timers, now: datetime) -> Timers:
+    """Ack stops escalation; reminders follow every `remind_every` until the ack times out."""
+    action, at = _after_ack(timers.policy, now, now)
+    return replace(timers, status="acknowledged", acked_at=now, next_action=action, next_action_at=at)
+
+
+def _after_ack(policy: Policy, acked_at: datetime, since: datetime) -> tuple[Action, datetime]:
+    remind, timeout = since + policy.remind_every, acked_at + policy.ack_timeout
+    return ("remind", remind) if remind < timeout else ("ack_timeout", timeout)
+
+
+def resolve(timers: Timers) -> Timers:
+    return replace(timers, status="resolved", next_action=None, next_action_at=None)
+
+
+def due(timers: Timers, now: datetime) -> Transition | None:
+    """The one transition due at `now`, if any; call again with its timers until None."""
+    at = timers.next_action_at
+    if timers.status == "resolved" or at is None or at > now or timers.next_action is None:
+        return None
+    policy, level = timers.policy, timers.level
+    if timers.next_action == "escalate":
+        step = _next_step(policy, level)
+        if step is None:
+            return None
+        action, next_at = _arm(policy, step.level, timers.timeout_factor, at)
+        return Transition(
+            "escalated",
+            at,
+            level,
+            step.level,
+            replace(timers, level=step.level, next_action=action, next_action_at=next_at),
+        )
+    if timers.next_action == "ack_timeout":
+        action, next_at = _arm(policy, level, timers.timeout_factor, at)
+        reopened = replace(timers, status="open", acked_at=None, next_action=action, next_action_at=next_at)
+        return Transition("reopened", at, level, level, reopened)
+    if timers.status == "acknowledged" and timers.acked_at is not None:
+        action, next_at = _after_ack(policy, timers.acked_at, at)
+    else:
+        action, next_at = "remind", at + policy.remind_every
+    reminded = replace(timers, next_action=action, next_action_at=next_at, reminders=timers.reminders + 1)
+    return Transition("reminded", at, level, level, reminded)
+
+
+def on_call(rotation: Rotation, at: datetime) -> str:
+    """Who holds the rotation at `at` (hand-offs at `start` + n x shift, in the rotation's time zone)."""
+    start = datetime.fromisoformat(rotation.start).replace(tzinfo=ZoneInfo(rotation.time_zone))
+    turns = int((at - start) // rotation.shift) if at >= start else -1
+    return rotation.people[turns % len(rotation.people)]
+
+
+def recipients(step: Step, schedules: dict[str, Rotation], at: datetime) -> list[tuple[Target, str]]:
+    """(target, who) for each target of a step; a schedule target resolves to the person on call."""
+    out = []
+    for target in step.targets:
+        who = (
+            on_call(schedules[target.name], at)
+            if target.kind == "schedule" and target.name in schedules
+            else target.name
+        )
+        out.append((target, who))
+    return out
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)

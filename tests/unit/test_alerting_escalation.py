@@ -1,0 +1,79 @@
+"""Escalation with a virtual clock: 2 h / 24 h / 72 h, ack, ack timeout, reminders, resolve, catch-up."""
+
+from datetime import UTC, datetime, timedelta
+
+from services.alerting.escalation import acknowledge, due, on_call, open_timers, resolve
+from services.alerting.rules import Policy, Rotation, load_rules
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+CONFIG = load_rules()
+POLICY = CONFIG.policies["default"]
+ONE_STAR = next(r for r in CONFIG.rules if r.id == "one-star-feedback")
+GOLD, NONE = 2, -1
+
+
+def run_until(timers, now):
+    """Every transition due up to `now`, in order (what the durable timer loop does after downtime)."""
+    out = []
+    while (transition := due(timers, now)) is not None:
+        out.append(transition)
+        timers = transition.timers
+    return timers, out
+
+
+def test_unacknowledged_alert_escalates_after_2_h_then_24_h_then_72_h():
+    timers = open_timers(ONE_STAR, POLICY, T0, NONE)
+    assert (timers.level, timers.next_action_at) == ("L1", T0 + timedelta(hours=2))
+    assert due(timers, T0 + timedelta(hours=1, minutes=59)) is None
+    timers, steps = run_until(timers, T0 + timedelta(hours=2))
+    assert [(s.from_level, s.to_level) for s in steps] == [("L1", "L2")]
+    timers, steps = run_until(timers, T0 + timedelta(hours=2 + 24 + 72))
+    assert [(s.to_level, s.at) for s in steps] == [
+        ("L3", T0 + timedelta(hours=26)),
+        ("L4", T0 + timedelta(hours=98)),
+    ]
+
+
+def test_restart_after_downtime_catches_up_each_step_once_in_order():
+    timers = open_timers(ONE_STAR, POLICY, T0, NONE)
+    _, steps = run_until(timers, T0 + timedelta(days=30))
+    escalations = [s.to_level for s in steps if s.kind == "escalated"]
+    assert escalations == ["L2", "L3", "L4"]
+    reminders = [s.at for s in steps if s.kind == "reminded"]
+    assert reminders[0] == T0 + timedelta(hours=2 + 24 + 72 + 24)  # at the top level: a reminder every 24 h
+    assert len(set(reminders)) == len(reminders)
+
+
+def test_gold_member_one_star_starts_at_level_2_with_halved_timeouts():
+    timers = open_timers(ONE_STAR, POLICY, T0, GOLD)
+    assert timers.level == "L2"
+    assert timers.next_action_at == T0 + timedelta(hours=12)
+
+
+def test_ack_stops_escalation_and_reminds_every_24_h_until_the_ack_times_out():
+    policy = Policy.model_validate({**POLICY.model_dump(), "ack_timeout": "72h"})
+    timers = acknowledge(open_timers(ONE_STAR, policy, T0, NONE), T0 + timedelta(hours=1))
+    timers, steps = run_until(timers, T0 + timedelta(hours=1 + 71))
+    assert [s.kind for s in steps] == ["reminded", "reminded"]
+    assert all(s.to_level == "L1" for s in steps)
+    timers, steps = run_until(timers, T0 + timedelta(hours=1 + 72))
+    assert [s.kind for s in steps] == ["reopened"]
+    assert timers.status == "open"
+    timers, steps = run_until(timers, T0 + timedelta(hours=1 + 72 + 2))
+    assert [s.to_level for s in steps] == ["L2"]
+
+
+def test_resolve_ends_everything():
+    timers = resolve(open_timers(ONE_STAR, POLICY, T0, NONE))
+    assert run_until(timers, T0 + timedelta(days=90))[1] == []
+
+
+def test_on_call_rotation_hands_off_weekly_in_its_time_zone():
+    rotation = Rotation(
+        people=["a", "b", "c"], start="2026-01-05T09:00", shift=timedelta(days=7), time_zone="Asia/Shanghai"
+    )
+    first = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    assert on_call(rotation, first) == "a"
+    assert on_call(rotation, first - timedelta(minutes=1)) == "c"
+    assert on_call(rotation, first + timedelta(days=7)) == "b"
+    assert on_call(rotation, first + timedelta(days=21)) == "a"
