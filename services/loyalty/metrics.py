@@ -8,8 +8,6 @@ APPLY_LATENCY = Histogram(
     "Time to apply one consumed batch (one transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-OUTBOX_LAG = Gauge("loyalty_outbox_lag_seconds", "Age of the oldest unpublished outbox row (0 when empty).")
-OUTBOX_PUBLISHED = Counter("loyalty_outbox_published_total", "Outbox rows published to loyalty.changes.v1.")
 POINTS = Counter(
     "loyalty_points_total",
     "Points moved, by kind (issued, redeemed, expired, clawed_back), counted as their changes are published.",

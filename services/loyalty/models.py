@@ -6,7 +6,6 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -14,9 +13,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from shared.db.idempotency import processed_events_table
+from shared.db.outbox import outbox_table
 
 metadata = MetaData(schema="loyalty")
 processed_events = processed_events_table(metadata)
@@ -98,16 +97,4 @@ redemptions = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("reversed_at", DateTime(timezone=True)),
 )
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("event_id", PG_UUID(as_uuid=True), nullable=False, unique=True),
-    Column("topic", String(200), nullable=False),
-    Column("event_type", String(60), nullable=False),
-    Column("key", String(200), nullable=False),
-    Column("value", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("published_at", DateTime(timezone=True)),
-    Index("outbox_unpublished", "id", postgresql_where=Column("published_at").is_(None)),
-)
+outbox = outbox_table(metadata)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from shared.contracts.alerts import ALERT_TRANSITIONS, AlertChanged
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
 from shared.contracts.feedback import FeedbackReceived, FeedbackScored
-from shared.contracts.loyalty import POINTS_CHANGES, PointsChanged, ExpiryReminder, TierChanged
+from shared.contracts.loyalty import POINTS_CHANGES, ExpiryReminder, PointsChanged, TierChanged
 
 Service = str
 EventKey = tuple[str, int]
