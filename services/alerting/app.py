@@ -1,34 +1,58 @@
-"""The alerting service.
+"""The alerting service: scored feedback (and member tiers) → rules → alerts, escalation, notifications."""
 
-It consumes feedback.scored.v1 and loyalty.changes.v1, fires and escalates alerts on alerts.v1.
-"""
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from services.alerting.api import alerting_router
 from services.alerting.config import AlertingSettings
-from services.alerting.models import processed_events
-from shared.contracts.registry import FEEDBACK_SCORED, LOYALTY_CHANGES
+from services.alerting.consumer import AlertingState, alerting_handler
+from services.alerting.models import outbox
+from services.alerting.notify import run_notifier
+from services.alerting.rules import AlertingConfig
+from services.alerting.timers import run_timers
+from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
+from shared.db.outbox import OutboxRelay
 from shared.ops import operator_router
-from shared.service import ConsumerSpec, build_app, recording_handler
+from shared.service import ConsumerSpec, Runtime, build_app
 from shared.settings import load_settings
+from shared.yamlconfig import HotReload
+
+RELAY = OutboxRelay("alerting", outbox.schema or "alerting")
 
 
-def create_app(settings: AlertingSettings | None = None) -> FastAPI:
+def create_app(
+    settings: AlertingSettings | None = None, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
     settings = settings or load_settings(AlertingSettings)
-    group = settings.consumer_group
+    now = clock or (lambda: datetime.now(UTC))
+    config = HotReload(settings.rules_path, AlertingConfig)
+    config()  # refuse to start on a bad file
+    state = AlertingState(config, now)
+
+    async def relay(runtime: Runtime) -> None:
+        await RELAY.run(
+            runtime.database.connection, runtime.producer, ALERTS.name + settings.kafka.topic_suffix
+        )
+
+    async def timers(runtime: Runtime) -> None:
+        await run_timers(runtime, state, settings.timer_interval_s, now)
+
+    async def notifier(runtime: Runtime) -> None:
+        await run_notifier(runtime, config, settings, now)
+
+    background = (
+        [relay] + ([timers] if settings.run_timers else []) + ([notifier] if settings.run_notifier else [])
+    )
     return build_app(
         service="alerting",
         settings=settings,
         title="Alerting service",
-        description=(
-            "Consumes feedback.scored.v1 and loyalty.changes.v1; fires and escalates alerts on alerts.v1."
-        ),
+        description="rules over scored feedback → alerts with L1–L4 escalation, silences and notifications.",
         consumers=[
-            ConsumerSpec(
-                group,
-                [FEEDBACK_SCORED, LOYALTY_CHANGES],
-                recording_handler(processed_events, group),
-            )
+            ConsumerSpec(settings.consumer_group, [FEEDBACK_SCORED, LOYALTY_CHANGES], alerting_handler(state))
         ],
-        routers=[operator_router(settings)],
+        routers=[alerting_router(settings, state, now), operator_router(settings)],
+        background=background,
     )

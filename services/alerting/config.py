@@ -1,11 +1,44 @@
 """Settings of the alerting service (env prefix ALERTING_)."""
 
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.alerting.rules import DEFAULT_RULES
 from shared.settings import ServiceSettings
+
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 - refused when APP_ENV=production
 
 
 class AlertingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ALERTING_", extra="ignore")
 
     consumer_group: str = "alerting"
+    rules_path: Path = DEFAULT_RULES
+    """Rules, escalation policies, schedules and contacts (YAML; re-read when it changes)."""
+    timer_interval_s: float = Field(default=1.0, gt=0)
+    notify_interval_s: float = Field(default=0.5, gt=0)
+    run_timers: bool = True
+    run_notifier: bool = True
+    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
+    """HMAC-SHA256 key of the X-Feedback-Signature header on every webhook."""
+    webhook_url: str | None = None
+    """Default webhook for targets without a contact address of their own."""
+    slack_url: str | None = None
+    webhook_allow: list[str] = Field(default_factory=list)
+    """Hosts or CIDRs a webhook may reach although private or loopback (refused otherwise: SSRF guard)."""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "alerts@feedback.local"
+    alertmanager_url: str | None = None
+    max_attempts: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def production_secret(self) -> Self:
+        if self.app_env == "production" and self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET:
+            raise ValueError(
+                "ALERTING_WEBHOOK_SECRET: the development secret is refused when APP_ENV=production"
+            )
+        return self

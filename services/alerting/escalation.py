@@ -8,7 +8,7 @@ service that was down catches up one step at a time and records each exactly onc
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -133,7 +133,3 @@ def recipients(step: Step, schedules: dict[str, Rotation], at: datetime) -> list
         )
         out.append((target, who))
     return out
-
-
-def hours(n: float) -> timedelta:
-    return timedelta(hours=n)

@@ -157,10 +157,20 @@ class Rotation(Strict):
     time_zone: str = "Asia/Shanghai"
 
 
+class Contact(Strict):
+    """Where a person or team is reached, per channel; a value `env:NAME` is read from the environment
+    when sending, so secrets such as Slack webhook URLs stay out of the file."""
+
+    webhook: str | None = None
+    slack: str | None = None
+    email: str | None = None
+
+
 class AlertingConfig(Strict):
     rules: list[Rule]
     policies: dict[str, Policy]
     schedules: dict[str, Rotation] = Field(default_factory=dict)
+    contacts: dict[str, Contact] = Field(default_factory=dict)
     allowed_lateness: Duration = timedelta(minutes=10)
 
     @model_validator(mode="after")

@@ -1,0 +1,286 @@
+"""Alerts, silences and rules over HTTP (operator API key required; every action audited)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.alerting.consumer import AlertingState
+from services.alerting.escalation import acknowledge, resolve
+from services.alerting.lifecycle import apply_timers, timers_of
+from services.alerting.metrics import TIME_TO_ACK
+from services.alerting.models import alerts, audit, deliveries, silences, timeline
+from services.alerting.rules import AlertingConfig
+from services.alerting.silences import Matcher
+from shared.contracts.registry import ALERTS
+from shared.ops import require_operator
+from shared.service import Runtime
+from shared.settings import ServiceSettings
+from shared.yamlconfig import ConfigError, parse_yaml
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(
+        min_length=1, max_length=200, description="who acts (recorded in the timeline and audit)"
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SilenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: list[Matcher] = Field(min_length=1)
+    starts_at: datetime | None = None
+    ends_at: datetime
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+def _alert(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "rule_id": row.rule_id,
+        "group_key": row.group_key,
+        "status": row.status,
+        "level": row.level,
+        "count": row.count,
+        "value": row.value,
+        "summary": row.summary,
+        "silenced": row.silenced,
+        "customer_id": row.customer_id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "acked_at": row.acked_at,
+        "acked_by": row.acked_by,
+        "resolved_at": row.resolved_at,
+        "next_action": row.next_action,
+        "next_action_at": row.next_action_at,
+        "evidence": row.evidence,
+    }
+
+
+def _cursor(row: Row[Any]) -> str:
+    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
+
+
+def alerting_router(
+    settings: ServiceSettings, state: AlertingState, clock: Callable[[], datetime]
+) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["alerting"], dependencies=[Depends(require_operator(settings))])
+
+    def runtime(request: Request) -> Runtime:
+        value: Runtime = request.app.state.runtime
+        return value
+
+    @router.get("/alerts")
+    async def list_alerts(
+        request: Request,
+        status: Literal["open", "acknowledged", "resolved"] | None = None,
+        level: Literal["L1", "L2", "L3", "L4"] | None = None,
+        rule: str | None = None,
+        group: Annotated[str | None, Query(description="e.g. business_line=retail")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+        query = select(alerts)
+        for column, value in ((alerts.c.status, status), (alerts.c.level, level), (alerts.c.rule_id, rule)):
+            if value is not None:
+                query = query.where(column == value)
+        if group:
+            query = query.where(alerts.c.group_text.contains(group))
+        if cursor:
+            try:
+                at, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+                since, after = datetime.fromisoformat(at), uuid.UUID(alert_id)
+            except ValueError as exc:
+                raise HTTPException(
+                    422, detail=[{"field": "cursor", "message": "not a cursor from this API"}]
+                ) from exc
+            query = query.where(
+                or_(alerts.c.created_at < since, and_(alerts.c.created_at == since, alerts.c.id < after))
+            )
+        async with runtime(request).database.connection() as conn:
+            rows = (
+                await conn.execute(
+                    query.order_by(alerts.c.created_at.desc(), alerts.c.id.desc()).limit(limit + 1)
+                )
+            ).all()
+        page = rows[:limit]
+        return {
+            "alerts": [_alert(r) for r in page],
+            "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
+        }
+
+    async def _get(conn: AsyncConnection, alert_id: uuid.UUID, lock: bool = False) -> Row[Any]:
+        query = select(alerts).where(alerts.c.id == alert_id)
+        row = (await conn.execute(query.with_for_update() if lock else query)).first()
+        if row is None:
+            raise HTTPException(404, detail=f"no alert {alert_id}")
+        return row
+
+    @router.get("/alerts/{alert_id}")
+    async def get_alert(request: Request, alert_id: uuid.UUID) -> dict[str, Any]:
+        """The alert with its timeline (fired, escalated, notified, acknowledged, resolved) and deliveries."""
+        async with runtime(request).database.connection() as conn:
+            row = await _get(conn, alert_id)
+            events = (
+                await conn.execute(
+                    select(timeline).where(timeline.c.alert_id == alert_id).order_by(timeline.c.id)
+                )
+            ).all()
+            sent = (
+                await conn.execute(
+                    select(deliveries).where(deliveries.c.alert_id == alert_id).order_by(deliveries.c.id)
+                )
+            ).all()
+        return _alert(row) | {
+            "timeline": [
+                {
+                    "kind": e.kind,
+                    "at": e.at,
+                    "level": e.level,
+                    "actor": e.actor,
+                    "note": e.note,
+                    "detail": e.detail,
+                }
+                for e in events
+            ],
+            "deliveries": [
+                {
+                    "channel": d.channel,
+                    "target": d.target,
+                    "transition": d.transition,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "sent_at": d.sent_at,
+                }
+                for d in sent
+            ],
+        }
+
+    async def _act(
+        request: Request, alert_id: uuid.UUID, action: Action, kind: Literal["acknowledged", "resolved"]
+    ) -> dict[str, Any]:
+        now = clock()
+        topic = ALERTS.name + runtime(request).settings.kafka.topic_suffix
+        async with runtime(request).database.connection() as conn:
+            row = await _get(conn, alert_id, lock=True)
+            if row.status == "resolved":
+                raise HTTPException(409, detail=f"alert {alert_id} is already resolved")
+            if kind == "acknowledged" and row.status == "acknowledged":
+                return _alert(row)
+            timers = acknowledge(timers_of(row), now) if kind == "acknowledged" else resolve(timers_of(row))
+            fresh = await apply_timers(
+                conn, row, timers, kind, now, topic, state.config(), actor=action.actor, text=action.note
+            )
+            await conn.execute(
+                insert(audit).values(actor=action.actor, action=kind, subject=str(alert_id), note=action.note)
+            )
+        if kind == "acknowledged":
+            TIME_TO_ACK.observe((now - row.created_at).total_seconds())
+        return _alert(fresh)
+
+    @router.post("/alerts/{alert_id}/ack")
+    async def ack(request: Request, alert_id: uuid.UUID, action: Action) -> dict[str, Any]:
+        """Stops escalation; reminders follow every 24 h until resolved or the ack times out."""
+        return await _act(request, alert_id, action, "acknowledged")
+
+    @router.post("/alerts/{alert_id}/resolve")
+    async def resolve_alert(request: Request, alert_id: uuid.UUID, action: Action) -> dict[str, Any]:
+        return await _act(request, alert_id, action, "resolved")
+
+    @router.get("/silences")
+    async def list_silences(request: Request) -> list[dict[str, Any]]:
+        async with runtime(request).database.connection() as conn:
+            rows = (
+                await conn.execute(
+                    select(silences).where(silences.c.deleted_at.is_(None)).order_by(silences.c.created_at)
+                )
+            ).all()
+        return [
+            {
+                "id": str(r.id),
+                "matchers": r.matchers,
+                "starts_at": r.starts_at,
+                "ends_at": r.ends_at,
+                "created_by": r.created_by,
+                "comment": r.comment,
+            }
+            for r in rows
+        ]
+
+    @router.post("/silences", status_code=201)
+    async def create_silence(request: Request, body: SilenceCreate) -> dict[str, str]:
+        starts = body.starts_at or clock()
+        if body.ends_at <= starts:
+            raise HTTPException(422, detail=[{"field": "ends_at", "message": "must be after starts_at"}])
+        silence_id = uuid.uuid4()
+        async with runtime(request).database.connection() as conn:
+            await conn.execute(
+                insert(silences).values(
+                    id=silence_id,
+                    matchers=[m.model_dump() for m in body.matchers],
+                    starts_at=starts,
+                    ends_at=body.ends_at,
+                    created_by=body.created_by,
+                    comment=body.comment,
+                )
+            )
+            await conn.execute(
+                insert(audit).values(
+                    actor=body.created_by,
+                    action="silence_created",
+                    subject=str(silence_id),
+                    note=body.comment,
+                )
+            )
+        return {"id": str(silence_id)}
+
+    @router.delete("/silences/{silence_id}")
+    async def delete_silence(
+        request: Request, silence_id: uuid.UUID, actor: Annotated[str, Query(min_length=1)]
+    ) -> dict[str, str]:
+        async with runtime(request).database.connection() as conn:
+            done = await conn.execute(
+                update(silences)
+                .where(silences.c.id == silence_id, silences.c.deleted_at.is_(None))
+                .values(deleted_at=datetime.now(UTC))
+            )
+            if done.rowcount == 0:
+                raise HTTPException(404, detail=f"no active silence {silence_id}")
+            await conn.execute(
+                insert(audit).values(actor=actor, action="silence_deleted", subject=str(silence_id))
+            )
+        return {"id": str(silence_id), "status": "deleted"}
+
+    @router.get("/rules")
+    async def rules() -> dict[str, Any]:
+        """The rules and policies in force."""
+        config = state.config()
+        return {
+            "rules": [r.model_dump(mode="json") for r in config.rules],
+            "policies": {k: v.model_dump(mode="json") for k, v in config.policies.items()},
+        }
+
+    @router.post("/rules/validate")
+    async def validate(yaml_text: Annotated[str, Body(media_type="application/yaml")]) -> dict[str, Any]:
+        """Validates a rules file (send it as the body) without loading it."""
+        try:
+            config = parse_yaml(yaml_text, AlertingConfig, "rules")
+        except ConfigError as exc:
+            return {"valid": False, "errors": str(exc).splitlines()}
+        return {"valid": True, "rules": len(config.rules), "policies": sorted(config.policies)}
+
+    return router

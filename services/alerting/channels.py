@@ -1,0 +1,176 @@
+"""Notification channels: signed webhook, Slack-compatible webhook, e-mail over SMTP, Alertmanager v2.
+
+Each delivery is independent; a failure raises DeliveryError with a message for the delivery log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiosmtplib
+import httpx
+
+from services.alerting.config import AlertingSettings
+from services.alerting.rules import AlertingConfig
+
+SIGNATURE_HEADER = "X-Feedback-Signature"
+TIMESTAMP_HEADER = "X-Feedback-Timestamp"
+
+
+class DeliveryError(Exception):
+    pass
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=` + HMAC-SHA256 over `timestamp.body` (the timestamp defeats replays)."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _resolve_env(value: str | None) -> str | None:
+    if value and value.startswith("env:"):
+        return os.environ.get(value[4:])
+    return value
+
+
+def address(channel: str, target: str, config: AlertingConfig, settings: AlertingSettings) -> str:
+    contact = config.contacts.get(target)
+    found = _resolve_env(getattr(contact, channel, None)) if contact is not None else None
+    default = {
+        "webhook": settings.webhook_url,
+        "slack": settings.slack_url,
+        "alertmanager": settings.alertmanager_url,
+    }
+    found = found or default.get(channel)
+    if not found:
+        raise DeliveryError(
+            f"no {channel} address for {target!r} "
+            f"(contacts in the rules file, or ALERTING_{channel.upper()}_URL)"
+        )
+    return found
+
+
+async def guard(url: str, allow: Sequence[str]) -> None:
+    """SSRF guard: http(s) only, and no loopback, private, link-local or reserved address unless allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError(f"refused {url!r}: only http(s) URLs")
+    host = parts.hostname
+    if host in allow:
+        return
+    networks = [ipaddress.ip_network(a, strict=False) for a in allow if _is_network(a)]
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, parts.port or (443 if parts.scheme == "https" else 80)
+    )
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if any(ip in net for net in networks):
+            continue
+        if (
+            ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+        ):
+            raise DeliveryError(
+                f"refused {host}: resolves to non-public {ip} (allow-list it in ALERTING_WEBHOOK_ALLOW)"
+            )
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _line(payload: Mapping[str, Any]) -> str:
+    alert = payload["alert"]
+    head = f"[{alert['level']}] {payload['transition']}: {alert['summary']}"
+    return f"{head} (x{alert['count']}, alert {alert['alert_id']})"
+
+
+async def _post(
+    http: httpx.AsyncClient, url: str, body: bytes, headers: Mapping[str, str], allow: Sequence[str]
+) -> None:
+    await guard(url, allow)
+    try:
+        response = await http.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 300:
+        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def send(
+    channel: str,
+    target: str,
+    payload: Mapping[str, Any],
+    config: AlertingConfig,
+    settings: AlertingSettings,
+    http: httpx.AsyncClient,
+) -> None:
+    if channel == "webhook":
+        body = json.dumps({"target": target, **payload}, ensure_ascii=False).encode()
+        stamp = str(int(time.time()))
+        headers = {
+            TIMESTAMP_HEADER: stamp,
+            SIGNATURE_HEADER: sign(settings.webhook_secret.get_secret_value(), stamp, body),
+        }
+        await _post(http, address("webhook", target, config, settings), body, headers, settings.webhook_allow)
+    elif channel == "slack":
+        body = json.dumps({"text": _line(payload)}, ensure_ascii=False).encode()
+        await _post(http, address("slack", target, config, settings), body, {}, settings.webhook_allow)
+    elif channel == "alertmanager":
+        await _post(
+            http,
+            address("alertmanager", target, config, settings).rstrip("/") + "/api/v2/alerts",
+            json.dumps([alertmanager_alert(payload)]).encode(),
+            {},
+            settings.webhook_allow,
+        )
+    elif channel == "email":
+        await _email(address("email", target, config, settings), payload, settings)
+    else:
+        raise DeliveryError(f"unknown channel {channel!r}")
+
+
+def alertmanager_alert(payload: Mapping[str, Any]) -> dict[str, Any]:
+    alert = payload["alert"]
+    labels = {
+        "alertname": alert["rule_id"],
+        "level": alert["level"],
+        "alert_id": alert["alert_id"],
+        **{k: v for k, v in alert["group_key"].items() if v},
+    }
+    out: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {"summary": alert["summary"], "transition": payload["transition"]},
+        "startsAt": alert["at"],
+    }
+    if payload["transition"] == "resolved":
+        out["endsAt"] = alert["at"]
+    return out
+
+
+async def _email(to: str, payload: Mapping[str, Any], settings: AlertingSettings) -> None:
+    message = EmailMessage()
+    message["From"], message["To"] = settings.smtp_sender, to
+    message["Subject"] = _line(payload)[:180]
+    message.set_content(json.dumps(payload, ensure_ascii=False, indent=2))
+    try:
+        await aiosmtplib.send(message, hostname=settings.smtp_host, port=settings.smtp_port, timeout=10)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"SMTP: {exc}") from exc

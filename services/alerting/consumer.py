@@ -1,0 +1,180 @@
+"""The consumer: feedback.scored.v1 (and loyalty tier changes) → rule evaluation → alerts, in one
+transaction per batch with the event claims and the window cells it changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.alerting.columns import columns
+from services.alerting.engine import Cell, Outcome, RuleEngine
+from services.alerting.escalation import open_timers
+from services.alerting.lifecycle import Evidence, fire_or_repeat, group_text
+from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS
+from services.alerting.models import member_tiers, processed_events, window_cells
+from services.alerting.rules import AlertingConfig
+from services.alerting.silences import active_silences, silenced
+from shared.contracts.feedback import FeedbackScored
+from shared.contracts.loyalty import TierChanged
+from shared.contracts.registry import ALERTS
+from shared.db.idempotency import claim_events
+from shared.kafka.consumer import ConsumedEvent, Handler
+from shared.service import Runtime
+
+log = structlog.get_logger(__name__)
+CLAIM_GROUP = "alerting"
+_CLEAR = text("""
+    UPDATE alerting.alerts SET clear_since = coalesce(clear_since, :now)
+    WHERE rule_id = :rule AND group_text = :group AND status <> 'resolved' AND auto_resolve_s IS NOT NULL
+""")
+
+
+class AlertingState:
+    """The engine and member tiers held in memory; rebuilt from the database after a restart, a config
+    change or a failed batch, so memory never runs ahead of what was committed."""
+
+    def __init__(
+        self, config: Callable[[], AlertingConfig], clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.engine: RuleEngine | None = None
+        self.engine_config: AlertingConfig | None = None
+        self.tiers: dict[str, str] = {}
+
+    async def ready_engine(self, conn: AsyncConnection) -> RuleEngine:
+        config = self.config()
+        if self.engine is None or self.engine_config is not config:
+            engine = RuleEngine(config)
+            rows = (await conn.execute(select(window_cells))).all()
+            engine.restore(
+                [Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows]
+            )
+            self.tiers = dict(
+                (await conn.execute(select(member_tiers.c.customer_id, member_tiers.c.tier))).all()
+            )
+            self.engine, self.engine_config = engine, config
+            log.info("alerting_engine_restored", cells=len(rows), rules=len(engine.rules))
+        return self.engine
+
+
+async def _save_cells(conn: AsyncConnection, cells: list[Cell]) -> None:
+    if not cells:
+        return
+    latest = {(c.rule_id, group_text(c.group_key), c.bucket): c for c in cells}
+    statement = pg_insert(window_cells).values(
+        [
+            {
+                "rule_id": c.rule_id,
+                "group_text": key[1],
+                "bucket": c.bucket,
+                "group_key": dict(c.group_key),
+                "sums": list(c.values),
+            }
+            for key, c in latest.items()
+        ]
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["rule_id", "group_text", "bucket"],
+            set_={"sums": statement.excluded.sums, "updated_at": text("now()")},
+        )
+    )
+
+
+async def _alerts_from(
+    conn: AsyncConnection,
+    outcome: Outcome,
+    batch: list[FeedbackScored],
+    config: AlertingConfig,
+    now: datetime,
+    topic: str,
+) -> None:
+    silences = await active_silences(conn, now)
+    for signal in outcome.signals:
+        rule = signal.rule
+        if not signal.firing:
+            if rule.auto_resolve_after is not None:
+                await conn.execute(
+                    _CLEAR, {"now": now, "rule": rule.id, "group": group_text(signal.group_key)}
+                )
+            continue
+        timers = open_timers(rule, config.policies[rule.policy], now, signal.max_tier)
+        rows = [batch[i] for i in signal.rows]
+        evidence = [
+            Evidence(
+                str(e.feedback_id),
+                e.text[:200],
+                e.stars,
+                e.label,
+                f"{e.model.id}@{e.model.version}",
+                e.occurred_at.isoformat(),
+            )
+            for e in rows[:5]
+        ]
+        customers = {e.customer_id for e in rows}
+        labels: dict[str, Any] = {"rule": rule.id, "level": timers.level, **dict(signal.group_key)}
+        await fire_or_repeat(
+            conn,
+            rule_id=rule.id,
+            group=signal.group_key,
+            timers=timers,
+            summary=f"{rule.description or rule.id} [{group_text(signal.group_key)}]",
+            value=signal.value,
+            evidence=evidence,
+            count=len(rows),
+            customer_id=customers.pop() if len(customers) == 1 else None,
+            silenced=silenced(silences, labels),
+            auto_resolve=rule.auto_resolve_after,
+            now=now,
+            topic=topic,
+            config=config,
+        )
+
+
+def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
+    """Guarantees: an event's effect (window counts, alert fired or counted) commits once, with its claim;
+    a failed batch rolls back whole and the in-memory engine is rebuilt from what was committed."""
+
+    def build(runtime: Runtime) -> Handler:
+        topic = ALERTS.name + runtime.settings.kafka.topic_suffix
+
+        async def handle(events: list[ConsumedEvent]) -> None:
+            try:
+                async with runtime.database.connection() as conn:
+                    engine = await state.ready_engine(conn)
+                    fresh_ids = await claim_events(
+                        conn,
+                        processed_events,
+                        CLAIM_GROUP,
+                        [(e.envelope.event_id, e.envelope.type) for e in events],
+                    )
+                    fresh = [e.envelope.payload for e in events if e.envelope.event_id in fresh_ids]
+                    for change in (p for p in fresh if isinstance(p, TierChanged)):
+                        await conn.execute(
+                            pg_insert(member_tiers)
+                            .values(customer_id=change.customer_id, tier=change.to_tier)
+                            .on_conflict_do_update(
+                                index_elements=["customer_id"], set_={"tier": change.to_tier}
+                            )
+                        )
+                        state.tiers[change.customer_id] = change.to_tier
+                    batch = [p for p in fresh if isinstance(p, FeedbackScored)]
+                    with EVALUATION_SECONDS.time():
+                        outcome = engine.process(columns(batch, state.tiers))
+                    LATE_EVENTS.inc(outcome.late)
+                    await _save_cells(conn, outcome.cells)
+                    await _alerts_from(conn, outcome, batch, state.config(), state.clock(), topic)
+            except BaseException:
+                state.engine = None
+                raise
+
+        return handle
+
+    return build

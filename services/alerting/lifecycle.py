@@ -1,0 +1,233 @@
+"""Alert lifecycle in the database: fire or repeat, transitions, ack, resolve — each with its timeline
+entry, notifications to enqueue and alerts.v1 event in the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.alerting.escalation import Timers, recipients, step_of
+from services.alerting.metrics import ALERTS_FIRED, ESCALATIONS
+from services.alerting.models import alerts, deliveries, outbox, timeline
+from services.alerting.rules import AlertingConfig, Policy
+from shared.contracts.alerts import AlertChanged
+from shared.contracts.envelope import Envelope
+
+EVIDENCE_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Evidence:
+    feedback_id: str
+    text: str
+    stars: int
+    label: str
+    model: str
+    occurred_at: str
+
+
+def group_text(key: Sequence[tuple[str, str]]) -> str:
+    return ",".join(f"{k}={v}" for k, v in key) or "-"
+
+
+def timers_of(row: Row[Any]) -> Timers:
+    return Timers(
+        status=row.status,
+        level=row.level,
+        policy=Policy.model_validate(row.policy),
+        timeout_factor=row.timeout_factor,
+        next_action=row.next_action,
+        next_action_at=row.next_action_at,
+        acked_at=row.acked_at,
+        reminders=row.reminders,
+    )
+
+
+def timer_columns(t: Timers) -> dict[str, Any]:
+    return {
+        "status": t.status,
+        "level": t.level,
+        "next_action": t.next_action,
+        "next_action_at": t.next_action_at,
+        "acked_at": t.acked_at,
+        "reminders": t.reminders,
+    }
+
+
+async def note(
+    conn: AsyncConnection,
+    alert_id: uuid.UUID,
+    kind: str,
+    at: datetime,
+    level: str | None,
+    actor: str | None = None,
+    text: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        insert(timeline).values(
+            alert_id=alert_id,
+            kind=kind,
+            at=at,
+            level=level,
+            actor=actor,
+            note=text,
+            detail=dict(detail or {}),
+        )
+    )
+
+
+async def announce(
+    conn: AsyncConnection,
+    row: Row[Any],
+    transition: str,
+    at: datetime,
+    topic: str,
+    config: AlertingConfig | None,
+    actor: str | None = None,
+) -> None:
+    """alerts.v1 event via the outbox and, unless silenced, notifications to the level's targets."""
+    payload = AlertChanged(
+        alert_id=row.id,
+        rule_id=row.rule_id,
+        group_key=dict(row.group_key),
+        level=row.level,
+        status=row.status,
+        count=row.count,
+        summary=row.summary,
+        customer_id=row.customer_id,
+        feedback_ids=[uuid.UUID(e["feedback_id"]) for e in row.evidence[-10:]],
+        actor=actor,
+        at=at,
+    )
+    envelope: Envelope[AlertChanged] = Envelope(
+        type=f"alert.{transition}", occurred_at=at, source="alerting", key=str(row.id), payload=payload
+    )
+    await conn.execute(
+        insert(outbox).values(
+            event_id=envelope.event_id,
+            topic=topic,
+            event_type=envelope.type,
+            key=envelope.key,
+            value=envelope.to_bytes(),
+        )
+    )
+    if row.silenced or config is None or transition in ("acknowledged", "resolved"):
+        return
+    policy = Policy.model_validate(row.policy)
+    body = {"alert": json.loads(payload.model_dump_json()), "transition": transition}
+    for target, who in recipients(step_of(policy, row.level), config.schedules, at):
+        for channel in target.channels:
+            await conn.execute(
+                insert(deliveries).values(
+                    alert_id=row.id,
+                    transition=transition,
+                    channel=channel,
+                    target=who,
+                    payload=body,
+                    next_attempt_at=at,
+                )
+            )
+
+
+async def fire_or_repeat(
+    conn: AsyncConnection,
+    *,
+    rule_id: str,
+    group: Sequence[tuple[str, str]],
+    timers: Timers,
+    summary: str,
+    value: float,
+    evidence: Sequence[Evidence],
+    count: int,
+    customer_id: str | None,
+    silenced: bool,
+    auto_resolve: timedelta | None,
+    now: datetime,
+    topic: str,
+    config: AlertingConfig,
+) -> bool:
+    """One open alert per (rule, group): a repeat adds to its count and evidence; returns True if fired."""
+    key = group_text(group)
+    found = (
+        await conn.execute(
+            select(alerts)
+            .where(alerts.c.rule_id == rule_id, alerts.c.group_text == key, alerts.c.status != "resolved")
+            .with_for_update()
+        )
+    ).first()
+    items = [e.__dict__ for e in evidence]
+    if found is not None:
+        await conn.execute(
+            update(alerts)
+            .where(alerts.c.id == found.id)
+            .values(
+                count=found._mapping["count"] + max(count, 1),
+                value=value,
+                evidence=(list(found.evidence) + items)[-EVIDENCE_KEPT:],
+                clear_since=None,
+                updated_at=now,
+            )
+        )
+        return False
+    alert_id = uuid.uuid4()
+    await conn.execute(
+        insert(alerts).values(
+            id=alert_id,
+            rule_id=rule_id,
+            group_text=key,
+            group_key=dict(group),
+            count=max(count, 1),
+            value=value,
+            summary=summary,
+            policy=json.loads(timers.policy.model_dump_json()),
+            timeout_factor=timers.timeout_factor,
+            silenced=silenced,
+            customer_id=customer_id,
+            evidence=items[-EVIDENCE_KEPT:],
+            auto_resolve_s=auto_resolve.total_seconds() if auto_resolve else None,
+            created_at=now,
+            updated_at=now,
+            **timer_columns(timers),
+        )
+    )
+    row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
+    await note(conn, alert_id, "fired", now, row.level, detail={"value": value, "silenced": silenced})
+    await announce(conn, row, "fired", now, topic, config)
+    ALERTS_FIRED.labels(rule_id, row.level).inc()
+    return True
+
+
+async def apply_timers(
+    conn: AsyncConnection,
+    row: Row[Any],
+    timers: Timers,
+    kind: str,
+    at: datetime,
+    topic: str,
+    config: AlertingConfig | None,
+    actor: str | None = None,
+    text: str | None = None,
+    from_level: str | None = None,
+) -> Row[Any]:
+    """Stores new timers, notes the transition and announces it."""
+    extra: dict[str, Any] = {"updated_at": at}
+    if kind == "acknowledged":
+        extra["acked_by"] = actor
+    if kind == "resolved":
+        extra["resolved_at"] = at
+    await conn.execute(update(alerts).where(alerts.c.id == row.id).values(**timer_columns(timers), **extra))
+    fresh = (await conn.execute(select(alerts).where(alerts.c.id == row.id))).one()
+    detail = {"from": from_level, "to": fresh.level} if kind == "escalated" else {}
+    await note(conn, row.id, kind, at, fresh.level, actor, text, detail)
+    await announce(conn, fresh, kind, at, topic, config, actor)
+    if kind == "escalated" and from_level:
+        ESCALATIONS.labels(from_level, fresh.level).inc()
+    return fresh

@@ -1,0 +1,27 @@
+"""Alerting's own metrics."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ALERTS_FIRED = Counter(
+    "alerting_alerts_fired_total", "Alerts fired, by rule and starting level.", ["rule", "level"]
+)
+OPEN_ALERTS = Gauge("alerting_open_alerts", "Open (unresolved) alerts, by level.", ["level"])
+ESCALATIONS = Counter(
+    "alerting_escalations_total", "Escalations, by from and to level.", ["from_level", "to_level"]
+)
+NOTIFICATIONS = Counter(
+    "alerting_notifications_total", "Notification attempts, by channel and outcome.", ["channel", "outcome"]
+)
+TIME_TO_ACK = Histogram(
+    "alerting_time_to_ack_seconds",
+    "From firing to acknowledgement.",
+    buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200),
+)
+EVALUATION_SECONDS = Histogram(
+    "alerting_rule_evaluation_duration_seconds",
+    "Time to evaluate every rule over one consumed batch.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+LATE_EVENTS = Counter(
+    "alerting_late_events_total", "Feedback too late for its window (beyond allowed lateness)."
+)
