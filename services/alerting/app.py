@@ -45,7 +45,7 @@ def create_app(
     background = (
         [relay] + ([timers] if settings.run_timers else []) + ([notifier] if settings.run_notifier else [])
     )
-    return build_app(
+    app = build_app(
         service="alerting",
         settings=settings,
         title="Alerting service",
@@ -56,3 +56,5 @@ def create_app(
         routers=[alerting_router(settings, state, now), operator_router(settings)],
         background=background,
     )
+    app.state.alerting_state = state
+    return app

@@ -17,13 +17,13 @@ from services.alerting.engine import Cell, Outcome, RuleEngine
 from services.alerting.escalation import open_timers
 from services.alerting.lifecycle import Evidence, fire_or_repeat, group_text
 from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS
-from services.alerting.models import member_tiers, processed_events, window_cells
+from services.alerting.models import engine_state, member_tiers, processed_events, window_cells
 from services.alerting.rules import AlertingConfig
 from services.alerting.silences import active_silences, silenced
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
 from shared.contracts.registry import ALERTS
-from shared.db.idempotency import claim_events
+from shared.db.idempotency import claim_events, fresh_events
 from shared.kafka.consumer import ConsumedEvent, Handler
 from shared.service import Runtime
 
@@ -32,6 +32,12 @@ CLAIM_GROUP = "alerting"
 _CLEAR = text("""
     UPDATE alerting.alerts SET clear_since = coalesce(clear_since, :now)
     WHERE rule_id = :rule AND group_text = :group AND status <> 'resolved' AND auto_resolve_s IS NOT NULL
+""")
+
+
+_WATERMARK = text("""
+    INSERT INTO alerting.engine_state (name, value) VALUES ('watermark', :value)
+    ON CONFLICT (name) DO UPDATE SET value = greatest(alerting.engine_state.value, excluded.value)
 """)
 
 
@@ -53,8 +59,12 @@ class AlertingState:
         if self.engine is None or self.engine_config is not config:
             engine = RuleEngine(config)
             rows = (await conn.execute(select(window_cells))).all()
+            stored = (
+                await conn.execute(select(engine_state.c.value).where(engine_state.c.name == "watermark"))
+            ).scalar()
             engine.restore(
-                [Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows]
+                [Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows],
+                float(stored or 0.0),
             )
             self.tiers = dict(
                 (await conn.execute(select(member_tiers.c.customer_id, member_tiers.c.tier))).all()
@@ -155,7 +165,8 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                         CLAIM_GROUP,
                         [(e.envelope.event_id, e.envelope.type) for e in events],
                     )
-                    fresh = [e.envelope.payload for e in events if e.envelope.event_id in fresh_ids]
+                    unique = fresh_events(events, fresh_ids, lambda e: e.envelope.event_id)
+                    fresh = [e.envelope.payload for e in unique]
                     for change in (p for p in fresh if isinstance(p, TierChanged)):
                         await conn.execute(
                             pg_insert(member_tiers)
@@ -170,6 +181,8 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                         outcome = engine.process(columns(batch, state.tiers))
                     LATE_EVENTS.inc(outcome.late)
                     await _save_cells(conn, outcome.cells)
+                    if batch:
+                        await conn.execute(_WATERMARK, {"value": engine.watermark})
                     await _alerts_from(conn, outcome, batch, state.config(), state.clock(), topic)
             except BaseException:
                 state.engine = None

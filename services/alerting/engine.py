@@ -224,8 +224,8 @@ class RuleEngine:
             key = compiled.groups.keys[group]
             outcome.signals.append(Signal(compiled.rule, key, fires, observed, tuple(members.tolist()), tier))
 
-    def restore(self, cells: Sequence[Cell]) -> None:
-        """Loads persisted window cells (after a restart) into the rings."""
+    def restore(self, cells: Sequence[Cell], watermark: float) -> None:
+        """Loads persisted window cells and the watermark (after a restart) into the rings."""
         by_rule = {c.rule.id: c for c in self.rules}
         for cell in cells:
             compiled = by_rule.get(cell.rule_id)
@@ -236,7 +236,7 @@ class RuleEngine:
             compiled.first_bucket = (
                 cell.bucket if compiled.first_bucket is None else min(compiled.first_bucket, cell.bucket)
             )
-            self.watermark = max(self.watermark, (cell.bucket + 1) * compiled.ring.bucket_s - 1)
+        self.watermark = max(self.watermark, watermark)
 
     def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:
         """Whether a windowed rule's condition holds for a group at the current watermark (None: unknown)."""

@@ -113,6 +113,14 @@ window_cells = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+engine_state = Table(
+    "engine_state",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("value", Float, nullable=False),
+)
+"""`watermark`: the newest event time seen (epoch seconds), persisted with the window cells."""
+
 member_tiers = Table(
     "member_tiers",
     metadata,

@@ -23,10 +23,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 
 
 def _duration(value: object) -> object:
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError("a duration such as 30s, 15m, 2h or 7d")
+    """30s / 15m / 2h / 7d; anything else goes to pydantic (ISO 8601 such as PT2H, as snapshots store it)."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match:
         number, unit = float(match.group(1)), match.group(2)
         return timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
     return value

@@ -14,7 +14,7 @@ from shared.contracts.alerts import AlertChanged
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
 from shared.contracts.feedback import FeedbackReceived
 from shared.contracts.registry import LOYALTY_CHANGES
-from shared.db.idempotency import claim_events
+from shared.db.idempotency import claim_events, fresh_events
 from shared.kafka.consumer import ConsumedEvent, Handler
 from shared.service import Runtime
 
@@ -53,7 +53,7 @@ def loyalty_handler(rules: Callable[[], LoyaltyRules]) -> Callable[[Runtime], Ha
                         CLAIM_GROUP,
                         [(e.envelope.event_id, e.envelope.type) for e in events],
                     )
-                    fresh = [e for e in events if e.envelope.event_id in fresh_ids]
+                    fresh = fresh_events(events, fresh_ids, lambda e: e.envelope.event_id)
                     if not fresh:
                         return
                     customers = [c for e in fresh for c in customers_of(e)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select, text
@@ -49,3 +50,20 @@ async def was_processed(session: AsyncSession, table: Table, group: str, event_i
         select(table.c.event_id).where(table.c.consumer_group == group, table.c.event_id == event_id)
     )
     return found.first() is not None
+
+
+EventT = TypeVar("EventT")
+
+
+def fresh_events(
+    events: Sequence[EventT], fresh_ids: set[UUID], event_id: Callable[[EventT], UUID]
+) -> list[EventT]:
+    """The events whose id was just claimed, each id once (a batch may hold the same event twice)."""
+    seen: set[UUID] = set()
+    out = []
+    for event in events:
+        key = event_id(event)
+        if key in fresh_ids and key not in seen:
+            seen.add(key)
+            out.append(event)
+    return out

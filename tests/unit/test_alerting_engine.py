@@ -185,7 +185,7 @@ def test_restart_restores_windows_from_persisted_cells():
         columns([scored(T0 + timedelta(minutes=i), "negative") for i in range(9)], {})
     ).cells
     restarted = engine(rule)
-    restarted.restore(cells)
+    restarted.restore(cells, first.watermark)
     assert fired(restarted.process(columns([scored(T0 + timedelta(minutes=20), "negative")], {})))
 
 

@@ -1,4 +1,4 @@
-"""Alerts, timeline, deliveries and their attempts, window cells, member tiers, silences, audit, outbox.
+"""Alerts, timeline, deliveries, attempts, window cells, engine state, member tiers, silences, audit, outbox.
 
 Revision ID: 0002
 Revises: 0001
@@ -14,6 +14,7 @@ from services.alerting.models import (
     audit,
     deliveries,
     delivery_attempts,
+    engine_state,
     member_tiers,
     outbox,
     silences,
@@ -31,6 +32,7 @@ TABLES = (
     timeline,
     deliveries,
     delivery_attempts,
+    engine_state,
     window_cells,
     member_tiers,
     silences,

@@ -1,0 +1,128 @@
+"""A running alerting app on a rules file of the test's own, a virtual clock, and local receivers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from sqlalchemy import text
+
+from services.alerting.app import create_app
+from services.alerting.config import AlertingSettings
+from shared.db.engine import Database
+from shared.settings import KafkaSettings
+
+OPERATOR = {"X-API-Key": "dev-operator-key"}
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 that records what it is sent and answers `status`."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+
+    def payloads(self) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+
+def rules_file(directory: Path, webhook_url: str, **overrides: Any) -> tuple[Path, str]:
+    """A rules file whose rule ids are unique to the test; returns (path, suffix)."""
+    suffix = uuid.uuid4().hex[:6]
+    doc = yaml.safe_load(Path("services/alerting/rules.yaml").read_text())
+    for rule in doc["rules"]:
+        rule["id"] = f"{rule['id']}-{suffix}"
+    for policy in doc["policies"].values():
+        for step in policy["steps"]:
+            for target in step["targets"]:
+                target["channels"] = ["webhook"]
+    doc["contacts"] = {
+        name: {"webhook": webhook_url}
+        for name in [
+            "agent-wang",
+            "agent-li",
+            "agent-zhang",
+            "department-managers",
+            "executives",
+            "ceo-office",
+        ]
+    }
+    doc.update(overrides)
+    path = directory / f"rules-{suffix}.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path, suffix
+
+
+@asynccontextmanager
+async def alerting_app(
+    kafka: KafkaSettings, rules: Path, clock: Clock, **settings: Any
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    options: dict[str, Any] = {
+        "webhook_allow": ["127.0.0.1"],
+        "run_timers": False,
+        "notify_interval_s": 0.1,
+    } | settings
+    config = AlertingSettings(
+        kafka=kafka, rules_path=rules, consumer_group=f"alerting-{uuid.uuid4().hex[:8]}", **options
+    )
+    app = create_app(config, clock)
+    # Tests share one database: pending deliveries of earlier tests' alerts would reach this receiver.
+    database = Database(config.database, "tests")
+    async with database.connection() as conn:
+        await conn.execute(text("DELETE FROM alerting.deliveries WHERE status = 'pending'"))
+    await database.dispose()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://alerting", headers=OPERATOR
+        ) as http,
+    ):
+        yield app, http

@@ -1,0 +1,257 @@
+"""The alerting service over the real broker and database, with a virtual clock for escalation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.alerting.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.alerting.timers import tick
+from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
+from tests.conftest import read_all, spec_topic
+from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
+from tests.integration.helpers import eventually, to_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
+EXAMPLES = "shared/contracts/examples"
+
+
+def scored_doc(
+    customer: str, stars: int, label: str, line: str, at: datetime, text: str = ""
+) -> dict[str, Any]:
+    doc = json.loads(Path(f"{EXAMPLES}/feedback.scored.v1/feedback.scored.json").read_text())
+    doc["event_id"] = str(uuid.uuid4())
+    doc["key"] = customer
+    doc["payload"].update(
+        feedback_id=str(uuid.uuid4()),
+        customer_id=customer,
+        stars=stars,
+        label=label,
+        text=text,
+        score=-0.9 if label == "negative" else 0.9,
+        business_line=line,
+        occurred_at=at.isoformat(),
+    )
+    return doc
+
+
+def tier_doc(customer: str, tier: str) -> dict[str, Any]:
+    doc = json.loads(Path(f"{EXAMPLES}/loyalty.changes.v1/tier_changed.json").read_text())
+    doc["event_id"], doc["key"] = str(uuid.uuid4()), customer
+    doc["payload"].update(customer_id=customer, to_tier=tier)
+    return doc
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+async def send(producer, settings, docs, spec=FEEDBACK_SCORED):
+    await producer.send_raw_many(
+        spec_topic(spec, settings), [(d["key"].encode(), to_bytes(d), []) for d in docs]
+    )
+
+
+async def alerts_of(http, rule: str, expected: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for _ in range(200):
+        found = (await http.get("/v1/alerts", params={"rule": rule})).json()["alerts"]
+        if len(found) >= expected:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{rule}: {len(found)} alerts, expected {expected}")
+
+
+async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l2(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        await send(producer, kafka_settings, [tier_doc("VIP-1", "gold")], LOYALTY_CHANGES)
+        await asyncio.sleep(1.0)
+        await send(
+            producer,
+            kafka_settings,
+            [
+                scored_doc("C-1", 1, "negative", "retail", clock.now),
+                scored_doc("VIP-1", 1, "negative", "retail", clock.now),
+            ],
+        )
+        found = {a["customer_id"]: a for a in await alerts_of(http, rule, 2)}
+        assert found["C-1"]["level"] == "L1"
+        assert found["VIP-1"]["level"] == "L2"
+        await eventually(lambda: len(receiver.requests) >= 2, what="two webhook deliveries")
+        events = await read_all(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 2)
+    request = receiver.requests[0]
+    expected = sign("dev-webhook-secret", request["headers"][TIMESTAMP_HEADER], request["body"])
+    assert request["headers"][SIGNATURE_HEADER] == expected
+    assert {p["alert"]["level"] for p in receiver.payloads()} == {"L1", "L2"}
+    assert [json.loads(r.value)["type"] for r in events] == ["alert.fired", "alert.fired"]
+
+
+async def test_redelivered_feedback_neither_counts_twice_nor_pages_twice(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    doc = scored_doc("C-2", 1, "negative", "retail", clock.now)
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        await send(producer, kafka_settings, [doc, doc])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        await send(producer, kafka_settings, [doc])
+        await eventually(lambda: len(receiver.requests) >= 1, what="a delivery")
+        await asyncio.sleep(1.5)
+        again = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+    assert again["count"] == 1
+    assert len(receiver.requests) == 1
+
+
+async def test_escalation_ack_reminder_and_resolve_on_a_virtual_clock_across_a_restart(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C-3", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, rule, 1)
+        runtime = app.state.runtime
+        clock.advance(hours=1, minutes=59)
+        await tick(runtime, _state(app), clock.now)
+        assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["level"] == "L1"
+        clock.advance(minutes=1)
+        await tick(runtime, _state(app), clock.now)
+        assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["level"] == "L2"
+    # a restart: a new app over the same database carries on from the stored timers
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        clock.advance(hours=1)
+        acked = await http.post(
+            f"/v1/alerts/{alert['id']}/ack", json={"actor": "manager-zhao", "note": "calling the customer"}
+        )
+        assert acked.json()["status"] == "acknowledged"
+        clock.advance(hours=24)
+        await tick(app.state.runtime, _state(app), clock.now)
+        body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        assert body["level"] == "L2"  # ack stopped escalation (24 h at L2 would have gone to L3)
+        resolved = await http.post(
+            f"/v1/alerts/{alert['id']}/resolve", json={"actor": "manager-zhao", "note": "refunded"}
+        )
+        assert resolved.json()["status"] == "resolved"
+        body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+    kinds = [e["kind"] for e in body["timeline"]]
+    assert kinds[0] == "fired"
+    assert kinds.count("escalated") == 1
+    assert {"acknowledged", "reminded", "resolved"} <= set(kinds)
+    assert next(e for e in body["timeline"] if e["kind"] == "acknowledged")["actor"] == "manager-zhao"
+
+
+async def test_windowed_rule_state_survives_a_restart_and_fires_once(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"negative-share-by-business-line-{suffix}"
+    line = f"line-{suffix}"
+    at = datetime.now(UTC)
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C", 2, "negative", line, at) for _ in range(15)])
+        await asyncio.sleep(2)
+        assert (await http.get("/v1/alerts", params={"rule": rule})).json()["alerts"] == []
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        await send(
+            producer,
+            kafka_settings,
+            [scored_doc("C", 2, "negative", line, at + timedelta(minutes=1)) for _ in range(6)],
+        )
+        (alert,) = await alerts_of(http, rule, 1)
+    assert alert["group_key"] == {"business_line": line}
+    assert alert["level"] == "L2"
+
+
+async def test_silenced_alert_is_recorded_but_not_notified(kafka_settings, producer, tmp_path, receiver):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        created = await http.post(
+            "/v1/silences",
+            json={
+                "matchers": [{"name": "rule", "value": rule}],
+                "ends_at": (clock.now + timedelta(hours=1)).isoformat(),
+                "created_by": "ops",
+                "comment": "maintenance",
+            },
+        )
+        assert created.status_code == 201
+        await send(producer, kafka_settings, [scored_doc("C-4", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, rule, 1)
+        await asyncio.sleep(1)
+        assert alert["silenced"] is True
+        assert receiver.requests == []
+
+
+async def test_webhook_to_a_private_address_is_refused_and_logged(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    async with alerting_app(kafka_settings, rules, clock, webhook_allow=[]) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C-5", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        for _ in range(50):
+            body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+            if body["deliveries"] and body["deliveries"][0]["attempts"]:
+                break
+            await asyncio.sleep(0.1)
+    assert "refused 127.0.0.1" in body["deliveries"][0]["last_error"]
+    assert receiver.requests == []
+
+
+async def test_rules_can_be_validated_without_loading_and_alerts_page_with_a_cursor(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        bad = await http.post(
+            "/v1/rules/validate",
+            content="rules: []\npolicies: {default: {steps: []}}\n",
+            headers={"Content-Type": "application/yaml"},
+        )
+        assert bad.json()["valid"] is False
+        assert any("policies.default.steps" in e for e in bad.json()["errors"])
+        good = await http.post(
+            "/v1/rules/validate", content=rules.read_text(), headers={"Content-Type": "application/yaml"}
+        )
+        assert good.json()["valid"] is True
+        await send(
+            producer,
+            kafka_settings,
+            [scored_doc(f"C-{i}", 1, "negative", "retail", clock.now) for i in range(5)],
+        )
+        await alerts_of(http, rule, 5)
+        first = (await http.get("/v1/alerts", params={"rule": rule, "limit": 3})).json()
+        second = (
+            await http.get("/v1/alerts", params={"rule": rule, "limit": 3, "cursor": first["next_cursor"]})
+        ).json()
+        assert len(first["alerts"]) == 3
+        assert len(second["alerts"]) == 2
+        assert second["next_cursor"] is None
+        assert not {a["id"] for a in first["alerts"]} & {a["id"] for a in second["alerts"]}
+        assert (await http.get("/v1/alerts", headers={"X-API-Key": "wrong"})).status_code == 401
+
+
+def _state(app):
+    return app.state.alerting_state
