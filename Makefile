@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install install-train run up down status test lint fmt model bench bench-ingest bench-loyalty bench-sentiment
+.PHONY: install install-train run up down status test lint fmt model bench bench-ingest bench-loyalty bench-sentiment bench-alerting
 
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
@@ -47,3 +47,8 @@ model: install-train  ## rebuilds models/sentiment/default from scratch (~40 min
 
 bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs torch on BERT-base shape, /v1/score p95
 	@$(PY) -m benchmarks.sentiment
+
+bench-alerting: install-train  ## rule evaluation (100 rules, 1,000 groups) vs bare decode; scored → webhook p95
+	@$(PY) -m benchmarks.alerting
+
+bench: bench-ingest bench-sentiment bench-alerting bench-loyalty  ## every benchmark, one after another

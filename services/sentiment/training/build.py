@@ -16,7 +16,7 @@ import torch
 
 from services.sentiment.backends import load_model
 from services.sentiment.training.authored import authored_split, generate
-from services.sentiment.training.baseline import fit_baseline
+from services.sentiment.training.baseline import fit_baseline, out_of_fold
 from services.sentiment.training.corpus import polarity_split
 from services.sentiment.training.evaluate import Predict, evaluate, polarity_of
 from services.sentiment.training.export import export_onnx
@@ -50,7 +50,15 @@ def labels3(probs: np.ndarray) -> np.ndarray:
     return np.stack([probs[:, :2].sum(1), probs[:, 2], probs[:, 3:].sum(1)], 1).argmax(1)
 
 
-def build(work: Path, out: Path, *, epochs: int, minutes: float) -> dict[str, Any]:
+def mix(
+    gold: tuple[float, ...], pos: tuple[float, ...], neg: tuple[float, ...], p: float, weight: float
+) -> tuple[float, ...]:
+    return tuple(
+        (1 - weight) * g + weight * (p * a + (1 - p) * b) for g, a, b in zip(gold, pos, neg, strict=True)
+    )
+
+
+def build(work: Path, out: Path, *, epochs: int, minutes: float, distill: float = 0.5) -> dict[str, Any]:
     split = polarity_split()
     authored_train, authored_test = authored_split()
     authored_dev = generate("en", 200, held_out=False, seed=11) + generate("zh", 200, held_out=False, seed=12)
@@ -68,9 +76,13 @@ def build(work: Path, out: Path, *, epochs: int, minutes: float) -> dict[str, An
         stars = np.array([e.stars for e in authored_dev])
         return 0.7 * zh + 0.3 * float(np.mean(np.abs(probs.argmax(1) + 1 - stars) == 0))
 
-    train = [(t, polarity_target(bool(y))) for t, y in split.train] + [
-        (e.text, star_target(e.stars)) for e in authored_train
-    ]
+    # Distillation: the baseline's out-of-fold P(positive) is mixed into the polarity targets; the
+    # character n-gram evidence it carries is what a briefly pretrained small BERT learns slowest.
+    teacher = out_of_fold(split.train, c) if distill > 0 else np.zeros(len(split.train))
+    train = [
+        (t, mix(polarity_target(bool(y)), polarity_target(True), polarity_target(False), p, distill))
+        for (t, y), p in zip(split.train, teacher, strict=True)
+    ] + [(e.text, star_target(e.stars)) for e in authored_train]
     model, tokenizer, dev_scores = finetune(
         work / "mlm", work / "tokenizer", train, dev_score, epochs=epochs, minutes=minutes
     )
@@ -128,6 +140,7 @@ def build(work: Path, out: Path, *, epochs: int, minutes: float) -> dict[str, An
             "test_accuracy": baseline_test,
         },
         "dev_scores": dev_scores,
+        "distillation_weight": distill,
         "data": {
             "zh_reviews_train": len(split.train),
             "zh_reviews_dev": len(split.dev),

@@ -41,7 +41,9 @@ def _build(args: argparse.Namespace) -> None:
     from services.sentiment.training.build import build
     from services.sentiment.training.card import write_card
 
-    card = build(Path(args.work), Path(args.out), epochs=args.epochs, minutes=args.minutes)
+    card = build(
+        Path(args.work), Path(args.out), epochs=args.epochs, minutes=args.minutes, distill=args.distill
+    )
     write_card(Path(args.out), card)
     print(json.dumps(card["metrics"], indent=2))
 
@@ -88,6 +90,9 @@ def main() -> None:
     b.add_argument("--out", default=DEFAULT_OUT)
     b.add_argument("--epochs", type=int, default=3)
     b.add_argument("--minutes", type=float, default=40, help="fine-tuning wall-clock budget")
+    b.add_argument(
+        "--distill", type=float, default=0.5, help="weight of the baseline's soft labels (0: none)"
+    )
     f = steps.add_parser("finetune")
     f.add_argument("--init-from", required=True, help="a BERT checkpoint directory or hub id")
     f.add_argument("--data", required=True, help="CSV or JSONL with text and stars (1-5) or label")
