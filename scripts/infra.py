@@ -242,20 +242,28 @@ class KafkaNode:
 # ---------------------------------------------------------------------------------- PostgreSQL
 
 
+def apt_install(*packages: str) -> None:
+    say(f"Installing {' '.join(packages)} from Debian packages…")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *packages], check=True, env=env)
+
+
 def pg_bin() -> Path:
     """The PostgreSQL 15 server binaries, installed from Debian packages when missing."""
     path = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
     if not (path / "initdb").exists():
-        say(f"Installing PostgreSQL {PG_VERSION} from Debian packages…")
-        sudo = [] if os.geteuid() == 0 else ["sudo"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(
-            [*sudo, "apt-get", "install", "-y", "-q", f"postgresql-{PG_VERSION}"],
-            check=True,
-            env=env,
-        )
+        apt_install(f"postgresql-{PG_VERSION}")
     return path
+
+
+def ensure_alertmanager() -> str:
+    """Prometheus Alertmanager (Debian package prometheus-alertmanager), installed when missing."""
+    binary = Path("/usr/bin/prometheus-alertmanager")
+    if not binary.exists():
+        apt_install("prometheus-alertmanager")
+    return str(binary)
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
