@@ -255,3 +255,26 @@ async def test_rules_can_be_validated_without_loading_and_alerts_page_with_a_cur
 
 def _state(app):
     return app.state.alerting_state
+
+
+async def test_windowed_alert_auto_resolves_after_the_condition_stays_clear(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"negative-share-by-business-line-{suffix}"
+    line = f"line-{suffix}"
+    at = datetime.now(UTC)
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C", 2, "negative", line, at) for _ in range(20)])
+        (alert,) = await alerts_of(http, rule, 1)
+        later = at + timedelta(hours=2)  # the 1 h window has moved past the negatives
+        await send(producer, kafka_settings, [scored_doc("C", 5, "positive", line, later) for _ in range(20)])
+        for _ in range(100):
+            await tick(app.state.runtime, _state(app), clock.now + timedelta(hours=2, minutes=1))
+            body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+            if body["status"] == "resolved":
+                break
+            await asyncio.sleep(0.1)
+    assert body["status"] == "resolved"
+    assert body["timeline"][-1]["actor"] == "auto-resolve"
