@@ -93,6 +93,10 @@ async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l
         assert found["VIP-1"]["level"] == "L2"
         await eventually(lambda: len(receiver.requests) >= 2, what="two webhook deliveries")
         events = await read_all(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 2)
+        await asyncio.sleep(0.5)
+        metrics = (await http.get("/metrics")).text
+    assert f'alerting_alerts_fired_total{{level="L1",rule="{rule}"}} 1.0' in metrics
+    assert 'alerting_notifications_total{channel="webhook",outcome="sent"}' in metrics
     request = receiver.requests[0]
     expected = sign("dev-webhook-secret", request["headers"][TIMESTAMP_HEADER], request["body"])
     assert request["headers"][SIGNATURE_HEADER] == expected
