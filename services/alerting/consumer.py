@@ -36,7 +36,8 @@ _CLEAR = text("""
 
 
 _WATERMARK = text("""
-    INSERT INTO alerting.engine_state (name, value) VALUES ('watermark', :value)
+    INSERT INTO alerting.engine_state (name, value)
+    SELECT n, v FROM unnest(CAST(:names AS text[]), CAST(:values AS float8[])) AS u(n, v)
     ON CONFLICT (name) DO UPDATE SET value = greatest(alerting.engine_state.value, excluded.value)
 """)
 
@@ -59,12 +60,10 @@ class AlertingState:
         if self.engine is None or self.engine_config is not config:
             engine = RuleEngine(config)
             rows = (await conn.execute(select(window_cells))).all()
-            stored = (
-                await conn.execute(select(engine_state.c.value).where(engine_state.c.name == "watermark"))
-            ).scalar()
+            stored = dict((await conn.execute(select(engine_state.c.name, engine_state.c.value))).all())
             engine.restore(
                 [Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows],
-                float(stored or 0.0),
+                {name: float(value) for name, value in stored.items()},
             )
             self.tiers = dict(
                 (await conn.execute(select(member_tiers.c.customer_id, member_tiers.c.tier))).all()
@@ -102,6 +101,7 @@ async def _alerts_from(
     conn: AsyncConnection,
     outcome: Outcome,
     batch: list[FeedbackScored],
+    offsets: list[str],
     config: AlertingConfig,
     now: datetime,
     topic: str,
@@ -125,8 +125,9 @@ async def _alerts_from(
                 e.label,
                 f"{e.model.id}@{e.model.version}",
                 e.occurred_at.isoformat(),
+                offsets[i],
             )
-            for e in rows[:5]
+            for i, e in zip(signal.rows[:5], rows[:5], strict=True)
         ]
         customers = {e.customer_id for e in rows}
         labels: dict[str, Any] = {"rule": rule.id, "level": timers.level, **dict(signal.group_key)}
@@ -182,8 +183,14 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                     LATE_EVENTS.inc(outcome.late)
                     await _save_cells(conn, outcome.cells)
                     if batch:
-                        await conn.execute(_WATERMARK, {"value": engine.watermark})
-                    await _alerts_from(conn, outcome, batch, state.config(), state.clock(), topic)
+                        marks = engine.watermarks()
+                        await conn.execute(_WATERMARK, {"names": list(marks), "values": list(marks.values())})
+                    offsets = [
+                        f"{e.topic}/{e.partition}/{e.offset}"
+                        for e in unique
+                        if isinstance(e.envelope.payload, FeedbackScored)
+                    ]
+                    await _alerts_from(conn, outcome, batch, offsets, state.config(), state.clock(), topic)
             except BaseException:
                 state.engine = None
                 raise

@@ -94,6 +94,8 @@ class CompiledRule:
         self.match = compile_condition(rule.match) if hasattr(rule, "match") else None
         self.groups = Groups(rule.group_by)
         self.ring: BucketRing | None = None
+        self.watermark = 0.0
+        """Newest event time this rule has seen (persisted per rule, so rules never share a clock)."""
         self.first_bucket: int | None = None
         if isinstance(rule, WindowedRateRule | CountRule):
             bucket_s = rule.window.total_seconds() / 12
@@ -167,14 +169,14 @@ class RuleEngine:
     def __init__(self, config: AlertingConfig) -> None:
         lateness = config.allowed_lateness.total_seconds()
         self.rules = [CompiledRule(rule, lateness) for rule in config.rules if rule.enabled]
-        self.watermark = 0.0
 
     def process(self, batch: Columns) -> Outcome:
         outcome = Outcome()
         if batch.size == 0:
             return outcome
-        self.watermark = max(self.watermark, float(batch.time_s.max()))
+        newest = float(batch.time_s.max())
         for compiled in self.rules:
+            compiled.watermark = max(compiled.watermark, newest)
             if isinstance(compiled.rule, PerFeedbackRule):
                 self._per_feedback(compiled, batch, outcome)
             else:
@@ -217,15 +219,15 @@ class RuleEngine:
         }:
             values = tuple(float(v) for v in ring.at(np.array([group]), bucket)[0])
             outcome.cells.append(Cell(compiled.rule.id, compiled.groups.keys[group], bucket, values))
-        firing, value = compiled.judge(touched, self.watermark)
+        firing, value = compiled.judge(touched, compiled.watermark)
         for group, fires, observed in zip(touched.tolist(), firing.tolist(), value.tolist(), strict=True):
             members = rows[(ids == group) & accepted & matched[rows]]
             tier = int(batch.tier[members].max()) if len(members) else -1
             key = compiled.groups.keys[group]
             outcome.signals.append(Signal(compiled.rule, key, fires, observed, tuple(members.tolist()), tier))
 
-    def restore(self, cells: Sequence[Cell], watermark: float) -> None:
-        """Loads persisted window cells and the watermark (after a restart) into the rings."""
+    def restore(self, cells: Sequence[Cell], watermarks: Mapping[str, float]) -> None:
+        """Loads persisted window cells and each rule's watermark (after a restart)."""
         by_rule = {c.rule.id: c for c in self.rules}
         for cell in cells:
             compiled = by_rule.get(cell.rule_id)
@@ -236,7 +238,11 @@ class RuleEngine:
             compiled.first_bucket = (
                 cell.bucket if compiled.first_bucket is None else min(compiled.first_bucket, cell.bucket)
             )
-        self.watermark = max(self.watermark, watermark)
+        for compiled in self.rules:
+            compiled.watermark = max(compiled.watermark, watermarks.get(compiled.rule.id, 0.0))
+
+    def watermarks(self) -> dict[str, float]:
+        return {c.rule.id: c.watermark for c in self.rules}
 
     def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:
         """Whether a windowed rule's condition holds for a group at the current watermark (None: unknown)."""
@@ -245,7 +251,7 @@ class RuleEngine:
                 group = compiled.groups.ids.get(group_key)
                 if group is None:
                     return None
-                return bool(compiled.judge(np.array([group]), self.watermark)[0][0])
+                return bool(compiled.judge(np.array([group]), compiled.watermark)[0][0])
         return None
 
 

@@ -31,6 +31,8 @@ class Evidence:
     label: str
     model: str
     occurred_at: str
+    offset: str = ""
+    """Where the scored event sits in Kafka: topic/partition/offset."""
 
 
 def group_text(key: Sequence[tuple[str, str]]) -> str:

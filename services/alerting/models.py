@@ -119,7 +119,7 @@ engine_state = Table(
     Column("name", String(60), primary_key=True),
     Column("value", Float, nullable=False),
 )
-"""`watermark`: the newest event time seen (epoch seconds), persisted with the window cells."""
+"""Per rule id: the newest event time it has seen (epoch seconds), persisted with the window cells."""
 
 member_tiers = Table(
     "member_tiers",

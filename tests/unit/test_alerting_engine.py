@@ -185,7 +185,7 @@ def test_restart_restores_windows_from_persisted_cells():
         columns([scored(T0 + timedelta(minutes=i), "negative") for i in range(9)], {})
     ).cells
     restarted = engine(rule)
-    restarted.restore(cells, first.watermark)
+    restarted.restore(cells, first.watermarks())
     assert fired(restarted.process(columns([scored(T0 + timedelta(minutes=20), "negative")], {})))
 
 
@@ -196,3 +196,13 @@ def test_bad_rules_file_names_line_and_field():
     )
     with pytest.raises(ConfigError, match=r"rules.yaml:5: rules.0.windowed_rate.window"):
         parse_yaml(text, AlertingConfig, "rules.yaml")
+
+
+def test_validate_command_accepts_the_shipped_file_and_refuses_a_bad_one(tmp_path, capsys):
+    from services.alerting.validate import main
+
+    assert main(["services/alerting/rules.yaml"]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: x\n    kind: nonsense\npolicies: {}\n")
+    assert main([str(bad)]) == 1
+    assert "bad.yaml:2" in capsys.readouterr().err
