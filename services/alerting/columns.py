@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +28,8 @@ class Columns:
     csat: np.ndarray
     _texts: list[str] | None = None
     _masks: dict[str, np.ndarray] = field(default_factory=dict)
+    cache: dict[str, object] = field(default_factory=dict)
+    """Per-batch results shared by rules (e.g. group ids of a group-by)."""
 
     @property
     def size(self) -> int:
@@ -39,9 +42,26 @@ class Columns:
         return self._texts
 
     def values(self, dimension: str) -> list[str]:
-        if dimension == "feedback_id":
-            return [str(e.feedback_id) for e in self.events]
-        return [str(getattr(e, dimension) or "") for e in self.events]
+        key = "values:" + dimension
+        found = self.cache.get(key)
+        if found is None:
+            if dimension == "feedback_id":
+                found = [str(e.feedback_id) for e in self.events]
+            else:
+                found = [str(getattr(e, dimension) or "") for e in self.events]
+            self.cache[key] = found
+        return found  # type: ignore[return-value]
+
+    def joined_text(self) -> tuple[str, np.ndarray]:
+        """All lower-cased texts joined by newlines, and where each starts: one regex scan finds every
+        event mentioning a keyword, instead of one search per event."""
+        found = self.cache.get("joined")
+        if found is None:
+            texts = [t.replace("\n", " ") for t in self.texts]
+            starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]]) if texts else np.zeros(0)
+            found = ("\n".join(texts), np.asarray(starts, dtype=np.int64))
+            self.cache["joined"] = found
+        return found  # type: ignore[return-value]
 
 
 def columns(events: Sequence[FeedbackScored], tiers: Mapping[str, str]) -> Columns:
@@ -75,9 +95,13 @@ def _aspects(batch: Columns, names: list[str], label: str | None) -> np.ndarray:
     )
 
 
-def _keywords(batch: Columns, words: list[str]) -> np.ndarray:
-    lowered = [w.lower() for w in words]
-    return np.fromiter((any(w in t for w in lowered) for t in batch.texts), dtype=bool, count=batch.size)
+def _keywords(batch: Columns, pattern: re.Pattern[str]) -> np.ndarray:
+    text, starts = batch.joined_text()
+    mask = np.zeros(batch.size, dtype=bool)
+    positions = [m.start() for m in pattern.finditer(text)]
+    if positions:
+        mask[np.searchsorted(starts, np.array(positions), side="right") - 1] = True
+    return mask
 
 
 Check = Callable[[Columns], np.ndarray]
@@ -123,8 +147,8 @@ def compile_condition(condition: Condition) -> Check:
         aspects, aspect_label = list(c.aspects), c.aspect_label
         parts.append(lambda b: _aspects(b, aspects, aspect_label))
     if c.keywords:
-        keywords = list(c.keywords)
-        parts.append(lambda b: _keywords(b, keywords))
+        pattern = re.compile("|".join(re.escape(w.lower()) for w in c.keywords))
+        parts.append(lambda b: _keywords(b, pattern))
     alternatives = [compile_condition(alt) for alt in c.any_of or []]
 
     def check(batch: Columns) -> np.ndarray:

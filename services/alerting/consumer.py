@@ -181,7 +181,7 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                     with EVALUATION_SECONDS.time():
                         outcome = engine.process(columns(batch, state.tiers))
                     LATE_EVENTS.inc(outcome.late)
-                    await _save_cells(conn, outcome.cells)
+                    await _save_cells(conn, outcome.cells())
                     if batch:
                         marks = engine.watermarks()
                         await conn.execute(_WATERMARK, {"names": list(marks), "values": list(marks.values())})

@@ -51,8 +51,19 @@ class Cell:
 @dataclass
 class Outcome:
     signals: list[Signal] = field(default_factory=list)
-    cells: list[Cell] = field(default_factory=list)
+    dirty: list[tuple[CompiledRule, np.ndarray, np.ndarray]] = field(default_factory=list)
+    """Per rule, the (group, bucket) pairs whose counters changed."""
     late: int = 0
+
+    def cells(self) -> list[Cell]:
+        """The changed window cells with their current sums, to persist with the batch."""
+        out = []
+        for compiled, groups, buckets in self.dirty:
+            assert compiled.ring is not None
+            for group, bucket in zip(groups.tolist(), buckets.tolist(), strict=True):
+                values = tuple(float(v) for v in compiled.ring.at(np.array([group]), bucket)[0])
+                out.append(Cell(compiled.rule.id, compiled.groups.keys[group], bucket, values))
+        return out
 
 
 class Groups:
@@ -70,12 +81,17 @@ class Groups:
             self.keys.append(key)
         return found
 
-    def of(self, batch: Columns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, group ids); grouped by aspect, an event counts once per aspect it mentions."""
+    def of(self, batch: Columns) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, group ids) of every event of the batch, computed once per batch for all rules grouping
+        the same way; grouped by aspect, an event counts once per aspect it mentions."""
+        cache_key = "groups:" + ",".join(self.dims)
+        cached = batch.cache.get(cache_key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
         plain = [d for d in self.dims if d != "aspect"]
         columns = [batch.values(d) for d in plain]
         out_rows, out_ids = [], []
-        for row in rows.tolist():
+        for row in range(batch.size):
             base = tuple((d, col[row]) for d, col in zip(plain, columns, strict=True))
             if "aspect" in self.dims:
                 for name in sorted({a.name for a in batch.events[row].aspects}):
@@ -84,15 +100,17 @@ class Groups:
             else:
                 out_rows.append(row)
                 out_ids.append(self.intern(base))
-        return np.array(out_rows, dtype=np.int64), np.array(out_ids, dtype=np.int64)
+        result = np.array(out_rows, dtype=np.int64), np.array(out_ids, dtype=np.int64)
+        batch.cache[cache_key] = result
+        return result
 
 
 class CompiledRule:
-    def __init__(self, rule: RuleBase, lateness_s: float) -> None:
+    def __init__(self, rule: RuleBase, lateness_s: float, groups: Groups) -> None:
         self.rule = rule
         self.filter = compile_condition(rule.filter)
         self.match = compile_condition(rule.match) if hasattr(rule, "match") else None
-        self.groups = Groups(rule.group_by)
+        self.groups = groups
         self.ring: BucketRing | None = None
         self.watermark = 0.0
         """Newest event time this rule has seen (persisted per rule, so rules never share a clock)."""
@@ -119,13 +137,14 @@ class CompiledRule:
             return np.ones((len(rows), 1))
         return np.stack([np.ones(len(rows)), matched[rows]], 1).astype(np.float64)
 
-    def rows_of_interest(self, batch: Columns) -> np.ndarray:
+    def interesting(self, batch: Columns) -> np.ndarray:
+        """Mask of the batch's events this rule counts."""
         mask = self.filter(batch)
         if isinstance(self.rule, ScoreBenchmarkRule):
             mask = mask & ~np.isnan(batch.nps if self.rule.metric == "nps" else batch.csat)
         elif isinstance(self.rule, CountRule) and self.match is not None:
             mask = mask & self.match(batch)
-        return np.flatnonzero(mask)
+        return mask
 
     def judge(self, ids: np.ndarray, watermark: float) -> tuple[np.ndarray, np.ndarray]:
         """(firing, value) per group id at the watermark."""
@@ -168,7 +187,12 @@ class CompiledRule:
 class RuleEngine:
     def __init__(self, config: AlertingConfig) -> None:
         lateness = config.allowed_lateness.total_seconds()
-        self.rules = [CompiledRule(rule, lateness) for rule in config.rules if rule.enabled]
+        shared: dict[tuple[str, ...], Groups] = {}
+        self.rules = [
+            CompiledRule(rule, lateness, shared.setdefault(tuple(rule.group_by), Groups(rule.group_by)))
+            for rule in config.rules
+            if rule.enabled
+        ]
 
     def process(self, batch: Columns) -> Outcome:
         outcome = Outcome()
@@ -202,29 +226,40 @@ class RuleEngine:
     def _windowed(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
         ring = compiled.ring
         assert ring is not None
-        rows, ids = compiled.groups.of(batch, compiled.rows_of_interest(batch))
+        all_rows, all_ids = compiled.groups.of(batch)
+        keep = compiled.interesting(batch)[all_rows]
+        rows, ids = all_rows[keep], all_ids[keep]
         if len(rows) == 0:
             return
         matched = compiled.match(batch) if compiled.match is not None else np.ones(batch.size, dtype=bool)
         buckets = ring.bucket_of(batch.time_s[rows])
         accepted = ring.add(buckets, ids, compiled.values(batch, rows, matched))
-        outcome.late += int((~accepted).sum())
+        outcome.late += int(len(accepted) - accepted.sum())
+        if not accepted.any():
+            return
         first = int(buckets.min())
         compiled.first_bucket = first if compiled.first_bucket is None else min(compiled.first_bucket, first)
-        touched = np.unique(ids[accepted])
-        if len(touched) == 0:
-            return
-        for group, bucket in {
-            (int(g), int(b)) for g, b in zip(ids[accepted], buckets[accepted], strict=True)
-        }:
-            values = tuple(float(v) for v in ring.at(np.array([group]), bucket)[0])
-            outcome.cells.append(Cell(compiled.rule.id, compiled.groups.keys[group], bucket, values))
+        base = int(buckets[accepted].min())
+        span = int(buckets[accepted].max()) - base + 1
+        pairs = np.unique(ids[accepted] * span + (buckets[accepted] - base))
+        outcome.dirty.append((compiled, pairs // span, pairs % span + base))
+        touched = np.unique(pairs // span)
         firing, value = compiled.judge(touched, compiled.watermark)
-        for group, fires, observed in zip(touched.tolist(), firing.tolist(), value.tolist(), strict=True):
-            members = rows[(ids == group) & accepted & matched[rows]]
+        report = np.ones(len(touched), dtype=bool) if compiled.rule.auto_resolve_after else firing
+        if not report.any():
+            return
+        hit = accepted & matched[rows]
+        hit_rows, hit_ids = rows[hit], ids[hit]
+        order = np.argsort(hit_ids, kind="stable")
+        starts = np.searchsorted(hit_ids[order], touched)
+        ends = np.searchsorted(hit_ids[order], touched, side="right")
+        for i in np.flatnonzero(report).tolist():
+            members = hit_rows[order[starts[i] : ends[i]]]
             tier = int(batch.tier[members].max()) if len(members) else -1
-            key = compiled.groups.keys[group]
-            outcome.signals.append(Signal(compiled.rule, key, fires, observed, tuple(members.tolist()), tier))
+            key = compiled.groups.keys[int(touched[i])]
+            outcome.signals.append(
+                Signal(compiled.rule, key, bool(firing[i]), float(value[i]), tuple(members.tolist()), tier)
+            )
 
     def restore(self, cells: Sequence[Cell], watermarks: Mapping[str, float]) -> None:
         """Loads persisted window cells and each rule's watermark (after a restart)."""

@@ -75,6 +75,7 @@ def test_window_slides_with_event_time():
             "window": "1h",
             "threshold": 0.3,
             "min_samples": 5,
+            "auto_resolve_after": "1h",  # such rules also report when their condition is clear
         }
     )
     assert fired(e.process(columns([scored(T0, "negative") for _ in range(5)], {})))
@@ -113,7 +114,7 @@ def test_keyword_count_groups_by_aspect_counting_each_aspect():
             "kind": "keyword_count",
             "match": {"aspects": ["packaging", "delivery"]},
             "window": "1h",
-            "threshold": 1,
+            "threshold": 0,
             "group_by": ["aspect"],
         }
     )
@@ -183,7 +184,7 @@ def test_restart_restores_windows_from_persisted_cells():
     first = engine(rule)
     cells = first.process(
         columns([scored(T0 + timedelta(minutes=i), "negative") for i in range(9)], {})
-    ).cells
+    ).cells()
     restarted = engine(rule)
     restarted.restore(cells, first.watermarks())
     assert fired(restarted.process(columns([scored(T0 + timedelta(minutes=20), "negative")], {})))
