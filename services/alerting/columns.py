@@ -52,6 +52,12 @@ class Columns:
             self.cache[key] = found
         return found  # type: ignore[return-value]
 
+    def tiers_list(self) -> list[int]:
+        found = self.cache.get("tiers")
+        if found is None:
+            found = self.cache["tiers"] = self.tier.tolist()
+        return found  # type: ignore[return-value]
+
     def joined_text(self) -> tuple[str, np.ndarray]:
         """All lower-cased texts joined by newlines, and where each starts: one regex scan finds every
         event mentioning a keyword, instead of one search per event."""

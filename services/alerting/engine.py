@@ -217,8 +217,9 @@ class RuleEngine:
                 (str(d), col[row]) for d, col in zip(compiled.rule.group_by, columns, strict=True)
             )
             by_group.setdefault(key, []).append(row)
+        tiers = batch.tiers_list()
         for key, members in by_group.items():
-            tier = int(batch.tier[members].max())
+            tier = max(tiers[i] for i in members)
             outcome.signals.append(
                 Signal(compiled.rule, key, True, float(len(members)), tuple(members), tier)
             )
@@ -233,17 +234,16 @@ class RuleEngine:
             return
         matched = compiled.match(batch) if compiled.match is not None else np.ones(batch.size, dtype=bool)
         buckets = ring.bucket_of(batch.time_s[rows])
-        accepted = ring.add(buckets, ids, compiled.values(batch, rows, matched))
-        outcome.late += int(len(accepted) - accepted.sum())
-        if not accepted.any():
+        accepted, cells = ring.add(buckets, ids, compiled.values(batch, rows, matched))
+        outcome.late += int(len(accepted) - np.count_nonzero(accepted))
+        if len(cells) == 0:
             return
         first = int(buckets.min())
         compiled.first_bucket = first if compiled.first_bucket is None else min(compiled.first_bucket, first)
-        base = int(buckets[accepted].min())
-        span = int(buckets[accepted].max()) - base + 1
-        pairs = np.unique(ids[accepted] * span + (buckets[accepted] - base))
-        outcome.dirty.append((compiled, pairs // span, pairs % span + base))
-        touched = np.unique(pairs // span)
+        cell_groups = cells // ring.buckets
+        outcome.dirty.append((compiled, cell_groups, ring.slot_bucket[cells % ring.buckets]))
+        # cells are sorted, so their groups are too: distinct groups without another sort
+        touched = cell_groups[np.concatenate(([True], cell_groups[1:] != cell_groups[:-1]))]
         firing, value = compiled.judge(touched, compiled.watermark)
         report = np.ones(len(touched), dtype=bool) if compiled.rule.auto_resolve_after else firing
         if not report.any():
@@ -253,12 +253,13 @@ class RuleEngine:
         order = np.argsort(hit_ids, kind="stable")
         starts = np.searchsorted(hit_ids[order], touched)
         ends = np.searchsorted(hit_ids[order], touched, side="right")
+        tiers = batch.tiers_list()
         for i in np.flatnonzero(report).tolist():
-            members = hit_rows[order[starts[i] : ends[i]]]
-            tier = int(batch.tier[members].max()) if len(members) else -1
+            members = hit_rows[order[starts[i] : ends[i]]].tolist()
+            tier = max((tiers[m] for m in members), default=-1)
             key = compiled.groups.keys[int(touched[i])]
             outcome.signals.append(
-                Signal(compiled.rule, key, bool(firing[i]), float(value[i]), tuple(members.tolist()), tier)
+                Signal(compiled.rule, key, bool(firing[i]), float(value[i]), tuple(members), tier)
             )
 
     def restore(self, cells: Sequence[Cell], watermarks: Mapping[str, float]) -> None:
@@ -269,7 +270,9 @@ class RuleEngine:
             if compiled is None or compiled.ring is None or len(cell.values) != compiled.ring.k:
                 continue
             group = compiled.groups.intern(cell.group_key)
-            compiled.ring.add(np.array([cell.bucket]), np.array([group]), np.array([cell.values]))
+            compiled.ring.add(
+                np.array([cell.bucket]), np.array([group]), np.array([cell.values], dtype=np.float64)
+            )
             compiled.first_bucket = (
                 cell.bucket if compiled.first_bucket is None else min(compiled.first_bucket, cell.bucket)
             )

@@ -28,10 +28,13 @@ class BucketRing:
             grown[: self.data.shape[0]] = self.data
             self.data = grown
 
-    def add(self, buckets: np.ndarray, groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Adds `values` (n x k) at (group, bucket); returns the mask of rows accepted (not too late)."""
+    def add(
+        self, buckets: np.ndarray, groups: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Adds `values` (n x k) at (group, bucket). Returns the mask of rows accepted (not too late) and the
+        distinct cells changed, sorted, each `group * buckets + slot`."""
         if len(buckets) == 0:
-            return np.zeros(0, dtype=bool)
+            return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
         self._ensure_groups(int(groups.max()) + 1)
         newest = max(self.newest, int(buckets.max()))
         low = max(int(buckets.min()), newest - self.buckets + 1)
@@ -50,7 +53,7 @@ class BucketRing:
         kept = values[accepted]
         for j in range(self.k):
             flat[cells, j] += np.bincount(inverse, weights=kept[:, j], minlength=len(cells))
-        return np.asarray(accepted, dtype=bool)
+        return np.asarray(accepted, dtype=bool), np.asarray(cells, dtype=np.int64)
 
     def sums(self, groups: np.ndarray, first: int, last: int) -> np.ndarray:
         """Per group, the k sums over buckets first..last (inclusive) that the ring still holds."""
