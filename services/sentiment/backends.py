@@ -56,6 +56,8 @@ class OnnxBackend:
         self.name = name
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
+        # A saved tokenizer.json may carry a padding setting; padding (and the mask) are done here.
+        self.tokenizer.no_padding()
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -52,3 +52,17 @@ def test_corrupt_onnx_file_is_reported_not_raised_raw(tmp_path: Path):
     (directory / "model.int8.onnx").write_bytes(b"not a model")
     with pytest.raises(ModelUnavailable, match=r"model\b.*"):
         load_model(str(directory), "onnx-int8")
+
+
+def test_onnx_backend_masks_padding_even_if_the_tokenizer_file_pads(tmp_path: Path):
+    from tokenizers import Tokenizer
+
+    directory = tiny_checkpoint(tmp_path / "m", STARS, onnx=True)
+    saved = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    saved.enable_padding(pad_id=0, pad_token="[PAD]")
+    saved.save(str(directory / "tokenizer.json"))
+    model = load_model(str(directory), "onnx")
+    texts = ["好", "包装破损，快递很慢，很失望，很失望"]
+    batched = model.backend.probabilities(model.backend.encode(texts))
+    alone = np.concatenate([model.backend.probabilities(model.backend.encode([t])) for t in texts])
+    np.testing.assert_allclose(batched, alone, atol=1e-4)

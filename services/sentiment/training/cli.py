@@ -48,6 +48,15 @@ def _build(args: argparse.Namespace) -> None:
     print(json.dumps(card["metrics"], indent=2))
 
 
+def _reexport(args: argparse.Namespace) -> None:
+    from services.sentiment.training.build import reexport
+    from services.sentiment.training.card import write_card
+
+    card = reexport(Path(args.out))
+    write_card(Path(args.out), card)
+    print(json.dumps({"backend": card["backend"], "agreement": card["agreement"]}, indent=2))
+
+
 def _finetune(args: argparse.Namespace) -> None:
     from services.sentiment.training.export import export_onnx
     from services.sentiment.training.finetune import finetune
@@ -93,6 +102,8 @@ def main() -> None:
     b.add_argument(
         "--distill", type=float, default=0.5, help="weight of the baseline's soft labels (0: none)"
     )
+    r = steps.add_parser("reexport", help="re-export and re-evaluate a built model directory")
+    r.add_argument("--out", default=DEFAULT_OUT)
     f = steps.add_parser("finetune")
     f.add_argument("--init-from", required=True, help="a BERT checkpoint directory or hub id")
     f.add_argument("--data", required=True, help="CSV or JSONL with text and stars (1-5) or label")
@@ -102,4 +113,4 @@ def main() -> None:
     f.add_argument("--no-onnx", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    {"pretrain": _pretrain, "build": _build, "finetune": _finetune}[args.step](args)
+    {"pretrain": _pretrain, "build": _build, "reexport": _reexport, "finetune": _finetune}[args.step](args)

@@ -19,9 +19,13 @@ class _LogitsOnly(torch.nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
     ) -> torch.Tensor:
-        return self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).logits
+        # The additive padding mask is built here rather than by transformers' mask helpers, whose
+        # data-dependent shortcuts do not survive export: padded rows then attended to padding.
+        bert = self.model.bert
+        hidden = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        blocked = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        hidden = bert.encoder(hidden, attention_mask=blocked).last_hidden_state
+        return self.model.classifier(bert.pooler(hidden))
 
 
 def export_onnx(model: BertForSequenceClassification, out_dir: Path) -> tuple[Path, Path]:
