@@ -34,7 +34,12 @@ EVENTS = 60_000
 BATCH = 500
 LINES = [f"bl{i}" for i in range(40)]
 REGIONS = [f"r{i}" for i in range(25)]  # 40 x 25 = 1,000 groups
-DIMENSIONS = [["business_line", "region"], ["business_line"], ["region"], ["business_line", "region", "channel"]]
+DIMENSIONS = [
+    ["business_line", "region"],
+    ["business_line"],
+    ["region"],
+    ["business_line", "region", "channel"],
+]
 
 
 def hundred_rules() -> AlertingConfig:
@@ -45,20 +50,57 @@ def hundred_rules() -> AlertingConfig:
         kind = i % 5
         base = {"id": f"rule-{i}", "group_by": group_by, "start_level": "L2"}
         if kind == 0:
-            rules.append(base | {"kind": "windowed_rate", "match": {"labels": ["negative"]}, "window": "1h",
-                                 "threshold": 0.3 + (i % 7) / 100, "min_samples": 20})
+            rules.append(
+                base
+                | {
+                    "kind": "windowed_rate",
+                    "match": {"labels": ["negative"]},
+                    "window": "1h",
+                    "threshold": 0.3 + (i % 7) / 100,
+                    "min_samples": 20,
+                }
+            )
         elif kind == 1:
-            rules.append(base | {"kind": "keyword_count", "match": {"keywords": ["生锈", "rust", f"kw{i}"]},
-                                 "window": "24h", "threshold": 5})
+            rules.append(
+                base
+                | {
+                    "kind": "keyword_count",
+                    "match": {"keywords": ["生锈", "rust", f"kw{i}"]},
+                    "window": "24h",
+                    "threshold": 5,
+                }
+            )
         elif kind == 2:
-            rules.append(base | {"kind": "baseline_spike", "filter": {"labels": ["negative"]}, "window": "1h",
-                                 "factor": 1.2, "min_count": 20})
+            rules.append(
+                base
+                | {
+                    "kind": "baseline_spike",
+                    "filter": {"labels": ["negative"]},
+                    "window": "1h",
+                    "factor": 1.2,
+                    "min_count": 20,
+                }
+            )
         elif kind == 3:
-            rules.append(base | {"kind": "score_benchmark", "metric": "nps" if i % 2 else "csat",
-                                 "benchmark": 32 if i % 2 else 4.2, "days": 3, "min_samples": 20})
+            rules.append(
+                base
+                | {
+                    "kind": "score_benchmark",
+                    "metric": "nps" if i % 2 else "csat",
+                    "benchmark": 32 if i % 2 else 4.2,
+                    "days": 3,
+                    "min_samples": 20,
+                }
+            )
         else:
-            rules.append(base | {"kind": "per_feedback", "match": {"stars_max": 1, "channels": ["app", "web"]},
-                                 "group_by": ["feedback_id"]})
+            rules.append(
+                base
+                | {
+                    "kind": "per_feedback",
+                    "match": {"stars_max": 1, "channels": ["app", "web"]},
+                    "group_by": ["feedback_id"],
+                }
+            )
     policy = {"steps": [{"level": "L1", "timeout": "2h", "targets": [{"kind": "team", "name": "t"}]}]}
     return AlertingConfig.model_validate({"rules": rules, "policies": {"default": policy}})
 
@@ -69,19 +111,35 @@ def records(n: int) -> list[bytes]:
     out = []
     for i in range(n):
         label = rng.choice(["negative", "neutral", "positive", "positive"])
-        payload = FeedbackScored.model_validate({
-            "feedback_id": str(uuid.UUID(int=rng.getrandbits(128))), "customer_id": f"C{rng.randrange(10**6)}",
-            "channel": rng.choice(["web", "app", "email", "phone"]), "language": "zh",
-            "text": rng.choice(["包装破损", "刀具生锈了", "很满意", "the box was rusty", "物流很快"]),
-            "stars": {"negative": 1, "neutral": 3, "positive": 5}[label], "stars_expected": 3.0, "label": label,
-            "score": 0.0, "confidence": 0.9, "model": {"id": "m", "version": "1"},
-            "nps": rng.randrange(11), "csat": rng.randrange(1, 6),
-            "business_line": rng.choice(LINES), "region": rng.choice(REGIONS),
-            "occurred_at": (start + timedelta(seconds=i * 3)).isoformat(),
-        })
-        envelope = {"event_id": str(uuid.uuid4()), "type": "feedback.scored", "version": 1,
-                    "occurred_at": payload.occurred_at.isoformat(), "source": "bench", "key": payload.customer_id,
-                    "payload": json.loads(payload.model_dump_json())}
+        payload = FeedbackScored.model_validate(
+            {
+                "feedback_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "customer_id": f"C{rng.randrange(10**6)}",
+                "channel": rng.choice(["web", "app", "email", "phone"]),
+                "language": "zh",
+                "text": rng.choice(["包装破损", "刀具生锈了", "很满意", "the box was rusty", "物流很快"]),
+                "stars": {"negative": 1, "neutral": 3, "positive": 5}[label],
+                "stars_expected": 3.0,
+                "label": label,
+                "score": 0.0,
+                "confidence": 0.9,
+                "model": {"id": "m", "version": "1"},
+                "nps": rng.randrange(11),
+                "csat": rng.randrange(1, 6),
+                "business_line": rng.choice(LINES),
+                "region": rng.choice(REGIONS),
+                "occurred_at": (start + timedelta(seconds=i * 3)).isoformat(),
+            }
+        )
+        envelope = {
+            "event_id": str(uuid.uuid4()),
+            "type": "feedback.scored",
+            "version": 1,
+            "occurred_at": payload.occurred_at.isoformat(),
+            "source": "bench",
+            "key": payload.customer_id,
+            "payload": json.loads(payload.model_dump_json()),
+        }
         out.append(json.dumps(envelope).encode())
     return out
 
@@ -100,7 +158,12 @@ def evaluation_rate(raw: list[bytes]) -> dict[str, float]:
         signals += len(engine.process(columns(batch, {})).signals)  # type: ignore[arg-type]
     rate = len(raw) / (time.perf_counter() - began)
     groups = sum(len(c.groups.keys) for c in engine.rules)
-    return {"bare_events_per_s": bare, "engine_events_per_s": rate, "signals": signals, "interned_groups": groups}
+    return {
+        "bare_events_per_s": bare,
+        "engine_events_per_s": rate,
+        "signals": signals,
+        "interned_groups": groups,
+    }
 
 
 class Receiver:
@@ -135,13 +198,30 @@ async def _produce(bootstrap: str, topic: str, rate: int, seconds: int) -> dict[
         for i in range(rate * seconds):
             await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
             feedback_id = str(uuid.uuid4())
-            payload = {"feedback_id": feedback_id, "customer_id": f"C{i}", "channel": "app", "language": "zh",
-                       "text": "刀具生锈了", "stars": 1, "stars_expected": 1.2, "label": "negative", "score": -0.9,
-                       "confidence": 0.95, "model": {"id": "m", "version": "1"}, "business_line": LINES[i % 40],
-                       "occurred_at": datetime.now(UTC).isoformat()}
-            envelope = {"event_id": str(uuid.uuid4()), "type": "feedback.scored", "version": 1,
-                        "occurred_at": payload["occurred_at"], "source": "bench", "key": payload["customer_id"],
-                        "payload": payload}
+            payload = {
+                "feedback_id": feedback_id,
+                "customer_id": f"C{i}",
+                "channel": "app",
+                "language": "zh",
+                "text": "刀具生锈了",
+                "stars": 1,
+                "stars_expected": 1.2,
+                "label": "negative",
+                "score": -0.9,
+                "confidence": 0.95,
+                "model": {"id": "m", "version": "1"},
+                "business_line": LINES[i % 40],
+                "occurred_at": datetime.now(UTC).isoformat(),
+            }
+            envelope = {
+                "event_id": str(uuid.uuid4()),
+                "type": "feedback.scored",
+                "version": 1,
+                "occurred_at": payload["occurred_at"],
+                "source": "bench",
+                "key": payload["customer_id"],
+                "payload": payload,
+            }
             sent[feedback_id] = time.time()
             await producer.send(topic, json.dumps(envelope).encode(), key=payload["customer_id"].encode())
         await producer.flush()
@@ -161,21 +241,35 @@ def delivery_latency(rate: int = 500, seconds: int = 20) -> dict[str, Any]:
             target["channels"] = ["webhook"]
     rules = Path(tempfile.mkdtemp()) / "rules.yaml"
     rules.write_text(yaml.safe_dump(doc, allow_unicode=True))
-    env = {**infra_env(), "KAFKA_TOPIC_SUFFIX": suffix, "LOG_LEVEL": "WARNING", "ALERTING_RULES_PATH": str(rules),
-           "ALERTING_WEBHOOK_URL": receiver.url, "ALERTING_WEBHOOK_ALLOW": '["127.0.0.1"]',
-           "ALERTING_CONSUMER_GROUP": f"bench-{suffix}", "ALERTING_NOTIFY_INTERVAL_S": "0.05"}
+    env = {
+        **infra_env(),
+        "KAFKA_TOPIC_SUFFIX": suffix,
+        "LOG_LEVEL": "WARNING",
+        "ALERTING_RULES_PATH": str(rules),
+        "ALERTING_WEBHOOK_URL": receiver.url,
+        "ALERTING_WEBHOOK_ALLOW": '["127.0.0.1"]',
+        "ALERTING_CONSUMER_GROUP": f"bench-{suffix}",
+        "ALERTING_NOTIFY_INTERVAL_S": "0.05",
+    }
     asyncio.run(_create_topics(env["KAFKA_BOOTSTRAP_SERVERS"], suffix))
     with Server("services.alerting.app:create_app", 18904, env, ready_path="/readyz"):
         time.sleep(3)
-        sent = asyncio.run(_produce(env["KAFKA_BOOTSTRAP_SERVERS"], "feedback.scored.v1" + suffix, rate, seconds))
+        sent = asyncio.run(
+            _produce(env["KAFKA_BOOTSTRAP_SERVERS"], "feedback.scored.v1" + suffix, rate, seconds)
+        )
         deadline = time.time() + 60
         while len(receiver.arrivals) < len(sent) and time.time() < deadline:
             time.sleep(0.5)
     receiver.server.shutdown()
     latencies = sorted((receiver.arrivals[f] - t) * 1000 for f, t in sent.items() if f in receiver.arrivals)
-    return {"rate": rate, "seconds": seconds, "sent": len(sent), "delivered": len(latencies),
-            "p50_ms": statistics.median(latencies) if latencies else None,
-            "p95_ms": latencies[int(0.95 * len(latencies)) - 1] if latencies else None}
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": len(sent),
+        "delivered": len(latencies),
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p95_ms": latencies[int(0.95 * len(latencies)) - 1] if latencies else None,
+    }
 
 
 async def _create_topics(bootstrap: str, suffix: str) -> None:
@@ -183,7 +277,9 @@ async def _create_topics(bootstrap: str, suffix: str) -> None:
     from shared.kafka.admin import ensure_topics
     from shared.settings import KafkaSettings
 
-    await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap, topic_suffix=suffix), list(TOPICS.values()))
+    await ensure_topics(
+        KafkaSettings(bootstrap_servers=bootstrap, topic_suffix=suffix), list(TOPICS.values())
+    )
 
 
 def main() -> None:
@@ -204,14 +300,19 @@ def main() -> None:
     }
     results["ratios"] = {"engine_vs_bare_decode": round(ratio, 3)}
     results["checks"] = checks
-    table = "\n".join([
-        "| measure | value |", "| --- | --- |",
-        f"| bare consume-and-deserialize loop | {ev['bare_events_per_s']:.0f} events/s |",
-        f"| decode + 100 rules over 1,000 groups | **{ev['engine_events_per_s']:.0f} events/s** (target >= 20,000) |",
-        f"| ratio engine / bare | {ratio:.1%} |",
-        f"| scored → webhook at {dl['rate']}/s for {dl['seconds']} s | delivered {dl['delivered']}/{dl['sent']}, "
-        f"p50 {dl['p50_ms']:.0f} ms, **p95 {dl['p95_ms']:.0f} ms** (target <= 500 ms) |" if dl["p95_ms"] else "| delivery | none |",
-    ])
+    table = "\n".join(
+        [
+            "| measure | value |",
+            "| --- | --- |",
+            f"| bare consume-and-deserialize loop | {ev['bare_events_per_s']:.0f} events/s |",
+            f"| decode + 100 rules over 1,000 groups | **{ev['engine_events_per_s']:.0f} events/s** (target >= 20,000) |",
+            f"| ratio engine / bare | {ratio:.1%} |",
+            f"| scored → webhook at {dl['rate']}/s for {dl['seconds']} s | delivered {dl['delivered']}/{dl['sent']}, "
+            f"p50 {dl['p50_ms']:.0f} ms, **p95 {dl['p95_ms']:.0f} ms** (target <= 500 ms) |"
+            if dl["p95_ms"]
+            else "| delivery | none |",
+        ]
+    )
     verdict = "\n".join(f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in checks.items())
     print(write_report("bench-alerting", results, table + "\n\n" + verdict).read_text())
 

@@ -85,7 +85,11 @@ def bert_base(batch: int = 32, length: int = 64, reps: int = 5) -> dict[str, Any
         export_onnx(model, directory)
     ids = torch.randint(5, config.vocab_size, (batch, length))
     mask = torch.ones_like(ids)
-    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": np.zeros_like(ids.numpy())}
+    feeds = {
+        "input_ids": ids.numpy(),
+        "attention_mask": mask.numpy(),
+        "token_type_ids": np.zeros_like(ids.numpy()),
+    }
     timings: dict[str, float] = {}
     with torch.inference_mode():
         reference = model(input_ids=ids, attention_mask=mask).logits.numpy()
@@ -114,8 +118,16 @@ def bert_base(batch: int = 32, length: int = 64, reps: int = 5) -> dict[str, Any
 
 
 def score_latency(model_dir: Path, requests: int = 300) -> dict[str, float]:
-    env = {**infra_env(), "SENTIMENT_MODEL": str(model_dir), "KAFKA_TOPIC_SUFFIX": ".bench", "LOG_LEVEL": "WARNING"}
-    with Server("services.sentiment.app:create_app", 18903, env) as server, httpx.Client(base_url=server.url) as http:
+    env = {
+        **infra_env(),
+        "SENTIMENT_MODEL": str(model_dir),
+        "KAFKA_TOPIC_SUFFIX": ".bench",
+        "LOG_LEVEL": "WARNING",
+    }
+    with (
+        Server("services.sentiment.app:create_app", 18903, env) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
         body = {"texts": ["快递很快，包装完好，很满意"]}
         headers = {"X-API-Key": "dev-operator-key"}
         for _ in range(20):
@@ -126,14 +138,21 @@ def score_latency(model_dir: Path, requests: int = 300) -> dict[str, float]:
             http.post("/v1/score", json=body, headers=headers).raise_for_status()
             latencies.append((time.perf_counter() - began) * 1000)
     latencies.sort()
-    return {"p50_ms": statistics.median(latencies), "p95_ms": latencies[int(0.95 * len(latencies)) - 1], "requests": requests}
+    return {
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": latencies[int(0.95 * len(latencies)) - 1],
+        "requests": requests,
+    }
 
 
 def main() -> None:
     torch.set_num_threads(THREADS)
     model_dir = Path(os.environ.get("SENTIMENT_MODEL", DEFAULT_MODEL))
     texts = held_out_texts(TEXTS)
-    results: dict[str, Any] = {"model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir), "texts": len(texts)}
+    results: dict[str, Any] = {
+        "model": str(model_dir.relative_to(ROOT) if model_dir.is_relative_to(ROOT) else model_dir),
+        "texts": len(texts),
+    }
     say(f"1/4 naive transformers pipeline, batch 1, torch fp32: {len(texts)} held-out texts")
     naive_rate, naive_labels = naive_pipeline(model_dir, texts)
     say(f"   {naive_rate:.0f} texts/s")
@@ -153,7 +172,10 @@ def main() -> None:
     results["score_latency"] = score_latency(model_dir)
     say(f"   {results['score_latency']}")
     base = results["bert_base"]["texts_per_s"]
-    ratios = {"serving_vs_naive": served_rate / naive_rate, "bert_base_int8_vs_torch_fp32": base["onnx_int8"] / base["torch_fp32"]}
+    ratios = {
+        "serving_vs_naive": served_rate / naive_rate,
+        "bert_base_int8_vs_torch_fp32": base["onnx_int8"] / base["torch_fp32"],
+    }
     checks = {
         "serving >= 5x naive pipeline": ratios["serving_vs_naive"] >= 5,
         "label agreement >= 99 %": agreement >= 0.99,

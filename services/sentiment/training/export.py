@@ -25,7 +25,7 @@ class _LogitsOnly(torch.nn.Module):
         hidden = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         blocked = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
         hidden = bert.encoder(hidden, attention_mask=blocked).last_hidden_state
-        return self.model.classifier(bert.pooler(hidden))
+        return self.model.classifier(bert.pooler(hidden))  # type: ignore[misc]
 
 
 def export_onnx(model: BertForSequenceClassification, out_dir: Path) -> tuple[Path, Path]:
