@@ -204,8 +204,8 @@ class KafkaNode:
                     "kafka.tools.StorageTool",
                     "format",
                     "--standalone",
-                    "-t",
-                    cluster_id,
+                    # one argument: a random id may start with "-" and be taken for an option
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
                 )

@@ -26,7 +26,12 @@ def create_app(settings: SentimentSettings | None = None) -> FastAPI:
         []
         if isinstance(scorer, ModelUnavailable)
         else [
-            ConsumerSpec(settings.consumer_group, [FEEDBACK_RECEIVED], scoring_handler(scorer), max_batch=256)
+            ConsumerSpec(
+                settings.consumer_group,
+                [FEEDBACK_RECEIVED],
+                scoring_handler(scorer, settings.consumer_group),
+                max_batch=256,
+            )
         ]
     )
     return build_app(
