@@ -50,7 +50,9 @@ def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]
     began = time.perf_counter()
     out = []
     for text in texts:
-        scores = {s["label"]: s["score"] for s in pipe(text, truncation=True, max_length=128)}
+        result = pipe(text, truncation=True, max_length=128)
+        result = result[0] if result and isinstance(result[0], list) else result
+        scores = {s["label"]: s["score"] for s in result}
         out.append(np.array([scores[name] for name in order]))
     rate = len(texts) / (time.perf_counter() - began)
     return rate, [v.label for v in verdicts(np.stack(out), labels)]
