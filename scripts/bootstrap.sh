@@ -30,8 +30,9 @@ say "Syncing Python dependencies (uv.lock)…"
 $UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:---inexact}
 
 .venv/bin/python - <<'PY'
-from scripts.infra import ensure_alertmanager, ensure_kafka_jars, pg_bin
+from scripts.infra import ensure_alertmanager, ensure_chromium, ensure_kafka_jars, pg_bin
 ensure_kafka_jars()
 pg_bin()
 ensure_alertmanager()
+ensure_chromium()
 PY

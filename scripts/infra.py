@@ -266,6 +266,14 @@ def ensure_alertmanager() -> str:
     return str(binary)
 
 
+def ensure_chromium() -> str:
+    """Chromium (Debian package chromium) for browser tests, installed when missing."""
+    binary = Path("/usr/bin/chromium")
+    if not binary.exists():
+        apt_install("chromium")
+    return str(binary)
+
+
 def _as_postgres(cmd: list[str]) -> list[str]:
     # The server refuses to run as root; Debian's package creates the postgres account.
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
