@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,13 +21,12 @@ from services.alerting.consumer import AlertingState
 from services.alerting.escalation import acknowledge, resolve
 from services.alerting.lifecycle import apply_timers, timers_of
 from services.alerting.metrics import TIME_TO_ACK
-from services.alerting.models import alerts, audit, deliveries, silences, timeline
+from services.alerting.models import alerts, audit, deliveries, member_tiers, silences, timeline
 from services.alerting.rules import AlertingConfig
+from services.alerting.session import actor_of
 from services.alerting.silences import Matcher
 from shared.contracts.registry import ALERTS
-from shared.ops import require_operator
 from shared.service import Runtime
-from shared.settings import ServiceSettings
 from shared.yamlconfig import ConfigError, parse_yaml
 
 
@@ -65,6 +68,7 @@ def _alert(row: Row[Any]) -> dict[str, Any]:
         "resolved_at": row.resolved_at,
         "next_action": row.next_action,
         "next_action_at": row.next_action_at,
+        "next_escalation_at": row.next_action_at if row.next_action == "escalate" else None,
         "evidence": row.evidence,
     }
 
@@ -73,10 +77,16 @@ def _cursor(row: Row[Any]) -> str:
     return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
 
 
+def _etag(body: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(jsonable_encoder(body), sort_keys=True).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
 def alerting_router(
-    settings: ServiceSettings, state: AlertingState, clock: Callable[[], datetime]
+    state: AlertingState, clock: Callable[[], datetime], auth: Callable[..., Any]
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["alerting"], dependencies=[Depends(require_operator(settings))])
+    """`auth` admits the operator key or a console session (services.alerting.session)."""
+    router = APIRouter(prefix="/v1", tags=["alerting"], dependencies=[Depends(auth)])
 
     def runtime(request: Request) -> Runtime:
         value: Runtime = request.app.state.runtime
@@ -85,16 +95,28 @@ def alerting_router(
     @router.get("/alerts")
     async def list_alerts(
         request: Request,
-        status: Literal["open", "acknowledged", "resolved"] | None = None,
+        status: Annotated[
+            list[Literal["open", "acknowledged", "resolved"]] | None,
+            Query(description="repeat for several, e.g. status=open&status=acknowledged"),
+        ] = None,
         level: Literal["L1", "L2", "L3", "L4"] | None = None,
         rule: str | None = None,
         group: Annotated[str | None, Query(description="e.g. business_line=retail")] = None,
+        customer: Annotated[str | None, Query(description="alerts about this customer_id")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
-        """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    ) -> Response:
+        """Newest first; pass `next_cursor` back as `cursor` for the next page. Carries an `ETag`: send it
+        back as `If-None-Match` to poll cheaply (304 while nothing changed); `X-Server-Now` is the service
+        clock, which ages and escalation countdowns are measured against."""
         query = select(alerts)
-        for column, value in ((alerts.c.status, status), (alerts.c.level, level), (alerts.c.rule_id, rule)):
+        if status:
+            query = query.where(alerts.c.status.in_(status))
+        for column, value in (
+            (alerts.c.level, level),
+            (alerts.c.rule_id, rule),
+            (alerts.c.customer_id, customer),
+        ):
             if value is not None:
                 query = query.where(column == value)
         if group:
@@ -117,10 +139,15 @@ def alerting_router(
                 )
             ).all()
         page = rows[:limit]
-        return {
+        body = {
             "alerts": [_alert(r) for r in page],
             "next_cursor": _cursor(page[-1]) if len(rows) > limit else None,
         }
+        now = clock().isoformat()
+        headers = {"ETag": _etag(body), "Cache-Control": "no-cache", "X-Server-Now": now}
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        return JSONResponse(jsonable_encoder(body | {"now": now}), headers=headers)
 
     async def _get(conn: AsyncConnection, alert_id: uuid.UUID, lock: bool = False) -> Row[Any]:
         query = select(alerts).where(alerts.c.id == alert_id)
@@ -131,7 +158,8 @@ def alerting_router(
 
     @router.get("/alerts/{alert_id}")
     async def get_alert(request: Request, alert_id: uuid.UUID) -> dict[str, Any]:
-        """The alert with its timeline (fired, escalated, notified, acknowledged, resolved) and deliveries."""
+        """The alert with its timeline (fired, escalated, notified, acknowledged, resolved), deliveries and
+        the tier of its customer (as alerting last heard it from loyalty)."""
         async with runtime(request).database.connection() as conn:
             row = await _get(conn, alert_id)
             events = (
@@ -144,7 +172,16 @@ def alerting_router(
                     select(deliveries).where(deliveries.c.alert_id == alert_id).order_by(deliveries.c.id)
                 )
             ).all()
+            tier = None
+            if row.customer_id is not None:
+                tier = (
+                    await conn.execute(
+                        select(member_tiers.c.tier).where(member_tiers.c.customer_id == row.customer_id)
+                    )
+                ).scalar_one_or_none()
         return _alert(row) | {
+            "now": clock(),
+            "member_tier": tier,
             "timeline": [
                 {
                     "kind": e.kind,
@@ -174,6 +211,7 @@ def alerting_router(
         request: Request, alert_id: uuid.UUID, action: Action, kind: Literal["acknowledged", "resolved"]
     ) -> dict[str, Any]:
         now = clock()
+        actor = actor_of(request, action.actor)
         topic = ALERTS.name + runtime(request).settings.kafka.topic_suffix
         async with runtime(request).database.connection() as conn:
             row = await _get(conn, alert_id, lock=True)
@@ -183,10 +221,10 @@ def alerting_router(
                 return _alert(row)
             timers = acknowledge(timers_of(row), now) if kind == "acknowledged" else resolve(timers_of(row))
             fresh = await apply_timers(
-                conn, row, timers, kind, now, topic, state.config(), actor=action.actor, text=action.note
+                conn, row, timers, kind, now, topic, state.config(), actor=actor, text=action.note
             )
             await conn.execute(
-                insert(audit).values(actor=action.actor, action=kind, subject=str(alert_id), note=action.note)
+                insert(audit).values(actor=actor, action=kind, subject=str(alert_id), note=action.note)
             )
         if kind == "acknowledged":
             TIME_TO_ACK.observe((now - row.created_at).total_seconds())
@@ -226,7 +264,7 @@ def alerting_router(
         starts = body.starts_at or clock()
         if body.ends_at <= starts:
             raise HTTPException(422, detail=[{"field": "ends_at", "message": "must be after starts_at"}])
-        silence_id = uuid.uuid4()
+        silence_id, actor = uuid.uuid4(), actor_of(request, body.created_by)
         async with runtime(request).database.connection() as conn:
             await conn.execute(
                 insert(silences).values(
@@ -234,13 +272,13 @@ def alerting_router(
                     matchers=[m.model_dump() for m in body.matchers],
                     starts_at=starts,
                     ends_at=body.ends_at,
-                    created_by=body.created_by,
+                    created_by=actor,
                     comment=body.comment,
                 )
             )
             await conn.execute(
                 insert(audit).values(
-                    actor=body.created_by,
+                    actor=actor,
                     action="silence_created",
                     subject=str(silence_id),
                     note=body.comment,
@@ -261,7 +299,9 @@ def alerting_router(
             if done.rowcount == 0:
                 raise HTTPException(404, detail=f"no active silence {silence_id}")
             await conn.execute(
-                insert(audit).values(actor=actor, action="silence_deleted", subject=str(silence_id))
+                insert(audit).values(
+                    actor=actor_of(request, actor), action="silence_deleted", subject=str(silence_id)
+                )
             )
         return {"id": str(silence_id), "status": "deleted"}
 

@@ -7,10 +7,12 @@ from fastapi import FastAPI
 
 from services.alerting.api import alerting_router
 from services.alerting.config import AlertingSettings
+from services.alerting.console import console_router
 from services.alerting.consumer import AlertingState, alerting_handler
 from services.alerting.models import outbox
 from services.alerting.notify import run_notifier
 from services.alerting.rules import AlertingConfig
+from services.alerting.session import ConsoleSessions, require_operator_or_session, session_secret
 from services.alerting.timers import run_timers
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
@@ -42,6 +44,9 @@ def create_app(
     async def notifier(runtime: Runtime) -> None:
         await run_notifier(runtime, config, settings, now)
 
+    secret = settings.console_secret.get_secret_value() if settings.console_secret else None
+    sessions = ConsoleSessions(session_secret(settings, secret), settings.console_session_ttl_s)
+    auth = require_operator_or_session(settings, sessions)
     background = (
         [relay] + ([timers] if settings.run_timers else []) + ([notifier] if settings.run_notifier else [])
     )
@@ -53,7 +58,11 @@ def create_app(
         consumers=[
             ConsumerSpec(settings.consumer_group, [FEEDBACK_SCORED, LOYALTY_CHANGES], alerting_handler(state))
         ],
-        routers=[alerting_router(settings, state, now), operator_router(settings)],
+        routers=[
+            alerting_router(state, now, auth),
+            console_router(settings, sessions, auth),
+            operator_router(settings),
+        ],
         background=background,
     )
     app.state.alerting_state = state

@@ -34,6 +34,11 @@ class AlertingSettings(ServiceSettings):
     smtp_sender: str = "alerts@feedback.local"
     alertmanager_url: str | None = None
     max_attempts: int = Field(default=8, ge=1)
+    loyalty_url: str = "http://127.0.0.1:8004"
+    """The loyalty service, asked by the console's member lookup (a same-origin proxy: no CORS needed)."""
+    console_secret: SecretStr | None = None
+    """Signs console session cookies; derived from OPERATOR_API_KEY when unset."""
+    console_session_ttl_s: float = Field(default=12 * 3600, gt=0)
 
     @model_validator(mode="after")
     def production_secret(self) -> Self:

@@ -1,0 +1,151 @@
+"""The on-call console: static pages under /console, sign-in for a session cookie, and member lookup.
+
+Member lookup asks the loyalty service from here (a same-origin proxy) rather than from the browser:
+the session cookie then guards it like every other console call, loyalty needs no CORS opening, and
+its address never has to be reachable from on-call staff's phones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from services.alerting.config import AlertingSettings
+from services.alerting.models import alerts
+from services.alerting.session import COOKIE, ConsoleSessions, same_origin
+from shared.security import client_for_key, hash_key
+from shared.service import Runtime
+
+STATIC = Path(__file__).parent / "console"
+FILES = {
+    "app.js": "text/javascript",
+    "i18n.js": "text/javascript",
+    "console.css": "text/css",
+    "icon.svg": "image/svg+xml",
+}
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+LoyaltyStatus = Literal["ok", "not_found", "unavailable"]
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=500, description="the operator key")
+    name: str = Field(min_length=1, max_length=200, description="who signs in (recorded on every action)")
+
+
+def _session_body(name: str, expires_at: float, csrf: str) -> dict[str, Any]:
+    return {"name": name, "expires_at": expires_at, "csrf": csrf}
+
+
+def console_router(
+    settings: AlertingSettings, sessions: ConsoleSessions, auth: Callable[..., Any]
+) -> APIRouter:
+    router = APIRouter(prefix="/console", tags=["console"])
+    operator_hash = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
+
+    @router.get("", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The single page; it holds no data, so anonymous visitors get it (and only the sign-in form)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=HEADERS)
+
+    @router.get("/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> FileResponse:
+        if name not in FILES:
+            raise HTTPException(404, "no such file")
+        return FileResponse(STATIC / name, media_type=FILES[name], headers=HEADERS)
+
+    @router.post("/session")
+    async def sign_in(request: Request, body: SignIn, response: Response) -> dict[str, Any]:
+        """Exchanges the operator key for a signed, HttpOnly, SameSite=Strict session cookie."""
+        if not same_origin(request):
+            raise HTTPException(403, "cross-origin sign-in refused")
+        if client_for_key(operator_hash, body.key) is None:
+            raise HTTPException(401, "wrong operator key")
+        if not body.name.strip():
+            raise HTTPException(422, detail=[{"field": "name", "message": "must not be blank"}])
+        cookie, session = sessions.issue(body.name.strip())
+        response.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=int(session.expires_at - time.time()),
+            path="/",
+            secure=settings.app_env == "production" or request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return _session_body(session.name, session.expires_at, session.csrf)
+
+    @router.get("/session")
+    async def current(request: Request) -> dict[str, Any]:
+        """The signed-in name and the CSRF token to send as X-CSRF-Token with every write."""
+        session = sessions.verify(request.cookies.get(COOKIE))
+        if session is None:
+            raise HTTPException(401, "not signed in")
+        return _session_body(session.name, session.expires_at, session.csrf)
+
+    @router.delete("/session", status_code=204)
+    async def sign_out(response: Response) -> None:
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+
+    @router.get("/api/members/{customer_id}", dependencies=[Depends(auth)])
+    async def member(request: Request, customer_id: str) -> dict[str, Any]:
+        """Balance, tier and recent ledger from loyalty, with this customer's unresolved alerts."""
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.database.connection() as conn:
+            rows = (
+                await conn.execute(
+                    select(alerts.c.id, alerts.c.rule_id, alerts.c.level, alerts.c.status, alerts.c.summary)
+                    .add_columns(alerts.c.created_at)
+                    .where(alerts.c.customer_id == customer_id, alerts.c.status != "resolved")
+                    .order_by(alerts.c.created_at.desc())
+                    .limit(50)
+                )
+            ).all()
+        status, summary, ledger = await _loyalty(settings.loyalty_url, customer_id)
+        return {
+            "customer_id": customer_id,
+            "loyalty": status,
+            "member": summary,
+            "ledger": ledger,
+            "open_alerts": [dict(r._mapping) | {"id": str(r.id)} for r in rows],
+        }
+
+    return router
+
+
+async def _loyalty(
+    base_url: str, customer_id: str
+) -> tuple[LoyaltyStatus, dict[str, Any] | None, list[dict[str, Any]]]:
+    """The member's summary and last 10 ledger entries; a loyalty outage yields "unavailable", not 5xx."""
+    path = f"/v1/members/{quote(customer_id, safe='')}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=5.0) as client:
+            found = await client.get(path)
+            if found.status_code == 404:
+                return "not_found", None, []
+            found.raise_for_status()
+            ledger = await client.get(f"{path}/ledger", params={"limit": 10})
+            ledger.raise_for_status()
+    except (httpx.HTTPError, ValueError):
+        return "unavailable", None, []
+    entries: list[dict[str, Any]] = ledger.json().get("entries", [])
+    summary: dict[str, Any] = found.json()
+    return "ok", summary, entries
