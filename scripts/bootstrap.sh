@@ -30,9 +30,13 @@ say "Syncing Python dependencies (uv.lock)…"
 $UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:---inexact}
 
 .venv/bin/python - <<'PY'
-from scripts.infra import ensure_alertmanager, ensure_chromium, ensure_kafka_jars, pg_bin
+from scripts.infra import (
+    ensure_alertmanager, ensure_chromium, ensure_kafka_jars, ensure_kubectl, ensure_prometheus, pg_bin,
+)
 ensure_kafka_jars()
 pg_bin()
 ensure_alertmanager()
 ensure_chromium()
+ensure_prometheus()
+ensure_kubectl()
 PY

@@ -266,6 +266,25 @@ def ensure_alertmanager() -> str:
     return str(binary)
 
 
+def ensure_prometheus() -> str:
+    """Prometheus server and promtool (Debian package prometheus), installed when missing."""
+    binary = Path("/usr/bin/prometheus")
+    if not binary.exists() or shutil.which("promtool") is None:
+        apt_install("prometheus")
+    return str(binary)
+
+
+def ensure_kubectl() -> str:
+    """kubectl and its built-in kustomize; from Debian's kubernetes-client when the machine has none."""
+    found = shutil.which("kubectl")
+    if found is None:
+        apt_install("kubernetes-client")
+        found = shutil.which("kubectl")
+    if found is None:
+        raise RuntimeError("kubectl is missing and Debian's kubernetes-client did not provide it")
+    return found
+
+
 def ensure_chromium() -> str:
     """Chromium (Debian package chromium) for browser tests, installed when missing."""
     binary = Path("/usr/bin/chromium")

@@ -33,6 +33,7 @@ from scripts.infra import (
     terminate,
     wait_until,
 )
+from scripts.prometheus_node import PrometheusNode
 
 SERVICES = {"ingest": 8001, "sentiment": 8002, "alerting": 8003, "loyalty": 8004}
 RUN_DIR = LOCAL / "run"
@@ -169,6 +170,7 @@ def print_endpoints() -> None:
     env = infra_env()
     print(f"    kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}")
     print(f"    postgres   {env['DATABASE_URL'].replace(':feedback@', ':***@')}")
+    print(f"    prometheus {PrometheusNode().url}   (targets {PrometheusNode().url}/targets)")
     print(f"    logs       {LOG_DIR}")
 
 
@@ -182,6 +184,7 @@ def up(foreground: bool = False) -> dict[str, subprocess.Popen[bytes]]:
         STARTED_FILE.write_text(json.dumps(sorted(set(previous) | set(started))))
     say("Starting services")
     procs = start_services(foreground)
+    PrometheusNode().start({name: service_port(name) for name in SERVICES})
     print_endpoints()
     return procs
 
@@ -192,6 +195,7 @@ def down(only_started: bool = False) -> None:
     With only_started, infrastructure that was already running before `up` is left alone.
     """
     stop_services()
+    PrometheusNode().stop()
     started = json.loads(STARTED_FILE.read_text()) if STARTED_FILE.exists() else []
     infra_down(started if only_started else None)
     STARTED_FILE.unlink(missing_ok=True)
@@ -218,6 +222,7 @@ def run() -> None:
 def status() -> None:
     print(f"kafka      {'running' if KafkaNode().running() else 'stopped'}")
     print(f"postgres   {'running' if local_postgres().running() else 'stopped'}")
+    print(f"prometheus {'running' if PrometheusNode().running() else 'stopped'}")
     for name in SERVICES:
         state = "ready" if _ready(name) else ("running" if pid_alive(RUN_DIR / f"{name}.pid") else "stopped")
         print(f"{name:<10} {state}")

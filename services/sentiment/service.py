@@ -9,7 +9,7 @@ from services.sentiment.aspects import AspectTagger
 from services.sentiment.backends import LoadedModel, ModelUnavailable, load_model
 from services.sentiment.batcher import MicroBatcher, Scored
 from services.sentiment.config import SentimentSettings
-from services.sentiment.metrics import FLAGS, LABELS, MODEL
+from services.sentiment.metrics import FLAGS, LABELS, MODEL, STARS, business_line_label
 from services.sentiment.scoring import ScoringContext, build_scored
 from shared.contracts.feedback import FeedbackReceived, FeedbackScored, ModelRef
 
@@ -33,7 +33,9 @@ class Scorer:
         scored = await self.score_texts([r.text for r in records])
         out = [build_scored(r, s, self.context) for r, s in zip(records, scored, strict=True)]
         for item in out:
-            LABELS.labels(item.label).inc()
+            line = business_line_label(item.business_line)
+            LABELS.labels(line, item.label).inc()
+            STARS.labels(line).observe(item.stars)
             for flag in item.flags:
                 FLAGS.labels(flag).inc()
         return out

@@ -1,0 +1,145 @@
+# ruff: noqa: E501  (a table of PromQL queries reads best with each query on one line)
+"""Grafana dashboards as data: one per area, every panel a PromQL query on a metric the services export
+(tests/integration/test_stack.py checks each name against the running services' /metrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Panel = tuple[str, str, list[tuple[str, str]], str]
+"""(title, panel type, [(PromQL, legend)], unit)."""
+RATE = "$__rate_interval"
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+
+DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
+    "feedback-ingest": (
+        "Feedback · Ingest",
+        [
+            ("Accepted records by channel", "timeseries",
+             [(f'sum by (channel) (rate(ingest_records_total{{outcome="accepted"}}[{RATE}]))', "{{channel}}")],
+             "reqps"),
+            ("Records by outcome", "timeseries",
+             [(f"sum by (outcome) (rate(ingest_records_total[{RATE}]))", "{{outcome}}")], "reqps"),
+            ("HTTP 5xx share (/v1)", "timeseries",
+             [(f'sum(rate(http_requests_total{{service="ingest",route=~"/v1/.*",status=~"5.."}}[{RATE}]))'
+               f' / sum(rate(http_requests_total{{service="ingest",route=~"/v1/.*"}}[{RATE}]))', "5xx share")],
+             "percentunit"),
+            ("Rejections by reason", "timeseries",
+             [(f"sum by (reason) (rate(ingest_rejections_total[{RATE}]))", "{{reason}}")], "reqps"),
+            ("Availability, 1h (SLO 99.9 %)", "stat",
+             [("slo:ingest_availability:ratio_rate1h", "availability")], "percentunit"),
+            ("Latency p99 (SLO 250 ms)", "timeseries",
+             [("slo:ingest_latency_seconds:p99_rate5m", "request p99"),
+              (f"histogram_quantile(0.99, sum by (le) (rate(ingest_produce_latency_seconds_bucket[{RATE}])))",
+               "broker ack p99")], "s"),
+        ],
+    ),
+    "feedback-kafka": (
+        "Feedback · Kafka pipeline",
+        [
+            ("Consumer lag by group", "timeseries",
+             [("sum by (group) (kafka_consumer_lag_messages)", "{{group}}")], "short"),
+            ("Consumer lag by topic and partition", "timeseries",
+             [("sum by (topic, partition) (kafka_consumer_lag_messages)", "{{topic}}/{{partition}}")], "short"),
+            ("Dead-lettered records (growth per hour)", "timeseries",
+             [("sum by (topic) (increase(kafka_dlq_messages_total[1h]))", "{{topic}}")], "short"),
+            ("Consumed by service and topic", "timeseries",
+             [(f"sum by (service, topic) (rate(kafka_consumed_messages_total[{RATE}]))", "{{service}} ← {{topic}}")],
+             "ops"),
+            ("Produce failures", "timeseries",
+             [(f"sum by (service, topic) (rate(kafka_produce_failures_total[{RATE}]))", "{{service}} → {{topic}}")],
+             "ops"),
+            ("Halted consumers", "stat", [("sum(kafka_consumer_halted)", "halted")], "short"),
+            ("Outbox lag", "timeseries", [("max by (service) (outbox_lag_seconds)", "{{service}}")], "s"),
+        ],
+    ),
+    "feedback-sentiment": (
+        "Feedback · Sentiment",
+        [
+            ("Verdicts by label", "timeseries",
+             [(f"sum by (label) (rate(sentiment_labels_total[{RATE}]))", "{{label}}")], "ops"),
+            ("Sentiment distribution by business line", "barchart",
+             [("sum by (business_line, label) (increase(sentiment_labels_total[$__range]))",
+               "{{business_line}} {{label}}")], "short"),
+            ("Average stars by business line", "timeseries",
+             [(f"sum by (business_line) (rate(sentiment_stars_sum[{RATE}]))"
+               f" / sum by (business_line) (rate(sentiment_stars_count[{RATE}]))", "{{business_line}}")], "none"),
+            ("Inference latency per micro-batch", "timeseries",
+             [(f"histogram_quantile({q}, sum by (le, backend) "
+               f"(rate(sentiment_inference_duration_seconds_bucket[{RATE}])))", f"p{round(q * 100)} {{{{backend}}}}")
+              for q in (0.5, 0.99)], "s"),
+            ("Texts scored", "timeseries", [(f"rate(sentiment_texts_scored_total[{RATE}])", "texts/s")], "ops"),
+            ("Flags raised", "timeseries", [(f"sum by (flag) (rate(sentiment_flags_total[{RATE}]))", "{{flag}}")],
+             "ops"),
+        ],
+    ),
+    "feedback-alerting": (
+        "Feedback · Alerting",
+        [
+            ("Open alerts by level", "timeseries", [("sum by (level) (alerting_open_alerts)", "{{level}}")], "short"),
+            ("Time to acknowledge", "timeseries",
+             [(f"histogram_quantile({q}, sum by (le) (rate(alerting_time_to_ack_seconds_bucket[1h])))",
+               f"p{round(q * 100)}") for q in (0.5, 0.9)], "s"),
+            ("Failed notifications by channel", "timeseries",
+             [(f'sum by (channel) (increase(alerting_notifications_total{{outcome="error"}}[{RATE}]))', "{{channel}}")],
+             "short"),
+            ("Notification failure share", "timeseries",
+             [("channel:alerting_notifications_failed:ratio_rate15m", "{{channel}}")], "percentunit"),
+            ("Alerts fired by rule", "timeseries",
+             [(f"sum by (rule) (increase(alerting_alerts_fired_total[{RATE}]))", "{{rule}}")], "short"),
+            ("Escalations", "timeseries",
+             [(f"sum by (from_level, to_level) (increase(alerting_escalations_total[{RATE}]))",
+               "{{from_level}} → {{to_level}}")], "short"),
+        ],
+    ),
+    "feedback-loyalty": (
+        "Feedback · Loyalty",
+        [
+            ("Points issued and redeemed", "timeseries",
+             [(f'sum by (kind) (increase(loyalty_points_total{{kind=~"issued|redeemed"}}[{RATE}]))', "{{kind}}")],
+             "short"),
+            ("Points expired and clawed back", "timeseries",
+             [(f'sum by (kind) (increase(loyalty_points_total{{kind=~"expired|clawed_back"}}[{RATE}]))', "{{kind}}")],
+             "short"),
+            ("Members by tier", "bargauge", [("sum by (tier) (loyalty_members)", "{{tier}}")], "short"),
+            ("Events applied by type", "timeseries",
+             [(f"sum by (type) (rate(loyalty_events_applied_total[{RATE}]))", "{{type}}")], "ops"),
+            ("Apply latency p99 per batch", "timeseries",
+             [(f"histogram_quantile(0.99, sum by (le) (rate(loyalty_apply_batch_duration_seconds_bucket[{RATE}])))",
+               "p99")], "s"),
+        ],
+    ),
+}  # fmt: skip
+
+
+def _panel(index: int, panel: Panel) -> dict[str, Any]:
+    title, kind, queries, unit = panel
+    return {
+        "id": index + 1,
+        "type": kind,
+        "title": title,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": 8, "w": 12, "x": 12 * (index % 2), "y": 8 * (index // 2)},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {},
+        "targets": [
+            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+            for i, (expr, legend) in enumerate(queries)
+        ],
+    }
+
+
+def dashboard(uid: str) -> dict[str, Any]:
+    title, panels = DASHBOARDS[uid]
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["feedback-platform"],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": []},
+        "panels": [_panel(i, panel) for i, panel in enumerate(panels)],
+    }
