@@ -256,7 +256,7 @@
           field(t("rule"), alert.rule_id),
           field(t("group"), group),
           field(t("customer"), alert.customer_id ? el("a", { href: `#/members/${encodeURIComponent(alert.customer_id)}`, text: alert.customer_id }) : null),
-          field(t("tier"), alert.member_tier),
+          field(t("tier"), alert.member_tier, { id: "detail-tier" }),
           field(t("count"), String(alert.count)),
           field(t("created"), when(alert.created_at)),
           field(t("nextEscalation"), escalationText(alert), { id: "detail-escalation", "data-escalation": alert.id })),
@@ -268,6 +268,8 @@
             el("strong", { text: t(`kind_${e.kind}`) }),
             e.level ? el("span", { class: `badge small ${e.level}`, text: e.level }) : null,
             e.detail && e.detail.from ? ` ${e.detail.from} → ${e.detail.to}` : null,
+            e.detail && e.detail.channel ? el("span", { class: "muted", text: `${e.detail.channel} → ${e.detail.target}` }) : null,
+            e.detail && e.detail.error ? el("span", { class: "error", text: e.detail.error }) : null,
             e.actor ? el("span", { class: "actor", text: e.actor }) : null,
             e.note ? el("div", { class: "note", text: e.note }) : null)))),
       el("div", { class: "card" }, el("h3", { text: t("evidence") }),
@@ -326,6 +328,10 @@
   }
 
   async function loadSilences() {
+    const ends = $("silence-ends");
+    if (!ends.value || new Date(ends.value).getTime() <= serverNow()) {
+      ends.value = localInput(new Date(serverNow() + 2 * 3600 * 1000));
+    }
     const list = await api("GET", "/v1/silences");
     const rows = list.slice().reverse().map((s) => {
       const phase = silenceState(s);
@@ -407,7 +413,7 @@
         el("li", {}, el("a", { href: `#/alerts/${a.id}`, "data-alert-id": a.id },
           el("span", { class: `badge small ${a.level}`, text: a.level }), " ",
           el("span", { text: a.summary }), " ",
-          el("span", { class: `status ${a.status}`, text: t(`status_${a.status}`) }))))
+          el("span", { class: `status ${a.status}`, text: t(`status_${a.status}`) })))))
         : el("p", { class: "muted", text: t("noComplaints") })));
     $("member").replaceChildren(...parts);
   }
@@ -425,12 +431,13 @@
     }
   }
 
+  // The list is polled on every view: it is cheap (ETag) and keeps the service clock offset fresh.
   async function refresh() {
     const { view, id } = currentRoute();
-    if (view === "alerts" && id) return Promise.all([loadDetail(id), loadAlerts()]);
+    await loadAlerts();
+    if (view === "alerts" && id) return loadDetail(id);
     if (view === "silences") return loadSilences();
     if (view === "members" && id) return loadMember(id);
-    return loadAlerts();
   }
 
   function route() {
@@ -469,7 +476,6 @@
     $("sign-in-form").addEventListener("submit", signIn);
     $("sign-out").addEventListener("click", signOut);
     $("silence-form").addEventListener("submit", createSilence);
-    $("silence-ends").value = localInput(new Date(Date.now() + 2 * 3600 * 1000));
     $("member-form").addEventListener("submit", (event) => {
       event.preventDefault();
       location.hash = `#/members/${encodeURIComponent($("member-id").value.trim())}`;

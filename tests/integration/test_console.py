@@ -1,0 +1,283 @@
+"""The on-call console in headless Chromium (Debian's, driven by Playwright) against served alerting and
+loyalty apps on the real broker and database, with the alerting service on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Page, async_playwright, expect
+from sqlalchemy import text
+
+from services.alerting.timers import tick
+from services.loyalty.app import create_app as create_loyalty
+from services.loyalty.config import LoyaltySettings
+from shared.contracts.registry import COMMERCE_EVENTS, LOYALTY_CHANGES
+from tests.conftest import spec_topic
+from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
+from tests.integration.test_alerting import alerts_of, scored_doc, send
+from tests.integration.test_loyalty import purchase
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path("reports/console")
+WAIT_MS = 15_000  # the console polls every 3 s
+PROBE = '<img src=x onerror="window.__xss = 1">包装破损，客服一直不回复'
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """Serves an app (whose lifespan the caller runs) on a free port of 127.0.0.1; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@asynccontextmanager
+async def loyalty_served(kafka_settings: Any, database: Any) -> AsyncIterator[str]:
+    app = create_loyalty(
+        LoyaltySettings(kafka=kafka_settings, consumer_group=f"loyalty-{uuid.uuid4().hex[:8]}")
+    )
+    async with app.router.lifespan_context(app), served(app) as url:
+        yield url
+    async with database.connection() as conn:
+        await conn.execute(
+            text("DELETE FROM loyalty.outbox WHERE topic = :t"),
+            {"t": spec_topic(LOYALTY_CHANGES, kafka_settings)},
+        )
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+async def sign_in(page: Page, base: str, name: str) -> None:
+    await page.goto(f"{base}/console")
+    await page.fill("#sign-in-name", name)
+    await page.fill("#sign-in-key", "dev-operator-key")
+    await page.click("#sign-in-form button[type=submit]")
+    await expect(page.locator("#console")).to_be_visible()
+
+
+async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_resolves_it(
+    kafka_settings, producer, database, tmp_path, receiver
+):
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    who = f"C-{suffix}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with (
+        loyalty_served(kafka_settings, database) as loyalty_url,
+        alerting_app(kafka_settings, rules, clock, loyalty_url=loyalty_url) as (app, http),
+        served(app) as base,
+        async_playwright() as playwright,
+    ):
+        await send(producer, kafka_settings, [scored_doc(who, 1, "negative", "retail", clock.now, PROBE)])
+        (alert,) = await alerts_of(http, rule, 1)
+        await send(
+            producer, kafka_settings, [purchase(who, "12000.00", at=datetime.now(UTC))], COMMERCE_EVENTS
+        )
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox"], headless=True
+        )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        card = page.locator(f'section[data-level="L1"] a[data-alert-id="{alert["id"]}"]')
+
+        # anonymous: the sign-in form and nothing else; a wrong key is refused
+        await page.goto(f"{base}/console")
+        await expect(page.locator("#sign-in")).to_be_visible()
+        assert await page.locator("#console").is_hidden()
+        await page.fill("#sign-in-name", "agent-wang")
+        await page.fill("#sign-in-key", "not-the-key")
+        await page.click("#sign-in-form button[type=submit]")
+        await expect(page.locator("#sign-in-error")).to_have_text("Wrong operator key.")
+        await sign_in(page, base, "agent-wang")
+
+        # the fired alert in the L1 list, with its age and countdown to escalation
+        await expect(card).to_be_visible(timeout=WAIT_MS)
+        await expect(card.locator(".escalation")).to_have_text(re.compile(r"Escalates in (2h 0m|1h 59m)"))
+        await card.click()
+        await expect(page.locator("#detail-status")).to_have_text("open")
+        evidence = page.locator("#evidence blockquote").first
+        await expect(evidence).to_have_text(PROBE)  # customer text shown as entered, never as markup
+        assert await page.evaluate("window.__xss") is None
+        await expect(page.locator("#evidence .stars").first).to_have_text("★☆☆☆☆")
+
+        # two hours on the service clock: the console shows the escalation to L2 by itself
+        clock.advance(hours=2)
+        await tick(app.state.runtime, app.state.alerting_state, clock.now)
+        await expect(page.locator("#detail-level")).to_have_text("L2", timeout=WAIT_MS)
+        await expect(page.locator('#timeline li[data-kind="escalated"]')).to_contain_text("L1 → L2")
+        await expect(page.locator("#deliveries tbody tr")).to_have_count(2, timeout=WAIT_MS)
+        await expect(page.locator("#detail-escalation")).to_contain_text("Escalates in")
+        await expect(page.locator("#detail-tier")).to_have_text("silver", timeout=30_000)
+
+        # ack with a note: escalation stops, as the API confirms
+        await page.fill("#action-note", "正在回电客户 / calling the customer")
+        await page.click("#ack")
+        await expect(page.locator("#detail-status")).to_have_text("acknowledged")
+        await expect(page.locator("#detail-escalation")).to_have_text("No further escalation scheduled")
+        acked = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        assert acked["next_escalation_at"] is None
+        assert acked["acked_by"] == "agent-wang"
+        clock.advance(hours=24)  # 24 h at L2 would have escalated to L3
+        await tick(app.state.runtime, app.state.alerting_state, clock.now)
+        await expect(page.locator('#timeline li[data-kind="reminded"]')).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator("#detail-level")).to_have_text("L2")
+        assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["level"] == "L2"
+        await page.screenshot(path=str(SHOTS / "console-desktop.png"), full_page=True)
+
+        # member lookup through the console: loyalty's balance and tier, and the open complaint
+        await page.click(f'#view-alert a[href="#/members/{who}"]')
+        await expect(page.locator("#member-tier")).to_have_text("silver", timeout=WAIT_MS)
+        await expect(page.locator("#member-balance")).not_to_have_text("0")
+        await expect(page.locator(f'#complaints a[data-alert-id="{alert["id"]}"]')).to_be_visible()
+
+        # resolve with a note
+        await page.click(f'#complaints a[data-alert-id="{alert["id"]}"]')
+        await page.fill("#action-note", "refunded, customer satisfied")
+        await page.click("#resolve")
+        await expect(page.locator("#detail-status")).to_have_text("resolved")
+        await expect(page.locator('#timeline li[data-kind="resolved"] .note')).to_have_text(
+            "refunded, customer satisfied"
+        )
+        assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["status"] == "resolved"
+
+        # a silence: created from matchers and a time range, listed, then expired
+        await page.click("a[data-tab=silences]")
+        await page.fill("#silence-matchers", f"rule={rule}, business_line=retail")
+        await page.fill("#silence-comment", "store maintenance")
+        await page.click("#silence-form button[type=submit]")
+        made = page.locator("li.silence", has_text="store maintenance").filter(has_text=rule)
+        await expect(made.locator(".status")).to_have_text("active")
+        await expect(made.locator("code")).to_have_text(f"rule={rule}, business_line=retail")
+        await made.locator("button").click()
+        await expect(made).to_have_count(0)
+        await page.click("a[data-tab=alerts]")
+        await expect(card).to_have_count(0, timeout=WAIT_MS)
+
+        # a phone-width screen in Chinese: nothing wider than the screen
+        await send(
+            producer, kafka_settings, [scored_doc(who, 1, "negative", "retail", clock.now, "服务太差")]
+        )
+        second = next(a for a in await alerts_of(http, rule, 2) if a["id"] != alert["id"])
+        phone = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+        phone.on("pageerror", lambda error: errors.append(str(error)))
+        await sign_in(phone, base, "值班-王")
+        await phone.select_option("#lang", "zh")
+        await expect(phone.locator("a[data-tab=alerts]")).to_have_text("告警")
+        mobile_card = phone.locator(f'section[data-level="L1"] a[data-alert-id="{second["id"]}"]')
+        await expect(mobile_card.locator(".escalation")).to_contain_text("后升级", timeout=WAIT_MS)
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+        await phone.screenshot(path=str(SHOTS / "console-phone.png"))
+        await mobile_card.click()
+        await expect(phone.locator("#detail-status")).to_have_text("未处理")
+        await expect(phone.locator("#evidence blockquote")).to_have_text("服务太差")
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+        await phone.screenshot(path=str(SHOTS / "console-phone-detail.png"), full_page=True)
+        await phone.reload()  # the language choice is remembered
+        await expect(phone.locator("a[data-tab=alerts]")).to_have_text("告警")
+        await browser.close()
+    assert errors == []
+
+
+async def test_console_data_and_writes_refuse_anonymous_forged_and_cross_site_requests(
+    kafka_settings, tmp_path, receiver
+):
+    clock = Clock()
+    rules, _ = rules_file(tmp_path, receiver.url)
+    silence = {
+        "matchers": [{"name": "rule", "value": "x"}],
+        "ends_at": (clock.now + timedelta(hours=1)).isoformat(),
+        "created_by": "someone-else",
+        "comment": "maintenance",
+    }
+    async with alerting_app(kafka_settings, rules, clock) as (app, _):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://alerting") as anonymous:
+            page = await anonymous.get("/console")
+            assert page.status_code == 200
+            assert "sign-in-form" in page.text
+            assert "default-src 'self'" in page.headers["content-security-policy"]
+            some = uuid.uuid4()
+            for method, path, body in [
+                ("GET", "/v1/alerts", None),
+                ("GET", f"/v1/alerts/{some}", None),
+                ("POST", f"/v1/alerts/{some}/ack", {"actor": "x"}),
+                ("POST", f"/v1/alerts/{some}/resolve", {"actor": "x"}),
+                ("GET", "/v1/silences", None),
+                ("POST", "/v1/silences", silence),
+                ("DELETE", f"/v1/silences/{some}?actor=x", None),
+                ("GET", "/console/api/members/C-1", None),
+                ("GET", "/console/session", None),
+            ]:
+                response = await anonymous.request(method, path, json=body)
+                assert response.status_code == 401, (method, path, response.status_code)
+            wrong = await anonymous.post("/console/session", json={"key": "guess", "name": "eve"})
+            assert wrong.status_code == 401
+            assert "set-cookie" not in wrong.headers
+            anonymous.cookies.set("console_session", "e30.forged")
+            assert (await anonymous.get("/v1/alerts")).status_code == 401
+
+        async with httpx.AsyncClient(transport=transport, base_url="http://alerting") as browser:
+            signed = await browser.post(
+                "/console/session", json={"key": "dev-operator-key", "name": "agent-li"}
+            )
+            assert signed.status_code == 200
+            cookie = signed.headers["set-cookie"].lower()
+            assert "httponly" in cookie
+            assert "samesite=strict" in cookie
+            csrf = signed.json()["csrf"]
+            params = {"status": ["open", "acknowledged"], "limit": 5}
+            listed = await browser.get("/v1/alerts", params=params)
+            assert listed.status_code == 200
+            again = await browser.get(
+                "/v1/alerts", params=params, headers={"If-None-Match": listed.headers["etag"]}
+            )
+            assert again.status_code == 304
+            assert (await browser.post("/v1/silences", json=silence)).status_code == 403
+            cross = await browser.post(
+                "/v1/silences", json=silence, headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"}
+            )
+            assert cross.status_code == 403
+            made = await browser.post(
+                "/v1/silences", json=silence, headers={"X-CSRF-Token": csrf, "Origin": "http://alerting"}
+            )
+            assert made.status_code == 201
+            listed_silences = (await browser.get("/v1/silences")).json()
+            mine = next(s for s in listed_silences if s["id"] == made.json()["id"])
+            assert mine["created_by"] == "agent-li"  # the session's name, not what the body claims
+            gone = await browser.delete(
+                f"/v1/silences/{mine['id']}", params={"actor": "x"}, headers={"X-CSRF-Token": csrf}
+            )
+            assert gone.status_code == 200
+            assert (await browser.delete("/console/session")).status_code == 204
+            browser.cookies.clear()
+            assert (await browser.get("/v1/alerts")).status_code == 401
