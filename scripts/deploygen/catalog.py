@@ -61,6 +61,8 @@ class ServiceSpec:
     env: dict[str, str] = field(default_factory=dict)
     egress_ports: tuple[int, ...] = ()
     """Outbound TCP ports to anywhere (notification channels), besides Kafka, PostgreSQL and DNS."""
+    calls: tuple[str, ...] = ()
+    """Services this one calls over HTTP (allowed by the network policies on both ends)."""
 
     @property
     def consumes(self) -> list[TopicSpec]:
@@ -101,7 +103,9 @@ SERVICES = (
         Resources("250m", "384Mi", "1", "768Mi"),
         secrets=("OPERATOR_API_KEY", "ALERTING_WEBHOOK_SECRET"),
         config_files=(ConfigFile("services/alerting/rules.yaml", "ALERTING_RULES_PATH"),),
+        env={"ALERTING_LOYALTY_URL": "http://loyalty:8004"},  # the console's member lookup
         egress_ports=(443, 25, 465, 587, 9093),
+        calls=("loyalty",),
     ),
     ServiceSpec(
         "loyalty",
@@ -111,6 +115,7 @@ SERVICES = (
         config_files=(ConfigFile("services/loyalty/earning_rules.yaml", "LOYALTY_RULES_PATH"),),
     ),
 )
+BY_NAME = {svc.name: svc for svc in SERVICES}
 HPA_CPU = {"ingest": (2, 10, 70)}
 """Services scaled on CPU: (min, max, target utilisation %). Consumers scale on lag instead."""
 LAG_THRESHOLD = 500

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scripts.deploygen.catalog import (
+    BY_NAME,
     CONFIG_DIR,
     HPA_CPU,
     INGRESS_NAMESPACE,
@@ -14,6 +15,7 @@ from scripts.deploygen.catalog import (
     LAG_THRESHOLD,
     MONITORING_NAMESPACE,
     PART_OF,
+    SERVICES,
     TERMINATION_GRACE_S,
     UVICORN_GRACE_S,
     ServiceSpec,
@@ -258,6 +260,10 @@ def service_monitor(svc: ServiceSpec) -> Obj:
 STRIMZI = {"strimzi.io/cluster": KAFKA_CLUSTER}
 
 
+def _tcp(port: int) -> list[Obj]:
+    return [{"protocol": "TCP", "port": port}]
+
+
 def _match(match_labels: dict[str, str]) -> Obj:
     return {"matchLabels": match_labels}
 
@@ -275,6 +281,10 @@ def network_policy(svc: ServiceSpec) -> Obj:
         },
         {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 5432}]},
     ]
+    for callee in svc.calls:
+        egress.append(
+            {"to": [{"podSelector": _match(selector(BY_NAME[callee]))}], "ports": _tcp(BY_NAME[callee].port)}
+        )
     if svc.egress_ports:
         egress.append(
             {
@@ -282,7 +292,13 @@ def network_policy(svc: ServiceSpec) -> Obj:
                 "ports": [{"protocol": "TCP", "port": port} for port in svc.egress_ports],
             }
         )
-    http = [{"protocol": "TCP", "port": svc.port}]
+    http = _tcp(svc.port)
+    ingress: list[Obj] = [
+        {"from": [_namespace(INGRESS_NAMESPACE), _namespace(MONITORING_NAMESPACE)], "ports": http}
+    ]
+    callers = [other for other in SERVICES if svc.name in other.calls]
+    if callers:
+        ingress.append({"from": [{"podSelector": _match(selector(c))} for c in callers], "ports": http})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -290,9 +306,7 @@ def network_policy(svc: ServiceSpec) -> Obj:
         "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": svc.name}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [
-                {"from": [_namespace(INGRESS_NAMESPACE), _namespace(MONITORING_NAMESPACE)], "ports": http},
-            ],
+            "ingress": ingress,
             "egress": egress,
         },
     }
