@@ -12,6 +12,7 @@ import yaml
 from scripts.deploygen.catalog import ROOT
 from scripts.infra import ensure_prometheus
 from scripts.prometheus_node import RULES_DIR, prometheus_config
+from tests.deploy.promql import dashboard_expressions, exported_names, metric_names, rule_expressions
 
 PROM = ROOT / "deploy" / "prometheus"
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -72,3 +73,24 @@ def test_dashboards_query_the_provisioned_datasource():
             assert panel["targets"]
             assert all(target["expr"].strip() for target in panel["targets"])
     assert len(uids) == len(dashboards)
+
+
+def test_metric_names_are_read_out_of_promql_without_functions_labels_or_keywords():
+    expr = (
+        'sum by (business_line) (rate(sentiment_stars_sum{business_line=~"re.*"}[$__rate_interval]))'
+        " / clamp_min(sum(rate(sentiment_stars_count[5m] offset 1h)), 1e-9) > bool 0.5 and on (job) up"
+    )
+    assert metric_names(expr) == {"sentiment_stars_sum", "sentiment_stars_count", "up"}
+    exposition = "# HELP a_seconds x\n# TYPE a_seconds histogram\n# TYPE b_total counter\nc_info 1.0\n"
+    assert exported_names(exposition) == {
+        "a_seconds_bucket",
+        "a_seconds_sum",
+        "a_seconds_count",
+        "b_total",
+        "c_info",
+    }
+
+
+def test_every_dashboard_and_rule_names_some_metric():
+    for where, expr in {**dashboard_expressions(), **rule_expressions()}.items():
+        assert metric_names(expr), where

@@ -1,10 +1,14 @@
 """`make up` in miniature: the stack script starts the four real uvicorn services, each ready and
-serving metrics, with the registry's topics on the broker; stopping them leaves no process behind."""
+serving metrics, with the registry's topics on the broker, and a real Prometheus scraping them with the
+project's rules; every metric a dashboard or rule names is really exported; stopping leaves no process."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -12,10 +16,20 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from scripts import stack
 from scripts.infra import pid_alive, process_alive
+from scripts.prometheus_node import PrometheusNode
 from shared.contracts.registry import TOPICS
+from tests.deploy.promql import (
+    BUILT_IN,
+    dashboard_expressions,
+    exported_names,
+    metric_names,
+    recorded_names,
+    rule_expressions,
+)
 
 pytestmark = pytest.mark.integration
 PORTS = {"ingest": 18001, "sentiment": 18002, "alerting": 18003, "loyalty": 18004}
+PROMETHEUS_PORT = 19090
 
 
 def get(url: str) -> tuple[int, str, str]:
@@ -37,8 +51,10 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
     for spec in TOPICS.values():
         assert {spec.name, spec.dlq} <= existing
 
+    prometheus = PrometheusNode(home=tmp_path / "prometheus", port=PROMETHEUS_PORT)
     try:
         await asyncio.to_thread(stack.start_services, False)
+        exported: set[str] = set()
         for name, port in PORTS.items():
             base = f"http://127.0.0.1:{port}"
             assert get(f"{base}/healthz")[0] == 200
@@ -47,11 +63,66 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
             assert status == 200
             assert content_type.startswith("text/plain")
             assert "# TYPE http_requests_total counter" in body, name
+            exported |= exported_names(body)
+        assert_every_named_metric_is_exported(exported)
+        await asyncio.to_thread(prometheus.start, PORTS, 1)
+        await asyncio.to_thread(assert_prometheus_sees_every_service_up, prometheus.url)
+        await asyncio.to_thread(assert_dashboards_and_rules_evaluate, prometheus.url)
     finally:
         pids = {name: pid_alive(tmp_path / "run" / f"{name}.pid") for name in PORTS}
+        prometheus_pid = pid_alive(prometheus.pid_file)
+        await asyncio.to_thread(prometheus.stop)
         await asyncio.to_thread(stack.stop_services)
+    assert prometheus_pid is not None
+    assert not process_alive(prometheus_pid)
     assert all(pids.values()), "every service had a live process"
     for name, pid in pids.items():
         assert pid is not None
         assert not process_alive(pid), name
         assert not (tmp_path / "run" / f"{name}.pid").exists()
+
+
+def assert_every_named_metric_is_exported(exported: set[str]) -> None:
+    """No panel or rule on a metric that does not exist: each is scraped, recorded or Prometheus's own."""
+    known = exported | recorded_names() | BUILT_IN
+    missing = {
+        where: sorted(metric_names(expr) - known)
+        for where, expr in {**dashboard_expressions(), **rule_expressions()}.items()
+        if metric_names(expr) - known
+    }
+    assert not missing, missing
+
+
+def query(base: str, promql: str) -> dict:  # type: ignore[type-arg]
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def assert_prometheus_sees_every_service_up(base: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    up: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        result = query(base, "up")["data"]["result"]
+        up = {series["metric"]["job"]: series["value"][1] for series in result}
+        if up == {name: "1" for name in PORTS}:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus up{{job}} after {timeout_s:.0f}s: {up}")
+
+
+def assert_dashboards_and_rules_evaluate(base: str, timeout_s: float = 30.0) -> None:
+    """Every dashboard query is valid PromQL to the real server, and every rule evaluates without error."""
+    for where, expr in dashboard_expressions().items():
+        promql = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
+        assert query(base, promql)["status"] == "success", where
+    deadline = time.monotonic() + timeout_s
+    health: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
+            groups = json.loads(response.read())["data"]["groups"]
+        health = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
+        if len(health) == len(rule_expressions()) and set(health.values()) == {"ok"}:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"rules not all evaluated healthy: {health}")
