@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install install-train run up down status test lint fmt model bench bench-ingest bench-loyalty bench-sentiment bench-alerting
+.PHONY: install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting
 
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
@@ -40,6 +40,9 @@ bench-ingest: install-train  ## ingest throughput and latency against same-run b
 
 bench-loyalty: install-train  ## loyalty apply rate vs naive, member lookup latency (reports/)
 	@$(PY) -m benchmarks.loyalty
+
+manifests: install  ## regenerates deploy/k8s/base, dashboards and Prometheus files from the code (tests check they are current)
+	@$(PY) -m scripts.deploygen
 
 model: install-train  ## rebuilds models/sentiment/default from scratch (~40 min pretraining + fine-tuning on 2 cores)
 	@$(PY) -m services.sentiment.training pretrain --news --minutes $(or $(PRETRAIN_MINUTES),40)

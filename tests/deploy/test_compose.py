@@ -68,3 +68,9 @@ def test_prometheus_scrapes_every_service_with_the_project_rules():
     assert {f"/etc/prometheus/rules/{p.name}" for p in (ROOT / rules_dir).glob("*.yml")} == set(
         config["rule_files"]
     )
+
+
+def test_kafka_is_the_version_make_run_fetches():
+    pom = (ROOT / "deploy" / "local" / "kafka" / "pom.xml").read_text()
+    version = pom.split("<kafka.version>")[1].split("</kafka.version>")[0]
+    assert COMPOSE["kafka"]["image"] == f"apache/kafka:{version}"
