@@ -25,14 +25,15 @@ from services.loyalty.config import LoyaltySettings
 from shared.contracts.registry import COMMERCE_EVENTS, LOYALTY_CHANGES
 from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
-from tests.integration.test_alerting import alerts_of, scored_doc, send
+from tests.integration.test_alerting import alerts_of, scored_doc, send, tier_doc
 from tests.integration.test_loyalty import purchase
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("reports/console")
 WAIT_MS = 15_000  # the console polls every 3 s
-PROBE = '<img src=x onerror="window.__xss = 1">包装破损，客服一直不回复'
+COMPLAINT = "包装破损，客服一直不回复 / the box arrived crushed and nobody answers"
+PROBE = '<img src=x onerror="window.__xss = 1">服务太差'
 
 
 @asynccontextmanager
@@ -69,6 +70,13 @@ async def loyalty_served(kafka_settings: Any, database: Any) -> AsyncIterator[st
 
 
 @pytest.fixture
+def shots() -> Path:
+    """Screenshots land in the git-ignored reports/console/."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
+@pytest.fixture
 def receiver():
     r = Receiver().start()
     yield r
@@ -84,20 +92,21 @@ async def sign_in(page: Page, base: str, name: str) -> None:
 
 
 async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_resolves_it(
-    kafka_settings, producer, database, tmp_path, receiver
+    kafka_settings, producer, database, tmp_path, receiver, shots
 ):
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     rules, suffix = rules_file(tmp_path, receiver.url)
     rule = f"one-star-feedback-{suffix}"
     who = f"C-{suffix}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
     async with (
         loyalty_served(kafka_settings, database) as loyalty_url,
         alerting_app(kafka_settings, rules, clock, loyalty_url=loyalty_url) as (app, http),
         served(app) as base,
         async_playwright() as playwright,
     ):
-        await send(producer, kafka_settings, [scored_doc(who, 1, "negative", "retail", clock.now, PROBE)])
+        vip = f"VIP-{suffix}"
+        await send(producer, kafka_settings, [tier_doc(vip, "gold")], LOYALTY_CHANGES)
+        await send(producer, kafka_settings, [scored_doc(who, 1, "negative", "retail", clock.now, COMPLAINT)])
         (alert,) = await alerts_of(http, rule, 1)
         await send(
             producer, kafka_settings, [purchase(who, "12000.00", at=datetime.now(UTC))], COMMERCE_EVENTS
@@ -125,9 +134,7 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
         await expect(card.locator(".escalation")).to_have_text(re.compile(r"Escalates in (2h 0m|1h 59m)"))
         await card.click()
         await expect(page.locator("#detail-status")).to_have_text("open")
-        evidence = page.locator("#evidence blockquote").first
-        await expect(evidence).to_have_text(PROBE)  # customer text shown as entered, never as markup
-        assert await page.evaluate("window.__xss") is None
+        await expect(page.locator("#evidence blockquote")).to_have_text(COMPLAINT)
         await expect(page.locator("#evidence .stars").first).to_have_text("★☆☆☆☆")
 
         # two hours on the service clock: the console shows the escalation to L2 by itself
@@ -152,7 +159,7 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
         await expect(page.locator('#timeline li[data-kind="reminded"]')).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator("#detail-level")).to_have_text("L2")
         assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["level"] == "L2"
-        await page.screenshot(path=str(SHOTS / "console-desktop.png"), full_page=True)
+        await page.screenshot(path=str(shots / "console-desktop.png"), full_page=True)
 
         # member lookup through the console: loyalty's balance and tier, and the open complaint
         await page.click(f'#view-alert a[href="#/members/{who}"]')
@@ -185,26 +192,41 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
 
         # a phone-width screen in Chinese: nothing wider than the screen
         await send(
-            producer, kafka_settings, [scored_doc(who, 1, "negative", "retail", clock.now, "服务太差")]
+            producer,
+            kafka_settings,
+            [
+                scored_doc(who, 1, "negative", "retail", clock.now, PROBE),
+                scored_doc(vip, 1, "negative", "retail", clock.now, "物流太慢"),
+            ],
         )
-        second = next(a for a in await alerts_of(http, rule, 2) if a["id"] != alert["id"])
+        fresh = {a["customer_id"]: a for a in await alerts_of(http, rule, 3) if a["id"] != alert["id"]}
+        second, gold = fresh[who], fresh[vip]
+        assert gold["level"] == "L2"  # a gold member starts a level higher
         phone = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         phone.on("pageerror", lambda error: errors.append(str(error)))
         await sign_in(phone, base, "值班-王")
         await phone.select_option("#lang", "zh")
         await expect(phone.locator("a[data-tab=alerts]")).to_have_text("告警")
         mobile_card = phone.locator(f'section[data-level="L1"] a[data-alert-id="{second["id"]}"]')
+        gold_card = phone.locator(f'section[data-level="L2"] a[data-alert-id="{gold["id"]}"]')
         await expect(mobile_card.locator(".escalation")).to_contain_text("后升级", timeout=WAIT_MS)
+        await expect(gold_card).to_be_visible()
+        await phone.click('#level-filter [data-filter="L1"]')  # only L1 now
+        await expect(gold_card).to_have_count(0)
+        await expect(mobile_card).to_be_visible()
         assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
-        await phone.screenshot(path=str(SHOTS / "console-phone.png"))
+        await phone.screenshot(path=str(shots / "console-phone.png"))
         await mobile_card.click()
         await expect(phone.locator("#detail-status")).to_have_text("未处理")
-        await expect(phone.locator("#evidence blockquote")).to_have_text("服务太差")
+        await expect(phone.locator("#evidence blockquote")).to_have_text(PROBE)  # as entered, not markup
+        assert await phone.evaluate("window.__xss") is None
         assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
-        await phone.screenshot(path=str(SHOTS / "console-phone-detail.png"), full_page=True)
+        await phone.screenshot(path=str(shots / "console-phone-detail.png"), full_page=True)
         await phone.reload()  # the language choice is remembered
         await expect(phone.locator("a[data-tab=alerts]")).to_have_text("告警")
         await browser.close()
+        for left in (second, gold):  # the database is shared: leave no open alert behind
+            await http.post(f"/v1/alerts/{left['id']}/resolve", json={"actor": "tests"})
     assert errors == []
 
 

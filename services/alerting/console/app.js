@@ -11,6 +11,7 @@
     lang: localStorage.getItem("console.lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
     session: null,
     alerts: [],
+    level: "all", // the level chip chosen above the list
     etag: null,
     offsetMs: 0, // service clock minus browser clock
     detail: null,
@@ -180,12 +181,22 @@
     );
   }
 
+  function levelChips() {
+    const chip = (level, count) => el("button", {
+      type: "button", class: `chip-filter${state.level === level ? " active" : ""}`, "data-filter": level,
+      onclick: () => { state.level = level; renderAlerts(); },
+    }, level === "all" ? t("allLevels") : el("span", { class: `badge ${level}`, text: level }), ` ${count}`);
+    return el("div", { class: "level-filter", id: "level-filter" }, chip("all", state.alerts.length),
+      LEVELS.map((level) => chip(level, state.alerts.filter((a) => a.level === level).length)));
+  }
+
   function renderAlerts() {
     const levels = $("levels");
     levels.replaceChildren();
+    $("level-filter-slot").replaceChildren(levelChips());
     for (const level of LEVELS) {
       const mine = state.alerts.filter((a) => a.level === level);
-      if (!mine.length) continue;
+      if (!mine.length || (state.level !== "all" && state.level !== level)) continue;
       levels.append(
         el("section", { class: "level", "data-level": level },
           el("h2", {}, el("span", { class: `badge ${level}`, text: level }), ` ${mine.length}`),
