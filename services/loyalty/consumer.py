@@ -62,8 +62,17 @@ def loyalty_handler(rules: Callable[[], LoyaltyRules]) -> Callable[[Runtime], Ha
                         for e in fresh
                         if isinstance(p := e.envelope.payload, Purchase | Refund)
                     ]
-                    since = min(e.envelope.occurred_at for e in fresh) - LOOKBACK
-                    states = await load(conn, customers, orders, since)
+                    times = [e.envelope.occurred_at for e in fresh]
+                    first, last = min(times), max(times)
+                    spending = [p.customer_id for e in fresh if isinstance(p := e.envelope.payload, Refund)]
+                    states = await load(
+                        conn,
+                        customers,
+                        orders,
+                        first - LOOKBACK,
+                        event_times=(first, last),
+                        spending=spending,
+                    )
                     for event in fresh:
                         apply_event(event, states, current)
                         EVENTS_APPLIED.labels(event.envelope.type).inc()

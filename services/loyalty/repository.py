@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.apply import MemberState, Order
 from services.loyalty.ledger import Account, Lot
+from services.loyalty.tiers import WINDOW as SPEND_WINDOW
 from shared.contracts.envelope import encode_record
 
 _ENSURE = text(
@@ -27,6 +28,7 @@ _MEMBERS = text("""
 _LOTS = text("""
     SELECT customer_id, lot_id, earned_at, expires_at, points, remaining FROM loyalty.lots
     WHERE customer_id = ANY(CAST(:ids AS text[])) AND remaining > 0
+      AND (expires_at <= :due OR customer_id = ANY(CAST(:spending AS text[])))
 """)
 _SPENT_LOTS = text("""
     SELECT customer_id, lot_id, earned_at, expires_at, points, remaining FROM loyalty.lots
@@ -35,6 +37,7 @@ _SPENT_LOTS = text("""
 _ORDERS = text("""
     SELECT customer_id, order_id, amount, points_earned, points_clawed_back, refunded, lot_id, at
     FROM loyalty.orders WHERE customer_id = ANY(CAST(:ids AS text[])) AND at > :since
+      AND NOT (at > :settled_from AND at <= :settled_to)
     UNION
     SELECT o.customer_id, o.order_id, o.amount, o.points_earned, o.points_clawed_back, o.refunded,
            o.lot_id, o.at
@@ -42,6 +45,12 @@ _ORDERS = text("""
     JOIN unnest(CAST(:customers AS text[]), CAST(:orders AS text[])) AS k(c, o2)
       ON o.customer_id = k.c AND o.order_id = k.o2
 """)
+_SETTLED_SPEND = text("""
+    SELECT customer_id, sum(amount - refunded) FROM loyalty.orders
+    WHERE customer_id = ANY(CAST(:ids AS text[])) AND at > :settled_from AND at <= :settled_to
+    GROUP BY customer_id
+""")
+"""Orders inside every event's 12-month window are summed in the database, not loaded one by one."""
 _REWARDS = text("""
     SELECT customer_id, reward, at FROM loyalty.rewards
     WHERE customer_id = ANY(CAST(:ids AS text[])) AND at >= :since
@@ -54,30 +63,57 @@ async def load(
     order_keys: Iterable[tuple[str, str]],
     since: datetime,
     lot_ids: Sequence[str] = (),
+    event_times: tuple[datetime, datetime] | None = None,
+    spending: Iterable[str] | None = None,
 ) -> dict[str, MemberState]:
     """Lock and load every member (created at bronze if new), with open lots (and the spent ones named in
     `lot_ids`), orders since `since` (their net amounts are the qualifying spend) and those named,
-    and rewards since the start of `since`'s month."""
+    and rewards since the start of `since`'s month.
+
+    With `event_times` (the earliest and latest event time of a batch), orders that fall inside the spend
+    window of every one of those events arrive as one summed movement per member instead of one row per
+    order: qualifying spend stays exact and a frequent buyer's year of orders is not read per batch."""
     ids = sorted(set(customer_ids))
     await conn.execute(_ENSURE, {"ids": ids})
     states = {
         c: MemberState(c, tier, warned, balance, Account(), [], {}, {})
         for c, tier, warned, balance in await conn.execute(_MEMBERS, {"ids": ids})
     }
-    lot_rows = list(await conn.execute(_LOTS, {"ids": ids}))
+    due = (
+        event_times[1]
+        if event_times is not None and spending is not None
+        else datetime.max.replace(tzinfo=UTC)
+    )
+    lot_rows = list(
+        await conn.execute(_LOTS, {"ids": ids, "due": due, "spending": sorted(set(spending or ()))})
+    )
     if lot_ids:
         lot_rows += list(await conn.execute(_SPENT_LOTS, {"ids": ids, "lot_ids": list(lot_ids)}))
     for c, lot_id, earned_at, expires_at, points, remaining in lot_rows:
         states[c].account.lots.append(Lot(lot_id, earned_at, expires_at, points, remaining))
         states[c].loaded_lots[lot_id] = remaining
+    # The settled band (settled_from, settled_to] is empty unless a batch spans less than the window.
+    settled_from, settled_to = since, since
+    if event_times is not None and event_times[1] - SPEND_WINDOW < event_times[0]:
+        settled_from, settled_to = event_times[1] - SPEND_WINDOW, event_times[0]
+        band = {"ids": ids, "settled_from": settled_from, "settled_to": settled_to}
+        for c, total in await conn.execute(_SETTLED_SPEND, band):
+            states[c].spend.append((settled_to, total))
     keys = sorted(set(order_keys))
     rows = await conn.execute(
         _ORDERS,
-        {"ids": ids, "since": since, "customers": [k[0] for k in keys], "orders": [k[1] for k in keys]},
+        {
+            "ids": ids,
+            "since": since,
+            "settled_from": settled_from,
+            "settled_to": settled_to,
+            "customers": [k[0] for k in keys],
+            "orders": [k[1] for k in keys],
+        },
     )
     for c, order_id, amount, earned, clawed, refunded, lot_id, at in rows:
         states[c].orders[order_id] = Order(order_id, amount, earned, clawed, refunded, lot_id, at)
-        if at > since:
+        if at > since and not settled_from < at <= settled_to:
             states[c].spend.append((at, amount - refunded))
     month_start = since.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     for c, reward, at in await conn.execute(_REWARDS, {"ids": ids, "since": month_start}):

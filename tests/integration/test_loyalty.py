@@ -95,6 +95,35 @@ async def test_purchases_earn_points_and_upgrade_the_tier_with_changes_on_the_to
     assert all(r.key == who.encode() for r in changes)
 
 
+async def test_qualifying_spend_is_the_last_12_months_however_old_the_orders_and_batches(
+    loyalty, producer, kafka_settings
+):
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, "5000", at=TUESDAY - timedelta(days=600))])
+    await member_when(loyalty, who, lambda b: b["balance"] == 5000)
+    # 400 days later: the first order no longer counts and its lot has expired.
+    await send(producer, kafka_settings, [purchase(who, "6000", at=TUESDAY - timedelta(days=200))])
+    await member_when(loyalty, who, lambda b: b["balance"] == 6000 and b["tier"] == "bronze")
+    # One batch: the 200-day-old order is inside both events' windows: 6000 + 3000 stays bronze, the next
+    # 1500 crosses 10,000.
+    await send(
+        producer,
+        kafka_settings,
+        [purchase(who, "3000"), purchase(who, "1500", at=TUESDAY + timedelta(hours=1))],
+    )
+    body = await member_when(loyalty, who, lambda b: b["balance"] == 10500)
+    assert body["tier"] == "silver"
+    changes = await read_all(kafka_settings.bootstrap_servers, spec_topic(LOYALTY_CHANGES, kafka_settings), 6)
+    upgrades = [
+        json.loads(r.value)["payload"] for r in changes if json.loads(r.value)["type"] == "tier_changed"
+    ]
+    assert [(u["to_tier"], u["qualifying_spend"]) for u in upgrades] == [("silver", "10500.00")]
+    expired = [
+        json.loads(r.value)["payload"] for r in changes if json.loads(r.value)["type"] == "points_expired"
+    ]
+    assert [e["points"] for e in expired] == [-5000]
+
+
 async def test_wednesday_doubles_points(loyalty, producer, kafka_settings):
     who = customer()
     await send(producer, kafka_settings, [purchase(who, "100", at=TUESDAY + timedelta(days=1))])
