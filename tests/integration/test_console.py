@@ -108,6 +108,9 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
         await send(producer, kafka_settings, [tier_doc(vip, "gold")], LOYALTY_CHANGES)
         await send(producer, kafka_settings, [scored_doc(who, 1, "negative", "retail", clock.now, COMPLAINT)])
         (alert,) = await alerts_of(http, rule, 1)
+        mine = (await http.get("/v1/alerts", params={"customer": who})).json()["alerts"]
+        assert [a["id"] for a in mine] == [alert["id"]]
+        assert mine[0]["next_escalation_at"] is not None
         await send(
             producer, kafka_settings, [purchase(who, "12000.00", at=datetime.now(UTC))], COMMERCE_EVENTS
         )
@@ -241,7 +244,16 @@ async def test_console_data_and_writes_refuse_anonymous_forged_and_cross_site_re
         "created_by": "someone-else",
         "comment": "maintenance",
     }
-    async with alerting_app(kafka_settings, rules, clock) as (app, _):
+    async with alerting_app(kafka_settings, rules, clock, loyalty_url="http://127.0.0.1:9") as (app, http):
+        lookup = await http.get("/console/api/members/C-nobody")  # the operator key opens it too
+        assert lookup.status_code == 200
+        assert lookup.json() == {
+            "customer_id": "C-nobody",
+            "loyalty": "unavailable",
+            "member": None,
+            "ledger": [],
+            "open_alerts": [],
+        }
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://alerting") as anonymous:
             page = await anonymous.get("/console")
