@@ -14,11 +14,11 @@ import pytest
 
 from services.loyalty.app import create_app
 from services.loyalty.config import LoyaltySettings
-from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, LOYALTY_CHANGES
+from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_RECEIVED, LOYALTY_CHANGES
 from shared.kafka.producer import EventProducer
 from shared.settings import KafkaSettings
 from tests.conftest import read_all, spec_topic
-from tests.integration.helpers import feedback_received, to_bytes
+from tests.integration.helpers import EXAMPLES, feedback_received, to_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 OPERATOR = {"X-API-Key": "dev-operator-key"}
@@ -162,6 +162,28 @@ async def test_rewards_for_referral_survey_and_feedback_within_caps(loyalty, pro
     await member_when(loyalty, referrer, lambda b: b["balance"] == 560)
     await asyncio.sleep(1.0)
     assert (await loyalty.get(f"/v1/members/{referrer}")).json()["balance"] == 560
+
+
+def resolved_complaint(who: str, status: str = "resolved") -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((EXAMPLES / "alerts.v1" / f"alert.{status}.json").read_text())
+    alert_id = str(uuid.uuid4())
+    doc.update(event_id=str(uuid.uuid4()), key=alert_id, occurred_at=TUESDAY.isoformat())
+    doc["payload"].update(alert_id=alert_id, customer_id=who, status=status, at=TUESDAY.isoformat())
+    return doc
+
+
+async def test_resolved_complaints_earn_goodwill_points_within_the_monthly_cap(
+    loyalty, producer, kafka_settings
+):
+    who = customer()
+    # complaint_resolved_goodwill: 100 points, at most twice a month; only a resolution counts
+    docs = [resolved_complaint(who, "acknowledged"), *(resolved_complaint(who) for _ in range(3))]
+    await send(producer, kafka_settings, docs, spec=ALERTS)
+    await member_when(loyalty, who, lambda b: b["balance"] == 200)
+    await asyncio.sleep(1.0)
+    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 200
+    ledger = (await loyalty.get(f"/v1/members/{who}/ledger")).json()["entries"]
+    assert [e["points"] for e in ledger] == [100, 100]
 
 
 async def test_redelivery_and_replay_never_apply_twice(kafka_settings, producer, loyalty):
