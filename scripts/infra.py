@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -275,13 +276,21 @@ def ensure_prometheus() -> str:
 
 
 def ensure_kubectl() -> str:
-    """kubectl and its built-in kustomize; from Debian's kubernetes-client when the machine has none."""
+    """kubectl whose built-in kustomize renders the overlays (v4+: `patches`, `labels`).
+
+    The machine image ships kubectl 1.32; elsewhere Debian's kubernetes-client is tried, whose 1.20
+    kustomize is too old for the overlays, and that is said plainly instead of a confusing render error.
+    """
+    if shutil.which("kubectl") is None:
+        apt_install("kubernetes-client")
     found = shutil.which("kubectl")
     if found is None:
-        apt_install("kubernetes-client")
-        found = shutil.which("kubectl")
-    if found is None:
         raise RuntimeError("kubectl is missing and Debian's kubernetes-client did not provide it")
+    probe = subprocess.run([found, "version", "--client"], capture_output=True, text=True, check=False)
+    version = probe.stdout
+    match = re.search(r"Kustomize Version: v(\d+)", version)
+    if match is None or int(match.group(1)) < 4:
+        raise RuntimeError(f"{found} embeds kustomize older than v4 (need kubectl >= 1.21):\n{version}")
     return found
 
 
