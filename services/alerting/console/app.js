@@ -28,6 +28,13 @@
     return text;
   }
 
+  // A closed set's value in the UI language, or the value itself when the dictionary lacks it.
+  function term(prefix, value) {
+    const key = `${prefix}_${value}`;
+    const text = t(key);
+    return text === key ? String(value) : text;
+  }
+
   function translatePage() {
     document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
     document.title = t("title");
@@ -276,7 +283,7 @@
         el("ol", { class: "timeline", id: "timeline" }, alert.timeline.map((e) =>
           el("li", { "data-kind": e.kind },
             el("span", { class: "when", text: when(e.at) }),
-            el("strong", { text: t(`kind_${e.kind}`) }),
+            el("strong", { text: term("kind", e.kind) }),
             e.level ? el("span", { class: `badge small ${e.level}`, text: e.level }) : null,
             e.detail && e.detail.from ? ` ${e.detail.from} → ${e.detail.to}` : null,
             e.detail && e.detail.channel ? el("span", { class: "muted", text: `${e.detail.channel} → ${e.detail.target}` }) : null,
@@ -288,7 +295,7 @@
       el("div", { class: "card" }, el("h3", { text: t("deliveries") }),
         alert.deliveries.length ? table(
           [t("transition"), t("channel"), t("target"), t("status"), t("attempts"), t("sentAt"), t("lastError")],
-          alert.deliveries.map((d) => [t(`kind_${d.transition}`), d.channel, d.target, d.status, String(d.attempts), when(d.sent_at), d.last_error || ""]),
+          alert.deliveries.map((d) => [term("kind", d.transition), d.channel, d.target, term("delivery", d.status), String(d.attempts), when(d.sent_at), d.last_error || ""]),
           "deliveries") : el("p", { class: "muted", text: t("noDeliveries") })),
     );
     $("alert-detail").replaceChildren(detail);
@@ -302,7 +309,7 @@
     return el("li", {},
       el("div", { class: "row" },
         el("span", { class: "stars", title: `${e.stars}/5`, text: stars(e.stars) }),
-        el("span", { class: `label ${e.label}`, text: e.label }),
+        el("span", { class: `label ${e.label}`, text: term("label", e.label) }),
         e.channel ? el("span", { class: "chip", text: `${t("channel")}: ${e.channel}` }) : null,
         e.customer_id ? el("span", { class: "chip", text: `${t("customer")}: ${e.customer_id}` }) : null,
         tier ? el("span", { class: "chip", text: `${t("tier")}: ${tier}` }) : null,
