@@ -112,8 +112,14 @@ def console_router(
         async with runtime.database.connection() as conn:
             rows = (
                 await conn.execute(
-                    select(alerts.c.id, alerts.c.rule_id, alerts.c.level, alerts.c.status, alerts.c.summary)
-                    .add_columns(alerts.c.created_at)
+                    select(
+                        alerts.c.id,
+                        alerts.c.rule_id,
+                        alerts.c.level,
+                        alerts.c.status,
+                        alerts.c.summary,
+                        alerts.c.created_at,
+                    )
                     .where(alerts.c.customer_id == customer_id, alerts.c.status != "resolved")
                     .order_by(alerts.c.created_at.desc())
                     .limit(50)
