@@ -1,0 +1,136 @@
+"""The four real services as subprocesses on free ports, with topics and consumer groups of their own.
+
+Used by the end-to-end tests and `make bench-e2e`: the same uvicorn apps `make up` runs, each with a
+unique KAFKA_TOPIC_SUFFIX and consumer groups, so they share the broker and database with anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from benchmarks.common import Server
+from scripts.stack import infra_env
+from shared.contracts.registry import TOPICS
+from shared.kafka.admin import ensure_topics
+from shared.settings import KafkaSettings
+
+ServiceName = Literal["ingest", "sentiment", "alerting", "loyalty"]
+SERVICES: tuple[ServiceName, ...] = ("ingest", "sentiment", "alerting", "loyalty")
+INGEST_KEY = {"X-API-Key": "dev-ingest-key"}
+OPERATOR_KEY = {"X-API-Key": "dev-operator-key"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Platform:
+    """ingest, sentiment, alerting and loyalty on free ports; alerting pages `webhook_url`.
+
+    `env` overrides or adds variables (e.g. DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS of a private node).
+    """
+
+    def __init__(
+        self,
+        logs: Path,
+        webhook_url: str,
+        rules_path: Path | None = None,
+        env: dict[str, str] | None = None,
+        rule_suffix: str = "",
+    ) -> None:
+        self.rule_suffix = rule_suffix
+        """What the rule ids in `rules_path` carry after their usual names (tests make them unique)."""
+        self.suffix = f".e{uuid.uuid4().hex[:10]}"
+        tag = uuid.uuid4().hex[:8]
+        self.ports = {name: free_port() for name in SERVICES}
+        self.env = {
+            **infra_env(),
+            "KAFKA_TOPIC_SUFFIX": self.suffix,
+            "INGEST_RATE_LIMIT_PER_S": "0",
+            "SENTIMENT_CONSUMER_GROUP": f"sentiment-{tag}",
+            "ALERTING_CONSUMER_GROUP": f"alerting-{tag}",
+            "LOYALTY_CONSUMER_GROUP": f"loyalty-{tag}",
+            "LOYALTY_SCHEDULE_INTERVAL_S": "0",
+            "ALERTING_WEBHOOK_URL": webhook_url,
+            "ALERTING_WEBHOOK_ALLOW": json.dumps(["127.0.0.1"]),
+            "ALERTING_NOTIFY_INTERVAL_S": "0.1",
+            "ALERTING_LOYALTY_URL": f"http://127.0.0.1:{self.ports['loyalty']}",
+            "LOG_LEVEL": "WARNING",
+            **({"ALERTING_RULES_PATH": str(rules_path)} if rules_path else {}),
+            **(env or {}),
+        }
+        logs.mkdir(parents=True, exist_ok=True)
+        self.servers = {
+            name: Server(
+                f"services.{name}.app:create_app",
+                self.ports[name],
+                self.env,
+                ready_path="/readyz",
+                log=logs / f"{name}.log",
+                ready_timeout_s=120,
+            )
+            for name in SERVICES
+        }
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(bootstrap_servers=self.env["KAFKA_BOOTSTRAP_SERVERS"], topic_suffix=self.suffix)
+
+    def url(self, name: ServiceName) -> str:
+        return self.servers[name].url
+
+    def topic(self, name: str) -> str:
+        return name + self.suffix
+
+    async def create_topics(self) -> list[str]:
+        return await ensure_topics(self.kafka, list(TOPICS.values()))
+
+    def start(self) -> None:
+        """Start all four at once (they load in parallel) and wait until each is ready."""
+        for server in self.servers.values():
+            server.spawn()
+        try:
+            for server in self.servers.values():
+                server.wait_ready()
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+    def pids(self) -> dict[ServiceName, int]:
+        return {n: s.process.pid for n, s in self.servers.items() if s.process is not None}
+
+    async def delete_topics(self) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka.bootstrap_servers)
+        await admin.start()
+        try:
+            names = [self.topic(n) for spec in TOPICS.values() for n in (spec.name, spec.dlq)]
+            await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+
+@contextmanager
+def running(platform: Platform) -> Iterator[Platform]:
+    """Topics created, services started; services stopped and topics deleted afterwards."""
+    asyncio.run(platform.create_topics())
+    try:
+        platform.start()
+        yield platform
+    finally:
+        platform.stop()
+        asyncio.run(platform.delete_topics())
