@@ -67,7 +67,35 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return path or "body"
 
 
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "type": "object",
+    "required": ["field", "message"],
+    "properties": {
+        "field": {"type": "string", "description": "where, e.g. records[3].csat"},
+        "message": {"type": "string"},
+        "type": {"type": "string", "description": "the kind of error, e.g. missing, value_error"},
+    },
+}
+
+
+def document_field_errors(app: FastAPI) -> None:
+    """The OpenAPI document describes 422 bodies as they are sent (field, message), not FastAPI's default."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI after the first call; the edit below is idempotent
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "ValidationError" in schemas:
+            schemas["ValidationError"] = FIELD_ERROR_SCHEMA
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI, service: str) -> None:
+    document_field_errors(app)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()

@@ -1,9 +1,11 @@
 """Ingest routes: validate → mask → submit exactly once → answer."""
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
@@ -148,7 +150,10 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         mail: EmailWebhookIn, who: Client, ingest: IngestorDep, response: Response
     ) -> FeedbackAccepted:
         """An inbound e-mail (from, subject, body) as feedback on the email channel."""
-        item = email_to_feedback(mail, settings.pseudonym_key.get_secret_value())
+        item = adapted(
+            lambda: email_to_feedback(mail, settings.pseudonym_key.get_secret_value()),
+            {"text": "body", "occurred_at": "received_at"},
+        )
         result = await submit_one(ingest, who, feedback_submission(who, item, settings.pii_kinds))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
@@ -157,15 +162,28 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         call: CallTranscriptIn, who: Client, ingest: IngestorDep, response: Response
     ) -> FeedbackAccepted:
         """A call-centre transcript: the customer's segments become the feedback text (phone channel)."""
-        result = await submit_one(
-            ingest, who, feedback_submission(who, transcript_to_feedback(call), settings.pii_kinds)
+        item = adapted(
+            lambda: transcript_to_feedback(call), {"text": "segments", "occurred_at": "started_at"}
         )
+        result = await submit_one(ingest, who, feedback_submission(who, item, settings.pii_kinds))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     return router
 
 
 _RECORDS = TypeAdapter(list[FeedbackIn])
+
+
+def adapted(convert: Callable[[], FeedbackIn], fields: dict[str, str]) -> FeedbackIn:
+    """An adapter's input turned into feedback; what feedback refuses (no text and no score, a time in the
+    future) is a 422 naming the adapter's own field, not a 500."""
+    try:
+        return convert()
+    except ValidationError as exc:
+        errors = [
+            {**e, "loc": ("body", *(fields.get(str(part), part) for part in e["loc"]))} for e in exc.errors()
+        ]
+        raise RequestValidationError(errors) from exc
 
 
 def _validate_records(

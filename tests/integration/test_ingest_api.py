@@ -223,6 +223,22 @@ async def test_call_transcript_keeps_what_the_customer_said(client, kafka_settin
     assert payload["metadata"]["segments"] == 4
 
 
+async def test_adapter_input_that_is_no_feedback_is_422_naming_the_adapters_field(client):
+    """Found by schemathesis: an empty mail, a silent caller or a future time used to be a 500."""
+    mail = {"message_id": "m-1", "from": "a@b.cn", "received_at": "2026-11-20T09:00:00+08:00"}
+    response = await client.post("/v1/adapters/email", json=mail, headers=KEY)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["detail"]] == ["body"]
+    call = {"call_id": "c-1", "customer_id": "C5", "started_at": "2026-11-20T09:00:00+08:00", "segments": []}
+    response = await client.post("/v1/adapters/call-transcript", json=call, headers=KEY)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["detail"]] == ["segments"]
+    mail |= {"body": "车门生锈了", "received_at": "2999-01-01T00:00:00+00:00"}
+    response = await client.post("/v1/adapters/email", json=mail, headers=KEY)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["detail"]] == ["received_at"]
+
+
 async def test_missing_or_wrong_key_is_401(client):
     assert (await client.post("/v1/feedback", json=feedback())).status_code == 401
     wrong = await client.post("/v1/feedback", json=feedback(), headers={"X-API-Key": "nope"})
