@@ -8,6 +8,7 @@ import uuid
 import pytest
 import structlog
 
+from shared.contracts.codec import MAX_MESSAGE_BYTES
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.kafka import DlqLimit, EventConsumer, EventProducer
 from shared.kafka.consumer import ConsumedEvent, PoisonEvent
@@ -211,3 +212,35 @@ async def test_handler_log_context_carries_the_event_id(kafka_settings, producer
     await consumer.stop()
     assert contexts[0]["event_id"] == doc["event_id"]
     assert contexts[0]["batch_size"] == 1
+
+
+async def test_oversized_and_wrongly_versioned_records_go_to_dlq_with_original_bytes(
+    kafka_settings, producer
+):
+    oversized = feedback_received("C-big")
+    oversized["payload"]["metadata"] = {"blob": "x" * (MAX_MESSAGE_BYTES + 10)}
+    future = feedback_received("C-v2") | {"version": 2}
+    unknown = feedback_received("C-type") | {"type": "feedback.teleported"}
+    good = feedback_received("C-good")
+    bad = [to_bytes(oversized), to_bytes(future), to_bytes(unknown)]
+    await producer.send_raw_many(
+        spec_topic(FEEDBACK_RECEIVED, kafka_settings),
+        [(b"same", value, []) for value in [*bad, to_bytes(good)]],
+    )
+    seen: list[str] = []
+
+    async def handle(events: list[ConsumedEvent]) -> None:
+        seen.extend(str(e.envelope.event_id) for e in events)
+
+    consumer = consumer_for(kafka_settings, producer, handle)
+    await consumer.start()
+    await eventually(lambda: seen == [good["event_id"]], what="the good event after three bad ones")
+    await consumer.stop()
+    dead = await read_all(
+        kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 3
+    )
+    assert [r.value for r in dead] == bad
+    errors = [dict(r.headers)["dlq.error"] for r in dead]
+    assert b"exceeds" in errors[0]
+    assert b"version 2" in errors[1]
+    assert b"unknown event 'feedback.teleported'" in errors[2]
