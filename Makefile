@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting
+.PHONY: install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e
 
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
@@ -54,4 +54,8 @@ bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs 
 bench-alerting: install-train  ## rule evaluation (100 rules, 1,000 groups) vs bare decode; scored → webhook p95
 	@$(PY) -m benchmarks.alerting
 
-bench: bench-ingest bench-sentiment bench-alerting bench-loyalty  ## every benchmark, one after another
+bench-e2e: install-train  ## the four services under seeded load: POST → scored, scored → webhook, lag, CPU/RSS (reports/)
+	@$(STACK) infra-up
+	@$(PY) -m benchmarks.e2e --rate $(or $(BENCH_RATE),500) --seconds $(or $(BENCH_SECONDS),60)
+
+bench: bench-ingest bench-sentiment bench-alerting bench-loyalty bench-e2e  ## every benchmark, one after another

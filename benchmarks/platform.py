@@ -15,9 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+import yaml
+
 from benchmarks.common import Server
 from scripts.stack import infra_env
-from shared.contracts.registry import TOPICS
+from services.alerting.rules import DEFAULT_RULES
+from shared.contracts.registry import TOPICS, consumed_by
 from shared.kafka.admin import ensure_topics
 from shared.settings import KafkaSettings
 
@@ -134,3 +137,64 @@ def running(platform: Platform) -> Iterator[Platform]:
     finally:
         platform.stop()
         asyncio.run(platform.delete_topics())
+
+
+def webhook_rules(directory: Path, url: str) -> Path:
+    """The project's alert rules with every target paging `url` by webhook (no Slack, e-mail or pager)."""
+    doc = yaml.safe_load(DEFAULT_RULES.read_text())
+    for policy in doc["policies"].values():
+        for step in policy["steps"]:
+            for target in step["targets"]:
+                target["channels"] = ["webhook"]
+    people = {p for s in doc.get("schedules", {}).values() for p in s["people"]}
+    teams = {t["name"] for p in doc["policies"].values() for s in p["steps"] for t in s["targets"]}
+    doc["contacts"] = {name: {"webhook": url} for name in people | teams}
+    path = directory / "rules-webhook.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+class LagProbe:
+    """Consumer lag of each service's group: end offsets minus committed offsets, summed over partitions."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.groups = {
+            name: (
+                platform.env[f"{name.upper()}_CONSUMER_GROUP"],
+                [platform.topic(s.name) for s in consumed_by(name)],
+            )
+            for name in ("sentiment", "alerting", "loyalty")
+        }
+
+    async def __aenter__(self) -> LagProbe:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        bootstrap = self.platform.kafka.bootstrap_servers
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        await self.admin.start()
+        await self.offsets.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.offsets.stop()
+        await self.admin.close()
+
+    async def lag(self) -> dict[str, int]:
+        from aiokafka import TopicPartition
+
+        out: dict[str, int] = {}
+        for name, (group, topics) in self.groups.items():
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in range(TOPICS[topic.removesuffix(self.platform.suffix)].partitions)
+            ]
+            ends = await self.offsets.end_offsets(partitions)
+            committed = await self.admin.list_consumer_group_offsets(group)
+            out[name] = sum(
+                max(end - (committed[tp].offset if tp in committed else 0), 0) for tp, end in ends.items()
+            )
+        return out
