@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from benchmarks.common import ROOT, Server, say, write_report
+from benchmarks.platform import forget_alerts
 from scripts.stack import infra_env, infra_up
 from services.alerting.columns import columns
 from services.alerting.engine import RuleEngine
@@ -172,11 +173,14 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real webhook receivers do
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 for feedback_id in body["alert"]["feedback_ids"]:
                     receiver.arrivals.setdefault(feedback_id, time.time())
                 self.send_response(200)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -261,6 +265,7 @@ def delivery_latency(rate: int = 500, seconds: int = 20) -> dict[str, Any]:
         while len(receiver.arrivals) < len(sent) and time.time() < deadline:
             time.sleep(0.5)
     receiver.server.shutdown()
+    asyncio.run(forget_alerts(doc["rules"][0]["id"]))
     latencies = sorted((receiver.arrivals[f] - t) * 1000 for f, t in sent.items() if f in receiver.arrivals)
     return {
         "rate": rate,

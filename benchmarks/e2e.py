@@ -15,6 +15,7 @@ import json
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks.alerting import Receiver
 from benchmarks.common import REPORTS, say, write_report
 from benchmarks.loadgen import LoadGen
-from benchmarks.platform import INGEST_KEY, LagProbe, Platform, webhook_rules
+from benchmarks.platform import INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
 from shared.contracts.registry import FEEDBACK_SCORED
 
 
@@ -226,7 +227,9 @@ def main() -> None:
     args = parser.parse_args()
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
-        platform = Platform(Path(tmp) / "logs", receiver.url, webhook_rules(Path(tmp), receiver.url))
+        run = f"-bench{uuid.uuid4().hex[:6]}"
+        rules = webhook_rules(Path(tmp), receiver.url, run)
+        platform = Platform(Path(tmp) / "logs", receiver.url, rules, rule_suffix=run)
         asyncio.run(platform.create_topics())
         say(f"starting the four services (topics *{platform.suffix})")
         try:
@@ -236,6 +239,7 @@ def main() -> None:
         finally:
             platform.stop()
             asyncio.run(platform.delete_topics())
+            asyncio.run(forget_alerts(f"%{run}"))
             receiver.server.shutdown()
     REPORTS.mkdir(exist_ok=True)
     chart(results, REPORTS / "bench-e2e.png")

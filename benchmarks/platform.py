@@ -139,9 +139,39 @@ def running(platform: Platform) -> Iterator[Platform]:
         asyncio.run(platform.delete_topics())
 
 
-def webhook_rules(directory: Path, url: str) -> Path:
-    """The project's alert rules with every target paging `url` by webhook (no Slack, e-mail or pager)."""
+_FORGET = [
+    "DELETE FROM alerting.delivery_attempts WHERE delivery_id IN (SELECT d.id FROM alerting.deliveries d"
+    " JOIN alerting.alerts a ON a.id = d.alert_id WHERE a.rule_id LIKE :rules)",
+    "DELETE FROM alerting.deliveries WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
+    "DELETE FROM alerting.timeline WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
+    "DELETE FROM alerting.window_cells WHERE rule_id LIKE :rules",
+    "DELETE FROM alerting.alerts WHERE rule_id LIKE :rules",
+]
+
+
+async def forget_alerts(rule_ids_like: str) -> None:
+    """Removes the alerts (and their timelines, deliveries, window cells) of a run's own rules from the
+    shared database, so a later test's virtual clock does not escalate thousands of leftovers."""
+    from sqlalchemy import text
+
+    from shared.db.engine import Database
+    from shared.settings import DatabaseSettings
+
+    database = Database(DatabaseSettings(), "cleanup")
+    try:
+        async with database.connection() as conn:
+            for statement in _FORGET:
+                await conn.execute(text(statement), {"rules": rule_ids_like})
+    finally:
+        await database.dispose()
+
+
+def webhook_rules(directory: Path, url: str, suffix: str = "") -> Path:
+    """The project's alert rules with every target paging `url` by webhook (no Slack, e-mail or pager);
+    rule ids carry `suffix`, so a run's alerts can be told apart (and forgotten) afterwards."""
     doc = yaml.safe_load(DEFAULT_RULES.read_text())
+    for rule in doc["rules"]:
+        rule["id"] = f"{rule['id']}{suffix}"
     for policy in doc["policies"].values():
         for step in policy["steps"]:
             for target in step["targets"]:

@@ -42,7 +42,7 @@ def create_app(
         await run_timers(runtime, state, settings.timer_interval_s, now)
 
     async def notifier(runtime: Runtime) -> None:
-        await run_notifier(runtime, config, settings, now)
+        await run_notifier(runtime, config, settings, now, state.notify)
 
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
     sessions = ConsoleSessions(session_secret(settings, secret), settings.console_session_ttl_s)

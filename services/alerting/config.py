@@ -20,6 +20,8 @@ class AlertingSettings(ServiceSettings):
     """Rules, escalation policies, schedules and contacts (YAML; re-read when it changes)."""
     timer_interval_s: float = Field(default=1.0, gt=0)
     notify_interval_s: float = Field(default=0.5, gt=0)
+    notify_concurrency: int = Field(default=4, ge=1, le=256)
+    """Notifications in flight at once per destination (channel + host), each on a keep-alive connection."""
     run_timers: bool = True
     run_notifier: bool = True
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)

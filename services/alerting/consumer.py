@@ -3,6 +3,8 @@ transaction per batch with the event claims and the window cells it changed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.alerting.columns import columns
 from services.alerting.engine import Cell, Outcome, RuleEngine
 from services.alerting.escalation import open_timers
-from services.alerting.lifecycle import Evidence, fire_or_repeat, group_text
+from services.alerting.firing import Firing, fire_or_repeat_many
+from services.alerting.lifecycle import Evidence, group_text
 from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS
 from services.alerting.models import engine_state, member_tiers, processed_events, window_cells
 from services.alerting.rules import AlertingConfig
@@ -29,10 +32,6 @@ from shared.service import Runtime
 
 log = structlog.get_logger(__name__)
 CLAIM_GROUP = "alerting"
-_CLEAR = text("""
-    UPDATE alerting.alerts SET clear_since = coalesce(clear_since, :now)
-    WHERE rule_id = :rule AND group_text = :group AND status <> 'resolved' AND auto_resolve_s IS NOT NULL
-""")
 
 
 _WATERMARK = text("""
@@ -54,6 +53,8 @@ class AlertingState:
         self.engine: RuleEngine | None = None
         self.engine_config: AlertingConfig | None = None
         self.tiers: dict[str, str] = {}
+        self.notify = asyncio.Event()
+        """Set when a batch committed new notifications."""
 
     async def ready_engine(self, conn: AsyncConnection) -> RuleEngine:
         config = self.config()
@@ -73,27 +74,51 @@ class AlertingState:
         return self.engine
 
 
+_SAVE_CELLS = text("""
+    INSERT INTO alerting.window_cells (rule_id, group_text, bucket, group_key, sums)
+    SELECT r, g, b, CAST(k AS jsonb), CAST(s AS float8[])
+    FROM unnest(CAST(:rules AS text[]), CAST(:groups AS text[]), CAST(:buckets AS bigint[]),
+                CAST(:keys AS text[]), CAST(:sums AS text[])) AS u(r, g, b, k, s)
+    ON CONFLICT (rule_id, group_text, bucket) DO UPDATE SET sums = excluded.sums, updated_at = now()
+""")
+
+
 async def _save_cells(conn: AsyncConnection, cells: list[Cell]) -> None:
+    """Upserts the changed window cells in one array-bound statement (sums as Postgres array literals)."""
     if not cells:
         return
     latest = {(c.rule_id, group_text(c.group_key), c.bucket): c for c in cells}
-    statement = pg_insert(window_cells).values(
-        [
-            {
-                "rule_id": c.rule_id,
-                "group_text": key[1],
-                "bucket": c.bucket,
-                "group_key": dict(c.group_key),
-                "sums": list(c.values),
-            }
-            for key, c in latest.items()
-        ]
-    )
     await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["rule_id", "group_text", "bucket"],
-            set_={"sums": statement.excluded.sums, "updated_at": text("now()")},
-        )
+        _SAVE_CELLS,
+        {
+            "rules": [k[0] for k in latest],
+            "groups": [k[1] for k in latest],
+            "buckets": [k[2] for k in latest],
+            "keys": [json.dumps(dict(c.group_key), ensure_ascii=False) for c in latest.values()],
+            "sums": ["{" + ",".join(repr(v) for v in c.values) + "}" for c in latest.values()],
+        },
+    )
+
+
+_CLEAR_MANY = text("""
+    UPDATE alerting.alerts SET clear_since = coalesce(clear_since, :now)
+    FROM unnest(CAST(:rules AS text[]), CAST(:groups AS text[])) AS k(r, g)
+    WHERE rule_id = k.r AND group_text = k.g AND status <> 'resolved' AND auto_resolve_s IS NOT NULL
+""")
+
+
+def _evidence(event: FeedbackScored, offset: str) -> Evidence:
+    return Evidence(
+        str(event.feedback_id),
+        event.text[:200],
+        event.stars,
+        event.label,
+        f"{event.model.id}@{event.model.version}",
+        event.occurred_at.isoformat(),
+        offset,
+        event.channel,
+        event.customer_id,
+        tuple({"name": a.name, "label": a.label} for a in event.aspects),
     )
 
 
@@ -105,48 +130,40 @@ async def _alerts_from(
     config: AlertingConfig,
     now: datetime,
     topic: str,
-) -> None:
+) -> int:
+    """Fires or repeats the batch's alerts; marks clear groups of auto-resolving rules. Returns how many
+    notifications may now be due (0: the notifier need not be woken)."""
     silences = await active_silences(conn, now)
+    clear: list[tuple[str, str]] = []
+    firings: list[Firing] = []
     for signal in outcome.signals:
         rule = signal.rule
         if not signal.firing:
             if rule.auto_resolve_after is not None:
-                await conn.execute(
-                    _CLEAR, {"now": now, "rule": rule.id, "group": group_text(signal.group_key)}
-                )
+                clear.append((rule.id, group_text(signal.group_key)))
             continue
         timers = open_timers(rule, config.policies[rule.policy], now, signal.max_tier)
-        rows = [batch[i] for i in signal.rows]
-        evidence = [
-            Evidence(
-                str(e.feedback_id),
-                e.text[:200],
-                e.stars,
-                e.label,
-                f"{e.model.id}@{e.model.version}",
-                e.occurred_at.isoformat(),
-                offsets[i],
-            )
-            for i, e in zip(signal.rows[:5], rows[:5], strict=True)
-        ]
-        customers = {e.customer_id for e in rows}
+        customers = {batch[i].customer_id for i in signal.rows}
         labels: dict[str, Any] = {"rule": rule.id, "level": timers.level, **dict(signal.group_key)}
-        await fire_or_repeat(
-            conn,
-            rule_id=rule.id,
-            group=signal.group_key,
-            timers=timers,
-            summary=f"{rule.description or rule.id} [{group_text(signal.group_key)}]",
-            value=signal.value,
-            evidence=evidence,
-            count=len(rows),
-            customer_id=customers.pop() if len(customers) == 1 else None,
-            silenced=silenced(silences, labels),
-            auto_resolve=rule.auto_resolve_after,
-            now=now,
-            topic=topic,
-            config=config,
+        firings.append(
+            Firing(
+                rule_id=rule.id,
+                group=signal.group_key,
+                timers=timers,
+                summary=f"{rule.description or rule.id} [{group_text(signal.group_key)}]",
+                value=signal.value,
+                count=len(signal.rows),
+                customer_id=customers.pop() if len(customers) == 1 else None,
+                silenced=silenced(silences, labels),
+                auto_resolve=rule.auto_resolve_after,
+                evidence=[_evidence(batch[i], offsets[i]) for i in signal.rows[:5]],
+            )
         )
+    if clear:
+        await conn.execute(
+            _CLEAR_MANY, {"now": now, "rules": [c[0] for c in clear], "groups": [c[1] for c in clear]}
+        )
+    return await fire_or_repeat_many(conn, firings, now, topic, config)
 
 
 def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
@@ -190,10 +207,14 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                         for e in unique
                         if isinstance(e.envelope.payload, FeedbackScored)
                     ]
-                    await _alerts_from(conn, outcome, batch, offsets, state.config(), state.clock(), topic)
+                    fired = await _alerts_from(
+                        conn, outcome, batch, offsets, state.config(), state.clock(), topic
+                    )
             except BaseException:
                 state.engine = None
                 raise
+            if fired:
+                state.notify.set()  # committed: the notifier sends them now rather than at its next poll
 
         return handle
 

@@ -59,10 +59,14 @@ class Outcome:
         """The changed window cells with their current sums, to persist with the batch."""
         out = []
         for compiled, groups, buckets in self.dirty:
-            assert compiled.ring is not None
-            for group, bucket in zip(groups.tolist(), buckets.tolist(), strict=True):
-                values = tuple(float(v) for v in compiled.ring.at(np.array([group]), bucket)[0])
-                out.append(Cell(compiled.rule.id, compiled.groups.keys[group], bucket, values))
+            ring = compiled.ring
+            assert ring is not None
+            values = ring.data[groups, buckets % ring.buckets, :].tolist()
+            keys, rule_id = compiled.groups.keys, compiled.rule.id
+            out += [
+                Cell(rule_id, keys[g], b, tuple(v))
+                for g, b, v in zip(groups.tolist(), buckets.tolist(), values, strict=True)
+            ]
         return out
 
 

@@ -7,14 +7,14 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
-from services.alerting.metrics import ALERTS_FIRED, ESCALATIONS
+from services.alerting.metrics import ESCALATIONS
 from services.alerting.models import alerts, deliveries, outbox, timeline
 from services.alerting.rules import AlertingConfig, Policy
 from shared.contracts.alerts import AlertChanged
@@ -33,6 +33,10 @@ class Evidence:
     occurred_at: str
     offset: str = ""
     """Where the scored event sits in Kafka: topic/partition/offset."""
+    channel: str = ""
+    customer_id: str = ""
+    aspects: tuple[dict[str, str], ...] = ()
+    """Aspects the feedback mentions, each with its own polarity ({"name", "label"})."""
 
 
 def group_text(key: Sequence[tuple[str, str]]) -> str:
@@ -137,74 +141,6 @@ async def announce(
                     next_attempt_at=at,
                 )
             )
-
-
-async def fire_or_repeat(
-    conn: AsyncConnection,
-    *,
-    rule_id: str,
-    group: Sequence[tuple[str, str]],
-    timers: Timers,
-    summary: str,
-    value: float,
-    evidence: Sequence[Evidence],
-    count: int,
-    customer_id: str | None,
-    silenced: bool,
-    auto_resolve: timedelta | None,
-    now: datetime,
-    topic: str,
-    config: AlertingConfig,
-) -> bool:
-    """One open alert per (rule, group): a repeat adds to its count and evidence; returns True if fired."""
-    key = group_text(group)
-    found = (
-        await conn.execute(
-            select(alerts)
-            .where(alerts.c.rule_id == rule_id, alerts.c.group_text == key, alerts.c.status != "resolved")
-            .with_for_update()
-        )
-    ).first()
-    items = [e.__dict__ for e in evidence]
-    if found is not None:
-        await conn.execute(
-            update(alerts)
-            .where(alerts.c.id == found.id)
-            .values(
-                count=found._mapping["count"] + max(count, 1),
-                value=value,
-                evidence=(list(found.evidence) + items)[-EVIDENCE_KEPT:],
-                clear_since=None,
-                updated_at=now,
-            )
-        )
-        return False
-    alert_id = uuid.uuid4()
-    await conn.execute(
-        insert(alerts).values(
-            id=alert_id,
-            rule_id=rule_id,
-            group_text=key,
-            group_key=dict(group),
-            count=max(count, 1),
-            value=value,
-            summary=summary,
-            policy=json.loads(timers.policy.model_dump_json()),
-            timeout_factor=timers.timeout_factor,
-            silenced=silenced,
-            customer_id=customer_id,
-            evidence=items[-EVIDENCE_KEPT:],
-            auto_resolve_s=auto_resolve.total_seconds() if auto_resolve else None,
-            created_at=now,
-            updated_at=now,
-            **timer_columns(timers),
-        )
-    )
-    row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
-    await note(conn, alert_id, "fired", now, row.level, detail={"value": value, "silenced": silenced})
-    await announce(conn, row, "fired", now, topic, config)
-    ALERTS_FIRED.labels(rule_id, row.level).inc()
-    return True
 
 
 async def apply_timers(

@@ -31,8 +31,23 @@ _AUTO_RESOLVE = text("""
 """)
 
 
+PAGE = 200
+MAX_PAGES = 50
+
+
 async def tick(runtime: Runtime, state: AlertingState, now: datetime) -> int:
-    """Applies everything due at `now`; the number of transitions applied."""
+    """Applies everything due at `now`, a page of alerts per transaction; the number of transitions."""
+    applied = 0
+    for _ in range(MAX_PAGES):  # bounded: the next tick carries on
+        done, due_alerts = await _tick_page(runtime, state, now)
+        applied += done
+        if due_alerts < PAGE:
+            break
+    return applied
+
+
+async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> tuple[int, int]:
+    """(transitions applied, alerts taken) for the next page of due alerts."""
     topic = ALERTS.name + runtime.settings.kafka.topic_suffix
     config = state.config()
     applied = 0
@@ -42,7 +57,7 @@ async def tick(runtime: Runtime, state: AlertingState, now: datetime) -> int:
                 select(alerts)
                 .where(alerts.c.next_action_at <= now, alerts.c.status != "resolved")
                 .order_by(alerts.c.next_action_at)
-                .limit(200)
+                .limit(PAGE)
                 .with_for_update(skip_locked=True)
             )
         ).all()
@@ -90,7 +105,7 @@ async def tick(runtime: Runtime, state: AlertingState, now: datetime) -> int:
         )
     for level in ("L1", "L2", "L3", "L4"):
         OPEN_ALERTS.labels(level).set(counts.get(level, 0))
-    return applied
+    return applied, len(rows)
 
 
 async def run_timers(

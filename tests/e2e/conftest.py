@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from benchmarks.platform import Platform
+from benchmarks.platform import Platform, forget_alerts
 from tests.conftest import _require_broker
 from tests.integration.alerting_helpers import Receiver, rules_file
 
@@ -37,6 +37,7 @@ async def platform(tmp_path_factory: pytest.TempPathFactory, sink: Receiver) -> 
     finally:
         await asyncio.to_thread(platform.stop)
         await platform.delete_topics()
+        await forget_alerts(f"%-{suffix}")
 
 
 @pytest.fixture

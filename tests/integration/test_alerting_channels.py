@@ -10,7 +10,7 @@ import time
 import urllib.request
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -63,7 +63,7 @@ async def test_email_goes_out_over_smtp():
     controller.start()
     try:
         settings = AlertingSettings(smtp_port=port)
-        async with httpx.AsyncClient() as http:
+        async with aiohttp.ClientSession() as http:
             await send(
                 "email",
                 "managers",
@@ -84,7 +84,7 @@ async def test_slack_gets_a_text_payload_and_an_unreachable_smtp_is_a_delivery_e
     try:
         settings = AlertingSettings(webhook_allow=["127.0.0.1"], smtp_port=free_port())
         config = config_with(ops=Contact(slack=receiver.url, email="ops@example.com"))
-        async with httpx.AsyncClient() as http:
+        async with aiohttp.ClientSession() as http:
             await send("slack", "ops", PAYLOAD, config, settings, http)
             with pytest.raises(DeliveryError, match="SMTP"):
                 await send("email", "ops", PAYLOAD, config, settings, http)
@@ -126,10 +126,11 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory):
 
 async def test_alerts_reach_a_real_alertmanager(alertmanager: str):
     settings = AlertingSettings(webhook_allow=["127.0.0.1"], alertmanager_url=alertmanager)
-    async with httpx.AsyncClient() as http:
+    async with aiohttp.ClientSession() as http:
         await send("alertmanager", "executives", PAYLOAD, config_with(), settings, http)
         for _ in range(50):
-            alerts = (await http.get(alertmanager + "/api/v2/alerts")).json()
+            async with http.get(alertmanager + "/api/v2/alerts") as response:
+                alerts = await response.json()
             if alerts:
                 break
             await asyncio.sleep(0.1)
