@@ -63,6 +63,8 @@ class ServiceSpec:
     """Outbound TCP ports to anywhere (notification channels), besides Kafka, PostgreSQL and DNS."""
     calls: tuple[str, ...] = ()
     """Services this one calls over HTTP (allowed by the network policies on both ends)."""
+    replica_cap: int | None = None
+    """At most this many consumers, whatever the partitions (a service whose state spans partitions)."""
 
     @property
     def consumes(self) -> list[TopicSpec]:
@@ -75,7 +77,8 @@ class ServiceSpec:
     @property
     def max_replicas(self) -> int:
         """A consumer beyond the partition count of every topic it reads would sit idle."""
-        return max(spec.partitions for spec in self.consumes)
+        most = max(spec.partitions for spec in self.consumes)
+        return most if self.replica_cap is None else min(most, self.replica_cap)
 
     @property
     def image(self) -> str:
@@ -106,6 +109,9 @@ SERVICES = (
         env={"ALERTING_LOYALTY_URL": "http://loyalty:8004"},  # the console's member lookup
         egress_ports=(443, 25, 465, 587, 9093),
         calls=("loyalty",),
+        # Windows count per business line, region or store while feedback is partitioned by customer:
+        # one consumer must see every partition, or each replica would count only its share of a window.
+        replica_cap=1,
     ),
     ServiceSpec(
         "loyalty",

@@ -127,7 +127,10 @@ def deployment(svc: ServiceSpec) -> Obj:
     spec: Obj = {
         "revisionHistoryLimit": 5,
         "selector": {"matchLabels": selector(svc)},
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        # A single-consumer service is replaced, not surged: two pods would split its partitions mid-window.
+        "strategy": {"type": "Recreate"}
+        if svc.replica_cap == 1
+        else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "template": {
             "metadata": {"labels": labels(svc)},
             "spec": {
