@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,8 +41,9 @@ class Signal:
     max_tier: int = -1
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """One window counter cell (a tuple: batches change tens of thousands of them)."""
+
     rule_id: str
     group_key: tuple[tuple[str, str], ...]
     bucket: int

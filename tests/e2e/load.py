@@ -1,0 +1,145 @@
+"""Steady seeded load through ingest during faults, and the checks that follow them: everything accepted
+was scored, nothing refused was, no effect (points, open alert, page) was applied twice, lag drained."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from benchmarks.loadgen import LoadGen
+from benchmarks.platform import INGEST_KEY, LagProbe, Platform
+from shared.contracts.registry import FEEDBACK_SCORED
+from shared.db.engine import Database
+from tests.e2e.flow import envelopes, until
+from tests.integration.alerting_helpers import Receiver
+
+RATE = 100  # feedback/s offered; 2 shared cores carry the four services, broker, database and this client
+RECOVERY_S = 30.0
+RETRYABLE = {429, 503}
+
+
+class Load:
+    """Seeded feedback (and a purchase every tenth request) at RATE/s; remembers what each request got."""
+
+    def __init__(self, platform: Platform, retry_unavailable: bool = False) -> None:
+        self.gen = LoadGen(seed=42, customers=300, run=f"F{platform.suffix[2:]}")
+        self.platform = platform
+        self.accepted: dict[str, str] = {}  # external_id → feedback_id
+        self.refused: set[str] = set()  # answered, but not 2xx
+        self.unanswered: list[tuple[str, dict[str, Any]]] = []
+        self.orders: set[str] = set()
+        self.stop = asyncio.Event()
+        self.retry_unavailable = retry_unavailable
+        self.last_unavailable = ""
+        """503/429 answers are retried later, as a client honouring Retry-After would (not refusals)."""
+
+    async def one(self, http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> None:
+        try:
+            response = await http.post(path, json=body, headers=INGEST_KEY)
+        except httpx.TransportError:
+            self.unanswered.append((path, body))
+            return
+        if response.status_code in RETRYABLE and self.retry_unavailable:
+            self.unanswered.append((path, body))
+            self.last_unavailable = f"{response.status_code} {response.text[:300]}"
+        elif response.status_code not in (200, 202):
+            self.refused.add(body["external_id"])
+        elif path == "/v1/feedback":
+            self.accepted[body["external_id"]] = response.json()["feedback_id"]
+        else:
+            self.orders.add(body["order_id"])
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.platform.url("ingest"), timeout=15) as http:
+            tasks: set[asyncio.Task[None]] = set()
+            began, i = time.perf_counter(), 0
+            while not self.stop.is_set():
+                await asyncio.sleep(max(0.0, began + i / RATE - time.perf_counter()))
+                path, body = (
+                    ("/v1/events", self.gen.purchase())
+                    if i % 10 == 9
+                    else ("/v1/feedback", self.gen.feedback())
+                )
+                task = asyncio.create_task(self.one(http, path, body))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                i += 1
+            await asyncio.gather(*tasks)
+
+    async def retry_unanswered(self, rounds: int = 30) -> None:
+        """What got no answer is retried, as a client would; ingest's idempotency makes that safe."""
+        async with httpx.AsyncClient(base_url=self.platform.url("ingest"), timeout=15) as http:
+            for _ in range(rounds):
+                pending, self.unanswered = self.unanswered, []
+                for path, body in pending:
+                    self.refused.discard(body.get("external_id", ""))
+                    await self.one(http, path, body)
+                if not self.unanswered:
+                    return
+                await asyncio.sleep(2)
+        assert not self.unanswered, f"{len(self.unanswered)} still unanswered; last: {self.last_unavailable}"
+
+
+async def check_effects_once(load: Load, platform: Platform, sink: Receiver, database: Database) -> None:
+    """After the faults: lag drained; accepted feedback scored and refused not; effects applied once."""
+    async with LagProbe(platform) as probe:
+        await until(
+            lambda: _none_lagging(probe), timeout_s=90, what="consumer lag back to zero after the kills"
+        )
+
+    scored = await envelopes(
+        platform.kafka.bootstrap_servers,
+        platform.topic(FEEDBACK_SCORED.name),
+        lambda found: set(load.accepted.values()) <= {e["payload"]["feedback_id"] for e in found},
+        timeout_s=60,
+    )
+    by_external = {e["payload"]["external_id"]: e["payload"]["feedback_id"] for e in scored}
+    missing = {x for x, f in load.accepted.items() if by_external.get(x) != f}
+    assert not missing, f"{len(missing)} accepted feedback never scored"
+    assert not load.refused & set(by_external), "a refused feedback was scored"
+
+    prefix = load.gen.run + "-%"
+    async with database.connection() as conn:
+        twice_earned = (
+            await conn.execute(
+                text(
+                    "SELECT source, count(*) FROM loyalty.ledger WHERE customer_id LIKE :p "
+                    "GROUP BY customer_id, kind, source HAVING count(*) > 1"
+                ),
+                {"p": prefix},
+            )
+        ).all()
+        orders = (
+            await conn.execute(
+                text("SELECT count(*) FROM loyalty.orders WHERE customer_id LIKE :p"), {"p": prefix}
+            )
+        ).scalar_one()
+        alerts_per_group = (
+            await conn.execute(
+                text(
+                    "SELECT rule_id, group_text, count(*) FROM alerting.alerts WHERE rule_id LIKE :r "
+                    "AND status <> 'resolved' GROUP BY rule_id, group_text HAVING count(*) > 1"
+                ),
+                {"r": "%" + platform.rule_suffix},
+            )
+        ).all()
+    assert twice_earned == [], "points applied twice"
+    assert orders == len(load.orders)
+    assert alerts_per_group == [], "two open alerts for one rule and group"
+    one_star = {
+        e["payload"]["feedback_id"]
+        for e in scored
+        if e["payload"]["external_id"] in load.accepted and e["payload"]["stars"] <= 1
+    }
+    assert one_star, "the load contains complaints the model scores 1 star"
+    pages = Counter((p["alert"]["alert_id"], p["transition"], p["alert"]["level"]) for p in sink.payloads())
+    assert [key for key, n in pages.items() if n > 1] == [], "a page sent twice for one escalation step"
+
+
+async def _none_lagging(probe: LagProbe) -> bool:
+    return not any((await probe.lag()).values())
