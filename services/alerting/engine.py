@@ -76,9 +76,11 @@ class Groups:
     """Interned group keys of one rule (dense ids for the counters)."""
 
     def __init__(self, dims: Sequence[str]) -> None:
-        self.dims = list(dims)
+        self.dims = sorted(dims)
+        """Canonical order: a key is its (dimension, value) pairs sorted, as restored cells are."""
         self.ids: dict[tuple[tuple[str, str], ...], int] = {}
         self.keys: list[tuple[tuple[str, str], ...]] = []
+        self._by_values: dict[tuple[str, ...], int] = {}
 
     def intern(self, key: tuple[tuple[str, str], ...]) -> int:
         found = self.ids.get(key)
@@ -96,16 +98,25 @@ class Groups:
             return cached  # type: ignore[return-value]
         plain = [d for d in self.dims if d != "aspect"]
         columns = [batch.values(d) for d in plain]
-        out_rows, out_ids = [], []
-        for row in range(batch.size):
-            base = tuple((d, col[row]) for d, col in zip(plain, columns, strict=True))
-            if "aspect" in self.dims:
+        rows_values: list[tuple[str, ...]] = (
+            list(zip(*columns, strict=True)) if columns else [()] * batch.size
+        )
+        out_rows: list[int] = []
+        out_ids: list[int] = []
+        if "aspect" in self.dims:
+            for row, values in enumerate(rows_values):
+                base = tuple(zip(plain, values, strict=True))
                 for name in sorted({a.name for a in batch.events[row].aspects}):
                     out_rows.append(row)
                     out_ids.append(self.intern(tuple(sorted((*base, ("aspect", name))))))
-            else:
-                out_rows.append(row)
-                out_ids.append(self.intern(base))
+        else:
+            by_values = self._by_values  # values alone are looked up: no pairs built per event
+            for values in rows_values:
+                found = by_values.get(values)
+                if found is None:
+                    found = by_values[values] = self.intern(tuple(zip(plain, values, strict=True)))
+                out_ids.append(found)
+            out_rows = list(range(batch.size))
         result = np.array(out_rows, dtype=np.int64), np.array(out_ids, dtype=np.int64)
         batch.cache[cache_key] = result
         return result
@@ -117,6 +128,8 @@ class CompiledRule:
         self.filter = compile_condition(rule.filter)
         self.match = compile_condition(rule.match) if hasattr(rule, "match") else None
         self.groups = groups
+        match = rule.match.model_dump_json() if isinstance(rule, PerFeedbackRule) else ""
+        self.condition_key = f"{','.join(groups.dims)}|{rule.filter.model_dump_json()}|{match}"
         self.ring: BucketRing | None = None
         self.watermark = 0.0
         """Newest event time this rule has seen (persisted per rule, so rules never share a clock)."""
@@ -214,21 +227,28 @@ class RuleEngine:
         return outcome
 
     def _per_feedback(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
-        assert compiled.match is not None
-        rows = np.flatnonzero(compiled.filter(batch) & compiled.match(batch))
-        by_group: dict[GroupKey, list[int]] = {}
-        columns = [batch.values(d) for d in compiled.rule.group_by]
-        for row in rows.tolist():
-            key: GroupKey = tuple(
-                (str(d), col[row]) for d, col in zip(compiled.rule.group_by, columns, strict=True)
-            )
-            by_group.setdefault(key, []).append(row)
-        tiers = batch.tiers_list()
-        for key, members in by_group.items():
-            tier = max(tiers[i] for i in members)
-            outcome.signals.append(
-                Signal(compiled.rule, key, True, float(len(members)), tuple(members), tier)
-            )
+        # Rules with the same conditions and grouping share one grouping of the batch.
+        cache_key = "per_feedback:" + compiled.condition_key
+        groups = batch.cache.get(cache_key)
+        if groups is None:
+            assert compiled.match is not None
+            rows = np.flatnonzero(compiled.filter(batch) & compiled.match(batch)).tolist()
+            dims = compiled.groups.dims
+            columns = [[col[row] for row in rows] for col in (batch.values(d) for d in dims)]
+            by_group: dict[GroupKey, list[int]] = {}
+            for row, values in zip(
+                rows, zip(*columns, strict=True) if columns else [()] * len(rows), strict=True
+            ):
+                by_group.setdefault(tuple(zip(dims, values, strict=True)), []).append(row)
+            tiers = batch.tiers_list()
+            groups = batch.cache[cache_key] = [
+                (key, tuple(members), max(tiers[i] for i in members)) for key, members in by_group.items()
+            ]
+        rule = compiled.rule
+        outcome.signals += [
+            Signal(rule, key, True, float(len(members)), members, tier)
+            for key, members, tier in groups  # type: ignore[attr-defined]
+        ]
 
     def _windowed(self, compiled: CompiledRule, batch: Columns, outcome: Outcome) -> None:
         ring = compiled.ring
@@ -255,18 +275,23 @@ class RuleEngine:
         if not report.any():
             return
         hit = accepted & matched[rows]
-        hit_rows, hit_ids = rows[hit], ids[hit]
-        order = np.argsort(hit_ids, kind="stable")
-        starts = np.searchsorted(hit_ids[order], touched)
-        ends = np.searchsorted(hit_ids[order], touched, side="right")
-        tiers = batch.tiers_list()
-        for i in np.flatnonzero(report).tolist():
-            members = hit_rows[order[starts[i] : ends[i]]].tolist()
-            tier = max((tiers[m] for m in members), default=-1)
-            key = compiled.groups.keys[int(touched[i])]
-            outcome.signals.append(
-                Signal(compiled.rule, key, bool(firing[i]), float(value[i]), tuple(members), tier)
-            )
+        order = np.argsort(ids[hit], kind="stable")
+        hit_rows, hit_ids = rows[hit][order], ids[hit][order]
+        starts = np.searchsorted(hit_ids, touched)
+        ends = np.searchsorted(hit_ids, touched, side="right")
+        # Highest member tier per touched group in one pass: every hit's group is a touched group and
+        # the hits are sorted by group, so the non-empty segments start where their groups do.
+        tier = np.full(len(touched), -1, dtype=np.int64)
+        some = ends > starts
+        if some.any():
+            tier[some] = np.maximum.reduceat(batch.tier[hit_rows].astype(np.int64), starts[some])
+        members, keys, rule = hit_rows.tolist(), compiled.groups.keys, compiled.rule
+        begin, end, groups = starts.tolist(), ends.tolist(), touched.tolist()
+        fire, amount, tiers = firing.tolist(), value.tolist(), tier.tolist()
+        outcome.signals += [
+            Signal(rule, keys[groups[i]], fire[i], amount[i], tuple(members[begin[i] : end[i]]), tiers[i])
+            for i in np.flatnonzero(report).tolist()
+        ]
 
     def restore(self, cells: Sequence[Cell], watermarks: Mapping[str, float]) -> None:
         """Loads persisted window cells and each rule's watermark (after a restart)."""

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.alerting.columns import columns
-from services.alerting.engine import RuleEngine
+from services.alerting.engine import Cell, RuleEngine
 from services.alerting.rules import AlertingConfig, load_rules
 from shared.yamlconfig import ConfigError, parse_yaml
 from tests.alerting_data import scored
@@ -171,7 +171,8 @@ def test_nps_below_benchmark_three_complete_days_running():
     assert fired(e2.process(columns(day(3, 2, 2) + day(2, 2, 2) + day(1, 2, 3) + day(0, 1, 0), {})))
 
 
-def test_restart_restores_windows_from_persisted_cells():
+@pytest.mark.parametrize("group_by", [["business_line"], ["region", "business_line"]])
+def test_restart_restores_windows_from_persisted_cells(group_by):
     rule = {
         "id": "share",
         "kind": "windowed_rate",
@@ -179,15 +180,25 @@ def test_restart_restores_windows_from_persisted_cells():
         "window": "1h",
         "threshold": 0.3,
         "min_samples": 10,
-        "group_by": ["business_line"],
+        "group_by": group_by,
     }
     first = engine(rule)
     cells = first.process(
-        columns([scored(T0 + timedelta(minutes=i), "negative") for i in range(9)], {})
+        columns([scored(T0 + timedelta(minutes=i), "negative", region="east") for i in range(9)], {})
     ).cells()
+    # as the consumer reads them back: group keys from a JSON object, whatever order the rule lists
+    stored = [Cell(c.rule_id, tuple(sorted(dict(c.group_key).items())), c.bucket, c.values) for c in cells]
     restarted = engine(rule)
-    restarted.restore(cells, first.watermarks())
-    assert fired(restarted.process(columns([scored(T0 + timedelta(minutes=20), "negative")], {})))
+    restarted.restore(stored, first.watermarks())
+    (signal,) = fired(
+        restarted.process(columns([scored(T0 + timedelta(minutes=20), "negative", region="east")], {}))
+    )
+    assert signal.value == 1.0
+    assert dict(signal.group_key) == {
+        "business_line": "retail",
+        **({"region": "east"} if "region" in group_by else {}),
+    }
+    assert len(restarted.rules[0].groups.keys) == 1, "restored and live events share one group"
 
 
 def test_bad_rules_file_names_line_and_field():
