@@ -56,6 +56,9 @@ bench-alerting: install-train  ## rule evaluation (100 rules, 1,000 groups) vs b
 
 bench-e2e: install-train  ## the four services under seeded load: POST → scored, scored → webhook, lag, CPU/RSS (reports/)
 	@$(STACK) infra-up
-	@$(PY) -m benchmarks.e2e --rate $(or $(BENCH_RATE),500) --seconds $(or $(BENCH_SECONDS),60)
+	@$(PY) -m benchmarks.e2e --rate $(or $(BENCH_RATE),100) --seconds $(or $(BENCH_SECONDS),60)
 
-bench: bench-ingest bench-sentiment bench-alerting bench-loyalty bench-e2e  ## every benchmark, one after another
+bench: install-train  ## every benchmark one after another, then reports/bench.md (ratios, checks, e2e figures and chart)
+	@mkdir -p reports && echo "BENCH_SINCE=$$(date +%s)" > reports/.bench-since
+	@$(MAKE) --no-print-directory bench-ingest bench-sentiment bench-alerting bench-loyalty bench-e2e
+	@env $$(cat reports/.bench-since) $(PY) -m benchmarks.summary
