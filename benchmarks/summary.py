@@ -44,7 +44,6 @@ def markdown(reports: dict[str, dict[str, Any] | None]) -> str:
     e2e = REPORTS / "bench-e2e.md"
     if reports.get("e2e") is not None and e2e.exists():
         lines += ["", "## End-to-end run", "", e2e.read_text().split("\n", 1)[1].strip()]
-        lines += ["", "![end-to-end](bench-e2e.png)"]
     return "\n".join(lines)
 
 
