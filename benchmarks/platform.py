@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -166,9 +166,10 @@ async def forget_alerts(rule_ids_like: str) -> None:
         await database.dispose()
 
 
-def webhook_rules(directory: Path, url: str, suffix: str = "") -> Path:
+def webhook_rules(directory: Path, url: str, suffix: str = "", **overrides: Any) -> Path:
     """The project's alert rules with every target paging `url` by webhook (no Slack, e-mail or pager);
-    rule ids carry `suffix`, so a run's alerts can be told apart (and forgotten) afterwards."""
+    rule ids carry `suffix`, so a run's alerts can be told apart (and forgotten) afterwards; `overrides`
+    replace top-level sections."""
     doc = yaml.safe_load(DEFAULT_RULES.read_text())
     for rule in doc["rules"]:
         rule["id"] = f"{rule['id']}{suffix}"
@@ -179,7 +180,8 @@ def webhook_rules(directory: Path, url: str, suffix: str = "") -> Path:
     people = {p for s in doc.get("schedules", {}).values() for p in s["people"]}
     teams = {t["name"] for p in doc["policies"].values() for s in p["steps"] for t in s["targets"]}
     doc["contacts"] = {name: {"webhook": url} for name in people | teams}
-    path = directory / "rules-webhook.yaml"
+    doc.update(overrides)
+    path = directory / f"rules{suffix or '-webhook'}.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     return path
 

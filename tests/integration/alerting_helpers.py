@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from sqlalchemy import text
 
+from benchmarks.platform import webhook_rules
 from services.alerting.app import create_app
 from services.alerting.config import AlertingSettings
 from shared.db.engine import Database
@@ -77,28 +77,7 @@ class Receiver:
 def rules_file(directory: Path, webhook_url: str, **overrides: Any) -> tuple[Path, str]:
     """A rules file whose rule ids are unique to the test; returns (path, suffix)."""
     suffix = uuid.uuid4().hex[:6]
-    doc = yaml.safe_load(Path("services/alerting/rules.yaml").read_text())
-    for rule in doc["rules"]:
-        rule["id"] = f"{rule['id']}-{suffix}"
-    for policy in doc["policies"].values():
-        for step in policy["steps"]:
-            for target in step["targets"]:
-                target["channels"] = ["webhook"]
-    doc["contacts"] = {
-        name: {"webhook": webhook_url}
-        for name in [
-            "agent-wang",
-            "agent-li",
-            "agent-zhang",
-            "department-managers",
-            "executives",
-            "ceo-office",
-        ]
-    }
-    doc.update(overrides)
-    path = directory / f"rules-{suffix}.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
-    return path, suffix
+    return webhook_rules(directory, webhook_url, f"-{suffix}", **overrides), suffix
 
 
 @asynccontextmanager
