@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from pydantic import BaseModel
 
 from shared.contracts.envelope import Envelope
@@ -15,6 +21,9 @@ from shared.observability.metrics import KAFKA_PRODUCE_FAILURES, KAFKA_PRODUCED
 from shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+SESSION_LOST = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced)
+"""Errors after which an idempotent producer's session is unusable (seen after a broker restart under
+load: every later send fails with OutOfOrderSequenceNumber): the producer is replaced by a new one."""
 
 
 class BrokerUnavailable(Exception):
@@ -33,6 +42,7 @@ class EventProducer:
         self._service = service
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._retired: set[asyncio.Task[None]] = set()
 
     def _new_producer(self) -> AIOKafkaProducer:
         # aiokafka's gzip/lz4/zstd codecs come from the cramjam package.
@@ -115,10 +125,22 @@ class EventProducer:
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
             KAFKA_PRODUCE_FAILURES.labels(self._service, topic).inc(len(records))
+            if isinstance(exc, SESSION_LOST) and self._producer is producer:
+                self._replace(producer, exc)
             raise BrokerUnavailable(f"Kafka did not acknowledge the write to {topic}: {exc!r}") from exc
         KAFKA_PRODUCED.labels(self._service, topic).inc(len(records))
 
+    def _replace(self, broken: AIOKafkaProducer, error: Exception) -> None:
+        """Drops a producer whose idempotence session is lost and connects a new one in the background;
+        sends fail with BrokerUnavailable (and are retried by callers) until it is connected."""
+        log.warning("kafka_producer_replaced", error=repr(error))
+        self._producer = None
+        self._retired.add(asyncio.create_task(broken.stop()))
+        self._retired = {t for t in self._retired if not t.done()}
+        self._connector = asyncio.create_task(self._connect(), name=f"{self._service}-producer-reconnect")
+
     async def stop(self) -> None:
+        await asyncio.gather(*self._retired, return_exceptions=True)
         if self._connector is not None and not self._connector.done():
             self._connector.cancel()
             await asyncio.gather(self._connector, return_exceptions=True)

@@ -4,8 +4,38 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 import structlog
+
+
+class RepeatFilter(logging.Filter):
+    """Lets the same message of the same logger through once per `window_s`; the next one that passes
+    carries how many were held back (`suppressed`). While the broker is down aiokafka logs the same
+    connection error thousands of times a second: this keeps the log readable and the CPU for work."""
+
+    def __init__(
+        self, prefixes: tuple[str, ...], window_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.prefixes, self.window_s, self.clock = prefixes, window_s, clock
+        self.seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key, now = (record.name, str(record.msg)), self.clock()
+        last, held = self.seen.get(key, (float("-inf"), 0))
+        if now - last < self.window_s:
+            self.seen[key] = (last, held + 1)
+            return False
+        if len(self.seen) > 1000:
+            self.seen.clear()
+        self.seen[key] = (now, 0)
+        if held:
+            record.suppressed = held
+        return True
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -23,7 +53,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors,
+        foreign_pre_chain=[*shared_processors, structlog.stdlib.ExtraAdder(allow=("suppressed",))],
         processors=[
             lambda _, __, event: {**event, "service": service},
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -33,6 +63,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatFilter(("aiokafka", "kafka")))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
