@@ -177,8 +177,21 @@ class Notifier:
                             await asyncio.wait_for(self.wake.wait(), self.settings.notify_interval_s)
             finally:
                 recorder.cancel()
-                for task in self.tasks:
-                    task.cancel()
+                await self._drain()
+
+    async def _drain(self, timeout_s: float = 5.0) -> None:
+        """On shutdown: lets sends in flight finish (briefly) and stores their outcomes, so a restart does
+        not send again what was already delivered. What is still unsent is re-leased after the lease."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout_s)
+        for task in self.tasks:
+            task.cancel()
+        if self.outcomes:
+            batch, self.outcomes = self.outcomes, []
+            try:
+                await record(self.runtime, batch, self.clock(), self.settings.max_attempts)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("alerting_notifier_record_failed", error=str(exc), outcomes=len(batch))
 
     async def lease_and_send(self, http: aiohttp.ClientSession) -> int:
         """Leases what is due and starts sending it; the number leased."""
