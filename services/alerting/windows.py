@@ -36,11 +36,12 @@ class BucketRing:
         if len(buckets) == 0:
             return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
         self._ensure_groups(int(groups.max()) + 1)
-        newest = max(self.newest, int(buckets.max()))
-        low = max(int(buckets.min()), newest - self.buckets + 1)
-        for bucket in range(low, int(buckets.max()) + 1):
+        first, last = int(buckets.min()), int(buckets.max())
+        newest = max(self.newest, last)
+        slot_bucket = self.slot_bucket.tolist()  # plain ints: the loop below touches a few slots only
+        for bucket in range(max(first, newest - self.buckets + 1), last + 1):
             slot = bucket % self.buckets
-            if self.slot_bucket[slot] < bucket:
+            if slot_bucket[slot] < bucket:
                 self.data[:, slot, :] = 0
                 self.slot_bucket[slot] = bucket
         self.newest = newest
