@@ -275,6 +275,7 @@ def delivery_latency(rate: int = 500, seconds: int = 20) -> dict[str, Any]:
             time.sleep(0.5)
     receiver.server.shutdown()
     asyncio.run(forget_alerts(doc["rules"][0]["id"]))
+    asyncio.run(_delete_topics(env["KAFKA_BOOTSTRAP_SERVERS"], suffix))
     latencies = sorted((receiver.arrivals[f] - t) * 1000 for f, t in sent.items() if f in receiver.arrivals)
     return {
         "rate": rate,
@@ -284,6 +285,20 @@ def delivery_latency(rate: int = 500, seconds: int = 20) -> dict[str, Any]:
         "p50_ms": statistics.median(latencies) if latencies else None,
         "p95_ms": latencies[int(0.95 * len(latencies)) - 1] if latencies else None,
     }
+
+
+async def _delete_topics(bootstrap: str, suffix: str) -> None:
+    """A broker that keeps every run's topics starts slower and slower: the run's own are removed."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from shared.contracts.registry import TOPICS
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([n + suffix for spec in TOPICS.values() for n in (spec.name, spec.dlq)])
+    finally:
+        await admin.close()
 
 
 async def _create_topics(bootstrap: str, suffix: str) -> None:
