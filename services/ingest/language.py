@@ -14,6 +14,8 @@ _OTHER_LETTERS = re.compile(r"[\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0
 
 def detect_language(text: str) -> Language:
     """zh when Han characters dominate, en for Latin-script text, other for anything else."""
+    if text.isascii():  # the common English case: no Han, kana, hangul or other scripts to count
+        return "en" if len(_LATIN.findall(text)) >= 2 else "other"
     han = len(_HAN.findall(text))
     latin = len(_LATIN.findall(text))
     if _KANA_HANGUL.search(text) or len(_OTHER_LETTERS.findall(text)) > max(han, latin):

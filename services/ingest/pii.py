@@ -8,7 +8,6 @@ to a human reader (a domain, the last four digits) and nothing that identifies t
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -83,13 +82,14 @@ class Masker:
 
     def __init__(self, kinds: frozenset[PiiKind] = frozenset(ALL_KINDS)) -> None:
         self.kinds = kinds
-        self.counts: Counter[str] = Counter()
+        self.counts: dict[str, int] = {}
 
     def text(self, value: str) -> str:
         if not _CANDIDATE.search(value):
             return value  # no '@' and no run of digits: nothing any rule could match
+        has_at = "@" in value
         for kind, pattern, mask in _RULES:
-            if kind in self.kinds:
+            if kind in self.kinds and (has_at or kind != "email"):
                 value = pattern.sub(lambda m, k=kind, f=mask: self._replace(m, k, f), value)  # type: ignore[misc]
         return value
 
@@ -99,7 +99,7 @@ class Masker:
         masked = mask(match)
         if masked is None:
             return match.group()
-        self.counts[kind] += 1
+        self.counts[kind] = self.counts.get(kind, 0) + 1
         return masked
 
     def value(self, value: Any) -> Any:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -28,9 +27,8 @@ from shared.contracts.envelope import Envelope, Record, encode_record
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, TopicSpec
 
 
-@dataclass(frozen=True)
-class Submission:
-    """One record ready for the idempotency store and the broker."""
+class Submission(NamedTuple):
+    """One record ready for the idempotency store and the broker (a tuple: one is built per record)."""
 
     external_id: str
     kind: str
@@ -47,17 +45,26 @@ def model_hash(kind: str, model: BaseModel) -> str:
     return hashlib.sha256(kind.encode() + b"\x00" + model.model_dump_json().encode()).hexdigest()
 
 
+_OPTIONAL_FIELDS = ("csat", "nps", "ces", "stars", "business_line", "region", "store_id", "product_id")
+"""FeedbackIn's fields published as given when set (the others are masked, detected or renamed)."""
+
+
 def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
-    masker = Masker(frozenset(pii_kinds))
+    masker = Masker(pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds))
     text = masker.text(item.text)
-    metadata = masker.value(item.metadata)
+    metadata = masker.value(item.metadata) if item.metadata else {}
     language = item.language or detect_language(text)
-    masked = dict(masker.counts)
-    fields = item.model_dump(exclude={"text", "metadata", "language", "external_id"}, exclude_none=True)
+    masked = masker.counts
+    fields = {"channel": item.channel, "customer_id": item.customer_id, "occurred_at": item.occurred_at}
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(item, name)
+        if value is not None:
+            fields[name] = value
 
     def build(record_id: UUID) -> Record:
+        event_id = str(record_id)
         payload = {
-            "feedback_id": record_id,
+            "feedback_id": event_id,
             "client_id": client,
             "external_id": item.external_id,
             "text": text,
@@ -67,7 +74,7 @@ def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKi
             **fields,
         }
         return encode_record(
-            event_id=record_id,
+            event_id=event_id,
             event_type="feedback.received",
             occurred_at=item.occurred_at,
             source=client,

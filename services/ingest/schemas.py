@@ -74,15 +74,17 @@ class FeedbackIn(Strict):
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        if value and len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
             raise ValueError("must be at most 8 KB as JSON")
         return value
 
     @field_validator("text", mode="after")
     @classmethod
     def _text_or_score(cls, value: str, info: ValidationInfo) -> str:
-        scores = (info.data.get(name) for name in ("csat", "nps", "ces", "stars"))
-        if not value and all(score is None for score in scores):
+        if value:
+            return value
+        data = info.data  # a copy each time it is read
+        if all(data.get(name) is None for name in ("csat", "nps", "ces", "stars")):
             raise ValueError("required when no score (csat, nps, ces, stars) is given")
         return value
 

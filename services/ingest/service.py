@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
-from uuid import UUID, uuid4
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import Literal, NamedTuple
+from uuid import UUID
 
 from services.ingest import metrics
 from services.ingest.records import Submission
-from services.ingest.store import Claim, RecordStore
+from services.ingest.store import STORE_ERRORS, Claim, RecordStore
 from shared.contracts.envelope import Record
 from shared.kafka.producer import BrokerUnavailable, EventProducer
+
+
+def new_ids(count: int) -> list[UUID]:
+    """`count` random (version 4) UUIDs from one read of the OS's random source."""
+    random = os.urandom(16 * count)
+    return [UUID(bytes=random[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 class Unavailable(Exception):
@@ -26,8 +30,7 @@ class Unavailable(Exception):
         self.dependency = dependency
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     status: Literal["accepted", "duplicate", "conflict"]
     record_id: UUID
 
@@ -43,13 +46,14 @@ class Ingestor:
     async def submit(self, client: str, submissions: Sequence[Submission]) -> list[Result]:
         first: dict[str, int] = {}
         claims: list[Claim] = []
+        ids = new_ids(len(submissions))
         for index, sub in enumerate(submissions):
             if sub.external_id not in first:
                 first[sub.external_id] = index
-                claims.append(Claim(sub.external_id, sub.kind, uuid4(), sub.payload_hash))
+                claims.append(Claim(sub.external_id, sub.kind, ids[index], sub.payload_hash))
         try:
             stored = await self._store.claim(client, claims)
-        except (SQLAlchemyError, OSError) as exc:
+        except STORE_ERRORS as exc:
             raise Unavailable("database", exc) from exc
 
         results: list[Result | None] = [None] * len(submissions)
@@ -97,6 +101,6 @@ class Ingestor:
         ]
         try:
             await self._store.mark_published(client, published)
-        except (SQLAlchemyError, OSError) as exc:
+        except STORE_ERRORS as exc:
             # Published but not marked: a retry re-publishes under the same ids, which consumers dedupe.
             raise Unavailable("database", exc) from exc

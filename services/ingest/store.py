@@ -7,25 +7,24 @@ transaction per round (group commit), so throughput is not capped by one WAL flu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.db.coalesce import Coalescer
 from shared.db.engine import Database
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     external_id: str
     kind: str
     record_id: UUID
     payload_hash: str
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     record_id: UUID
     payload_hash: str
     published: bool
@@ -34,33 +33,25 @@ class Stored:
 ClaimRequest = tuple[str, Sequence[Claim]]
 """(client, claims) from one request."""
 
-_CLAIM = text("""
-    WITH input AS (
-        SELECT * FROM unnest(CAST(:clients AS text[]), CAST(:external_ids AS text[]), CAST(:kinds AS text[]),
-                             CAST(:record_ids AS uuid[]), CAST(:hashes AS text[])) AS t(c, e, k, r, h)
-    ), inserted AS (
-        INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)
-        SELECT c, e, k, r, h, 'pending' FROM input
-        ON CONFLICT (client_id, external_id) DO NOTHING
-        RETURNING client_id, external_id, record_id, payload_hash
-    )
-    SELECT client_id, external_id, record_id, payload_hash, false FROM inserted
-    UNION ALL
-    -- The statement's snapshot predates `inserted`, so this finds only rows that existed before.
-    SELECT r.client_id, r.external_id, r.record_id, r.payload_hash, r.status = 'published'
-    FROM ingest.records r JOIN input ON r.client_id = input.c AND r.external_id = input.e
-""")
-_STORED = text("""
+_CLAIM = """
+    INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)
+    SELECT c, e, k, r, h, 'pending'
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) AS t(c, e, k, r, h)
+    ON CONFLICT (client_id, external_id) DO NOTHING
+    RETURNING client_id, external_id, record_id, payload_hash, false
+"""
+_STORED = """
     SELECT r.client_id, r.external_id, r.record_id, r.payload_hash, r.status = 'published'
     FROM ingest.records r
-    JOIN unnest(CAST(:clients AS text[]), CAST(:external_ids AS text[])) AS t(c, e)
-      ON r.client_id = t.c AND r.external_id = t.e
-""")
-_PUBLISHED = text("""
+    JOIN unnest($1::text[], $2::text[]) AS t(c, e) ON r.client_id = t.c AND r.external_id = t.e
+"""
+_PUBLISHED = """
     UPDATE ingest.records r SET status = 'published', published_at = now()
-    FROM unnest(CAST(:clients AS text[]), CAST(:external_ids AS text[])) AS t(c, e)
+    FROM unnest($1::text[], $2::text[]) AS t(c, e)
     WHERE r.client_id = t.c AND r.external_id = t.e AND r.status = 'pending'
-""")
+"""
+STORE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What a store call raises when the database is unavailable or failing."""
 
 
 class RecordStore:
@@ -86,24 +77,22 @@ class RecordStore:
             for c in claims:
                 unique.setdefault((client, c.external_id), c)
         keys = list(unique)
-        async with self._database.connection() as connection:
-            rows = await connection.execute(
+        claims = list(unique.values())
+        async with self._database.driver() as connection:
+            rows = await connection.fetch(
                 _CLAIM,
-                {
-                    "clients": [k[0] for k in keys],
-                    "external_ids": [k[1] for k in keys],
-                    "kinds": [c.kind for c in unique.values()],
-                    "record_ids": [c.record_id for c in unique.values()],
-                    "hashes": [c.payload_hash for c in unique.values()],
-                },
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [c.kind for c in claims],
+                [c.record_id for c in claims],
+                [c.payload_hash for c in claims],
             )
             stored = {(c, e): Stored(r, h, p) for c, e, r, h, p in rows}
             missing = [k for k in keys if k not in stored]
             if missing:
-                # Inserted by a concurrent transaction that committed after the statement began.
-                again = await connection.execute(
-                    _STORED, {"clients": [k[0] for k in missing], "external_ids": [k[1] for k in missing]}
-                )
+                # Stored before (repeats), or by a concurrent transaction that committed meanwhile:
+                # this statement's snapshot sees both.
+                again = await connection.fetch(_STORED, [k[0] for k in missing], [k[1] for k in missing])
                 stored.update({(c, e): Stored(r, h, p) for c, e, r, h, p in again})
         return [
             {c.external_id: stored[(client, c.external_id)] for c in claims} for client, claims in requests
@@ -111,10 +100,8 @@ class RecordStore:
 
     async def _publish_round(self, requests: Sequence[ClaimRequest]) -> list[None]:
         keys = {(client, c.external_id) for client, claims in requests for c in claims}
-        async with self._database.connection() as connection:
+        async with self._database.driver() as connection:
             # Losing this update in a database crash is harmless: a retry re-publishes the same ids.
-            await connection.execute(text("SET LOCAL synchronous_commit = off"))
-            await connection.execute(
-                _PUBLISHED, {"clients": [k[0] for k in keys], "external_ids": [k[1] for k in keys]}
-            )
+            await connection.execute("SET LOCAL synchronous_commit = off")
+            await connection.execute(_PUBLISHED, [k[0] for k in keys], [k[1] for k in keys])
         return [None] * len(requests)

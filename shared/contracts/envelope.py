@@ -53,7 +53,7 @@ Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 def encode_record(
     *,
-    event_id: UUID,
+    event_id: UUID | str,
     event_type: str,
     occurred_at: datetime,
     source: str,
@@ -63,6 +63,7 @@ def encode_record(
 ) -> Record:
     """The fast path for hot producers: the same bytes as Envelope.to_bytes() for an already-valid
     payload, without building models. Tests decode its output under the topic's contract."""
+    event_id = str(event_id)
     value = to_json(
         {
             "event_id": event_id,
@@ -76,7 +77,7 @@ def encode_record(
         }
     )
     headers = [
-        ("event_id", str(event_id).encode()),
+        ("event_id", event_id.encode()),
         ("event_type", event_type.encode()),
         ("event_version", str(version).encode()),
     ]
