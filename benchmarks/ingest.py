@@ -31,7 +31,7 @@ from shared.settings import KafkaSettings
 HERE = Path(__file__).resolve().parent
 SUFFIX = ".bench"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-CONNECTIONS = 32
+CONNECTIONS = 64  # enough to saturate: each ingest request waits for a commit and an ack
 BATCHES, BATCH_SIZE, BATCH_CONCURRENCY = 60, 1000, 4
 TEXTS = [
     "包装破损但客服很专业，联系电话 13812345678",

@@ -16,6 +16,7 @@ from shared.contracts.registry import TopicSpec
 from shared.db.engine import Database
 from shared.db.idempotency import claim_events
 from shared.errors import BodyLimit, install_error_handlers
+from shared.gctuning import tune_gc
 from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
 from shared.observability.http import ReadinessCheck, health_router, instrument
@@ -101,6 +102,7 @@ def build_app(
             await consumer.start()
             runtime.consumers.append(consumer)
         app.state.runtime = runtime
+        tune_gc()
         tasks = [asyncio.create_task(job(runtime)) for job in background]
         log.info("service_started", env=settings.app_env)
         try:

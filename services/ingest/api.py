@@ -67,7 +67,7 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
     async def client(presented: Annotated[str | None, Security(API_KEY_HEADER)]) -> str:
         return admitted(presented)
 
-    stores: dict[int, RecordStore] = {}
+    ingestors: dict[int, Ingestor] = {}
 
     async def ingestor(request: Request) -> Ingestor:
         return ingestor_of(request)
@@ -106,11 +106,12 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
 
     def ingestor_of(request: Request) -> Ingestor:
         runtime: Runtime = request.app.state.runtime
-        # One store (and so one group-commit queue) per running database.
-        store = stores.get(id(runtime.database))
-        if store is None:
-            store = stores[id(runtime.database)] = RecordStore(runtime.database)
-        return Ingestor(store, runtime.producer, settings.kafka.topic_suffix)
+        # One per running service: requests are grouped across the whole process.
+        ingestor = ingestors.get(id(runtime))
+        if ingestor is None:
+            store = RecordStore(runtime.database)
+            ingestor = ingestors[id(runtime)] = Ingestor(store, runtime.producer, settings.kafka.topic_suffix)
+        return ingestor
 
     async def feedback_handler(request: Request) -> Response:
         who = admit(request)

@@ -6,7 +6,7 @@ transaction per round (group commit), so throughput is not capped by one WAL flu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 from uuid import UUID
 
@@ -30,8 +30,8 @@ class Stored(NamedTuple):
     published: bool
 
 
-ClaimRequest = tuple[str, Sequence[Claim]]
-"""(client, claims) from one request."""
+Key = tuple[str, str]
+"""(client, external_id)"""
 
 _CLAIM = """
     INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)
@@ -60,32 +60,21 @@ class RecordStore:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._claims: Coalescer[ClaimRequest, dict[str, Stored]] = Coalescer(self._claim_round)
-        self._published: Coalescer[ClaimRequest, None] = Coalescer(self._publish_round)
+        self._published: Coalescer[Sequence[Key], None] = Coalescer(self._publish_round)
 
-    async def claim(self, client: str, claims: Sequence[Claim]) -> dict[str, Stored]:
-        """Insert the new claims; return what is stored for each external id (new ones unpublished)."""
-        return await self._claims.submit((client, claims)) if claims else {}
-
-    async def mark_published(self, client: str, claims: Sequence[Claim]) -> None:
-        if claims:
-            await self._published.submit((client, claims))
-
-    async def _claim_round(self, requests: Sequence[ClaimRequest]) -> list[dict[str, Stored]]:
-        unique: dict[tuple[str, str], Claim] = {}
-        for client, claims in requests:
-            for c in claims:
-                unique.setdefault((client, c.external_id), c)
-        keys = list(unique)
-        claims = list(unique.values())
+    async def claim(self, claims: Mapping[str, Sequence[Claim]]) -> dict[Key, Stored]:
+        """Insert the new claims (client → claims, external ids unique per client) in one statement;
+        return what is stored for each (client, external_id), new ones unpublished."""
+        keys = [(client, c.external_id) for client, items in claims.items() for c in items]
+        items = [c for group in claims.values() for c in group]
         async with self._database.driver() as connection:
             rows = await connection.fetch(
                 _CLAIM,
                 [k[0] for k in keys],
                 [k[1] for k in keys],
-                [c.kind for c in claims],
-                [c.record_id for c in claims],
-                [c.payload_hash for c in claims],
+                [c.kind for c in items],
+                [c.record_id for c in items],
+                [c.payload_hash for c in items],
             )
             stored = {(c, e): Stored(r, h, p) for c, e, r, h, p in rows}
             missing = [k for k in keys if k not in stored]
@@ -94,12 +83,15 @@ class RecordStore:
                 # this statement's snapshot sees both.
                 again = await connection.fetch(_STORED, [k[0] for k in missing], [k[1] for k in missing])
                 stored.update({(c, e): Stored(r, h, p) for c, e, r, h, p in again})
-        return [
-            {c.external_id: stored[(client, c.external_id)] for c in claims} for client, claims in requests
-        ]
+        return stored
 
-    async def _publish_round(self, requests: Sequence[ClaimRequest]) -> list[None]:
-        keys = {(client, c.external_id) for client, claims in requests for c in claims}
+    async def mark_published(self, keys: Sequence[Key]) -> None:
+        """Record that these were acknowledged by the broker (concurrent calls share one statement)."""
+        if keys:
+            await self._published.submit(keys)
+
+    async def _publish_round(self, requests: Sequence[Sequence[Key]]) -> list[None]:
+        keys = {key for keys in requests for key in keys}
         async with self._database.driver() as connection:
             # Losing this update in a database crash is harmless: a retry re-publishes the same ids.
             await connection.execute("SET LOCAL synchronous_commit = off")

@@ -120,14 +120,19 @@ class EventProducer:
         self,
         topic: str,
         records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+        *,
+        as_batches: bool | None = None,
     ) -> None:
+        """Send and wait for every acknowledgement. `as_batches`: build closed record batches per
+        partition (sent without lingering) instead of one `send` per record; by default from
+        BATCH_THRESHOLD records on."""
         producer = self._producer
         if producer is None:
             KAFKA_PRODUCE_FAILURES.labels(self._service, topic).inc(len(records))
             raise BrokerUnavailable("not connected to Kafka yet")
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
-                if len(records) < BATCH_THRESHOLD:
+                if not (as_batches if as_batches is not None else len(records) >= BATCH_THRESHOLD):
                     futures = [
                         await producer.send(topic, value=value, key=key, headers=headers)
                         for key, value, headers in records
@@ -175,6 +180,7 @@ class EventProducer:
                     size = len(value or b"")
                     raise MessageSizeTooLargeError(f"a record of {size} bytes does not fit in a batch")
         for partition, builder in builders.items():
+            builder.close()  # complete: no reason to linger
             futures.append(await producer.send_batch(builder, topic, partition=partition))
         return futures
 
