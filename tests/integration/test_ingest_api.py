@@ -3,6 +3,7 @@ answered precisely, personal data masked before it reaches the topic."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
@@ -91,6 +93,51 @@ async def test_same_pair_with_a_different_payload_is_409(client):
     changed = await client.post("/v1/feedback", json={**body, "csat": 1}, headers=KEY)
     assert changed.status_code == 409
     assert changed.json()["detail"]["feedback_id"] == first.json()["feedback_id"]
+
+
+async def test_the_same_pair_sent_concurrently_is_accepted_once_and_published_once(client, kafka_settings):
+    """Concurrent requests are grouped; repeats of a record in flight wait for its outcome."""
+    body = feedback()
+    responses = await asyncio.gather(*(client.post("/v1/feedback", json=body, headers=KEY) for _ in range(8)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * 7 + [202]
+    assert len({r.json()["feedback_id"] for r in responses}) == 1
+    assert len(await on_topic(kafka_settings, expected=2, timeout_s=3)) == 1
+
+
+async def test_a_concurrent_repeat_with_another_payload_is_a_conflict(client, kafka_settings):
+    body = feedback()
+    first, second = await asyncio.gather(
+        client.post("/v1/feedback", json=body, headers=KEY),
+        client.post("/v1/feedback", json={**body, "csat": 1}, headers=KEY),
+    )
+    assert sorted([first.status_code, second.status_code]) == [202, 409]
+    assert len(await on_topic(kafka_settings, expected=2, timeout_s=3)) == 1
+
+
+async def test_records_land_in_the_partition_a_plain_producer_picks_for_their_key(client, kafka_settings):
+    """Ingest builds per-partition batches itself; a customer's records must still go where aiokafka's
+    own `send` puts that key, or per-customer order would break against other producers."""
+    customers = [f"C-part-{i}" for i in range(12)]
+    single = await client.post("/v1/feedback", json=feedback(customer_id=customers[0]), headers=KEY)
+    assert single.status_code == 202
+    batch = {"records": [feedback(customer_id=c) for c in customers]}
+    assert (await client.post("/v1/feedback/batch", json=batch, headers=KEY)).json()["accepted"] == 12
+    ingested: dict[bytes, set[int]] = {}
+    for record in await on_topic(kafka_settings, expected=13):
+        ingested.setdefault(record.key, set()).add(record.partition)
+    topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        plain = {
+            c.encode(): {(await producer.send_and_wait(topic, b"{}", key=c.encode())).partition}
+            for c in customers
+        }
+    finally:
+        await producer.stop()
+    assert ingested == plain
+    assert len({p for found in plain.values() for p in found}) > 1  # the keys do spread
 
 
 async def test_the_same_external_id_from_another_client_is_another_record(client):

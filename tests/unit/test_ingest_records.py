@@ -112,3 +112,26 @@ def test_language_is_guessed_from_the_script():
     assert detect_language("Доставка опоздала") == "other"
     assert detect_language("配達が遅れました") == "other"
     assert detect_language("!!!") == "other"
+
+
+def test_every_feedback_field_reaches_the_published_record():
+    """Optional fields are copied by name (the hot path avoids model_dump): a field added to FeedbackIn
+    but not to the copied names would silently vanish from the topic."""
+    full = item(
+        nps=7,
+        ces=3,
+        stars=4,
+        language="zh",
+        business_line="retail",
+        region="east",
+        store_id="S1",
+        product_id="P1",
+    )
+    assert all(getattr(full, name) is not None for name in FeedbackIn.model_fields)
+    payload = decode(
+        FEEDBACK_RECEIVED, feedback_submission("pos", full, ALL_PII).build(uuid.uuid4())[1]
+    ).payload
+    published = payload.model_dump()
+    for name in FeedbackIn.model_fields:
+        if name not in ("text", "metadata"):  # masked before publication
+            assert published[name] == getattr(full, name), name
