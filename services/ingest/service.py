@@ -24,7 +24,7 @@ import structlog
 
 from services.ingest import metrics
 from services.ingest.records import Submission
-from services.ingest.store import STORE_ERRORS, Claim, Key, RecordStore
+from services.ingest.store import STORE_ERRORS, Claim, Key, Mark, RecordStore
 from shared.contracts.envelope import Record
 from shared.kafka.producer import BrokerUnavailable, EventProducer
 
@@ -126,8 +126,9 @@ class Ingestor:
                         Claim(sub.external_id, sub.kind, ids[position], sub.payload_hash)
                     )
                 position += 1
+        batch_id = int.from_bytes(os.urandom(8)) >> 1
         try:
-            stored = await self._store.claim(claims) if claims else {}
+            stored = await self._store.claim(batch_id, claims) if claims else {}
         except STORE_ERRORS as exc:
             failure = Unavailable("database", exc)
             for request in group:
@@ -136,6 +137,7 @@ class Ingestor:
         published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         records: dict[str, list[Record]] = defaultdict(list)
         carried: list[Key] = []
+        moved: list[Key] = []
         for request in group:
             for sub in request.submissions:
                 key = (request.client, sub.external_id)
@@ -149,6 +151,8 @@ class Ingestor:
                     else:  # new, or claimed before and never marked (its publish failed): publish
                         records[sub.topic.name + self._suffix].append(sub.build(row.record_id))
                         carried.append(key)
+                        if not row.fresh:
+                            moved.append(key)
                         entry = _InFlight(sub.payload_hash, row.record_id, published)
                         known[key] = self._in_flight[key] = entry
                         request.results.append(Result("accepted", row.record_id))
@@ -160,7 +164,8 @@ class Ingestor:
                     if not entry.published.done() or entry.published.exception() is not None:
                         request.waits_on.add(entry.published)
         if records:
-            task = asyncio.create_task(self._publish(records, carried, published))
+            mark = Mark(batch_id, len(carried), moved)
+            task = asyncio.create_task(self._publish(records, carried, mark, published))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         for request in group:
@@ -170,7 +175,11 @@ class Ingestor:
                 request.answer.set_result(request.results)
 
     async def _publish(
-        self, records: dict[str, list[Record]], carried: list[Key], published: asyncio.Future[None]
+        self,
+        records: dict[str, list[Record]],
+        carried: list[Key],
+        mark: Mark,
+        published: asyncio.Future[None],
     ) -> None:
         started = time.perf_counter()
         try:
@@ -188,7 +197,7 @@ class Ingestor:
         metrics.PRODUCE_LATENCY.observe(time.perf_counter() - started)
         published.set_result(None)
         try:
-            await self._store.mark_published(carried)
+            await self._store.mark_published(mark)
         except STORE_ERRORS as exc:
             # Published but not marked: a retry re-publishes under the same ids, which consumers dedupe.
             log.warning("ingest_mark_published_failed", records=len(carried), error=str(exc))

@@ -1,7 +1,7 @@
 """The idempotency store: claim (client, external_id) pairs, then mark them published after the ack.
 
-Statements take whole batches as arrays (`unnest`, `= ANY`) and concurrent requests share one
-transaction per round (group commit), so throughput is not capped by one WAL flush per request.
+Claims are made a whole group at a time (one statement with arrays, `unnest`), each under the id of
+the batch that will publish it; after the broker's ack one row marks the batch published.
 """
 
 from __future__ import annotations
@@ -28,30 +28,49 @@ class Stored(NamedTuple):
     record_id: UUID
     payload_hash: str
     published: bool
+    fresh: bool
+    """Inserted by this claim (else stored before, under another batch)."""
 
 
 Key = tuple[str, str]
 """(client, external_id)"""
 
 _CLAIM = """
-    INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)
-    SELECT c, e, k, r, h, 'pending'
+    INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status, batch_id)
+    SELECT c, e, k, r, h, 'pending', $6
     FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) AS t(c, e, k, r, h)
     ON CONFLICT (client_id, external_id) DO NOTHING
-    RETURNING client_id, external_id, record_id, payload_hash, false
+    RETURNING client_id, external_id, record_id, payload_hash, false, true
 """
 _STORED = """
-    SELECT r.client_id, r.external_id, r.record_id, r.payload_hash, r.status = 'published'
+    SELECT r.client_id, r.external_id, r.record_id, r.payload_hash,
+           r.status = 'published' OR EXISTS (
+               SELECT FROM ingest.published_batches b WHERE b.batch_id = r.batch_id
+           ),
+           false
     FROM ingest.records r
     JOIN unnest($1::text[], $2::text[]) AS t(c, e) ON r.client_id = t.c AND r.external_id = t.e
 """
+_MOVED = """
+    UPDATE ingest.records r SET batch_id = t.b
+    FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(c, e, b)
+    WHERE r.client_id = t.c AND r.external_id = t.e
+"""
 _PUBLISHED = """
-    UPDATE ingest.records r SET status = 'published', published_at = now()
-    FROM unnest($1::text[], $2::text[]) AS t(c, e)
-    WHERE r.client_id = t.c AND r.external_id = t.e AND r.status = 'pending'
+    INSERT INTO ingest.published_batches (batch_id, records)
+    SELECT * FROM unnest($1::bigint[], $2::int[]) ON CONFLICT DO NOTHING
 """
 STORE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 """What a store call raises when the database is unavailable or failing."""
+
+
+class Mark(NamedTuple):
+    """A batch the broker acknowledged: its id, its record count, and the records it re-published
+    that were claimed under an earlier batch (whose publish failed or is unknown)."""
+
+    batch_id: int
+    records: int
+    moved: Sequence[Key]
 
 
 class RecordStore:
@@ -60,11 +79,11 @@ class RecordStore:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._published: Coalescer[Sequence[Key], None] = Coalescer(self._publish_round)
+        self._marks: Coalescer[Mark, None] = Coalescer(self._mark_round)
 
-    async def claim(self, claims: Mapping[str, Sequence[Claim]]) -> dict[Key, Stored]:
-        """Insert the new claims (client → claims, external ids unique per client) in one statement;
-        return what is stored for each (client, external_id), new ones unpublished."""
+    async def claim(self, batch_id: int, claims: Mapping[str, Sequence[Claim]]) -> dict[Key, Stored]:
+        """Insert the new claims (client → claims, external ids unique per client) in one statement,
+        under `batch_id`; return what is stored for each (client, external_id)."""
         keys = [(client, c.external_id) for client, items in claims.items() for c in items]
         items = [c for group in claims.values() for c in group]
         async with self._database.driver() as connection:
@@ -75,25 +94,29 @@ class RecordStore:
                 [c.kind for c in items],
                 [c.record_id for c in items],
                 [c.payload_hash for c in items],
+                batch_id,
             )
-            stored = {(c, e): Stored(r, h, p) for c, e, r, h, p in rows}
-            missing = [k for k in keys if k not in stored]
-            if missing:
+            stored = {(row[0], row[1]): Stored(row[2], row[3], row[4], row[5]) for row in rows}
+            if len(stored) < len(keys):
                 # Stored before (repeats), or by a concurrent transaction that committed meanwhile:
                 # this statement's snapshot sees both.
+                missing = [k for k in keys if k not in stored]
                 again = await connection.fetch(_STORED, [k[0] for k in missing], [k[1] for k in missing])
-                stored.update({(c, e): Stored(r, h, p) for c, e, r, h, p in again})
+                stored.update({(row[0], row[1]): Stored(row[2], row[3], row[4], row[5]) for row in again})
         return stored
 
-    async def mark_published(self, keys: Sequence[Key]) -> None:
-        """Record that these were acknowledged by the broker (concurrent calls share one statement)."""
-        if keys:
-            await self._published.submit(keys)
+    async def mark_published(self, mark: Mark) -> None:
+        """Record an acknowledged batch (concurrent calls share one transaction)."""
+        await self._marks.submit(mark)
 
-    async def _publish_round(self, requests: Sequence[Sequence[Key]]) -> list[None]:
-        keys = {key for keys in requests for key in keys}
+    async def _mark_round(self, marks: Sequence[Mark]) -> list[None]:
+        moved = [(key, mark.batch_id) for mark in marks for key in mark.moved]
         async with self._database.driver() as connection:
-            # Losing this update in a database crash is harmless: a retry re-publishes the same ids.
+            # Losing this in a database crash is harmless: a retry re-publishes under the same ids.
             await connection.execute("SET LOCAL synchronous_commit = off")
-            await connection.execute(_PUBLISHED, [k[0] for k in keys], [k[1] for k in keys])
-        return [None] * len(requests)
+            if moved:
+                await connection.execute(
+                    _MOVED, [k[0] for k, _ in moved], [k[1] for k, _ in moved], [b for _, b in moved]
+                )
+            await connection.execute(_PUBLISHED, [m.batch_id for m in marks], [m.records for m in marks])
+        return [None] * len(marks)

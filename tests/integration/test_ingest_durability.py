@@ -20,12 +20,28 @@ from scripts.infra import ROOT, KafkaNode, port_open
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared.contracts.registry import FEEDBACK_RECEIVED, TOPICS
+from shared.db.engine import Database
 from shared.kafka.admin import ensure_topics
 from shared.settings import KafkaSettings
 from tests.conftest import read_all, spec_topic
 from tests.integration.test_ingest_api import KEY, feedback
 
 pytestmark = pytest.mark.integration
+
+
+async def published_in_the_database(database: Database, external_id: str, timeout_s: float = 10) -> None:
+    """Marks are written after the answer, in the background: wait for this record's."""
+    query = """
+        SELECT r.status = 'published'
+               OR EXISTS (SELECT FROM ingest.published_batches b WHERE b.batch_id = r.batch_id)
+        FROM ingest.records r WHERE r.client_id = 'demo' AND r.external_id = $1
+    """
+    async with asyncio.timeout(timeout_s):
+        while True:
+            async with database.driver() as connection:
+                if await connection.fetchval(query, external_id):
+                    return
+            await asyncio.sleep(0.1)
 
 
 async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_path: Path):
@@ -62,6 +78,17 @@ async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_p
                 for r in records
             }
             assert ids[refused["external_id"]] == retry.json()["feedback_id"]
+            await published_in_the_database(app.state.runtime.database, refused["external_id"])
+
+        # A fresh process knows only what the database says: the re-published record counts as published.
+        fresh = create_app(IngestSettings(kafka=kafka))
+        async with (
+            fresh.router.lifespan_context(fresh),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=fresh), base_url="http://ingest") as http,
+        ):
+            await fresh.state.runtime.producer.wait_connected(30)
+            again = await http.post("/v1/feedback", json=refused, headers=KEY)
+            assert (again.status_code, again.json()["feedback_id"]) == (200, retry.json()["feedback_id"])
     finally:
         await asyncio.to_thread(node.stop)
 
