@@ -16,9 +16,11 @@ def detect_language(text: str) -> Language:
     """zh when Han characters dominate, en for Latin-script text, other for anything else."""
     if text.isascii():  # the common English case: no Han, kana, hangul or other scripts to count
         return "en" if len(_LATIN.findall(text)) >= 2 else "other"
+    if _KANA_HANGUL.search(text):
+        return "other"
     han = len(_HAN.findall(text))
     latin = len(_LATIN.findall(text))
-    if _KANA_HANGUL.search(text) or len(_OTHER_LETTERS.findall(text)) > max(han, latin):
+    if _OTHER_LETTERS.search(text) and len(_OTHER_LETTERS.findall(text)) > max(han, latin):
         return "other"
     # A Chinese character carries about as much as a short English word.
     if han and han * 4 >= latin:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -23,7 +24,7 @@ class Strict(BaseModel):
 
 
 def not_in_future(value: datetime) -> datetime:
-    if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+    if value.timestamp() > time.time() + FUTURE_TOLERANCE.total_seconds():
         raise ValueError("must not be more than 5 minutes in the future")
     return value
 
