@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NUL_MESSAGE = "must not contain NUL (U+0000) characters, which cannot be stored"
 
 REJECTIONS = Counter(
     "http_request_rejections_total", "Requests refused before reaching a handler.", ["service", "reason"]
@@ -17,6 +21,20 @@ REJECTIONS = Counter(
 
 class BodyTooLarge(Exception):
     pass
+
+
+UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+"""PostgreSQL's SQLSTATEs for text it cannot store (a NUL character, in text or jsonb): bad input."""
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
 
 
 class BodyLimit:
@@ -111,3 +129,13 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
             {"field": field_path(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in errors
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+        if _sqlstate(exc) not in UNSTORABLE_TEXT:
+            raise exc
+        REJECTIONS.labels(service, "validation").inc()
+        detail = [{"field": "body", "message": NUL_MESSAGE, "type": "string_nul"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    app.add_exception_handler(DBAPIError, unstorable_text)
+    app.add_exception_handler(asyncpg.PostgresError, unstorable_text)

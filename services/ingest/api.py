@@ -11,7 +11,7 @@ from pydantic_core import to_json
 
 from services.ingest import metrics
 from services.ingest.config import IngestSettings
-from services.ingest.direct import direct_route, parse_body
+from services.ingest.direct import NUL_ESCAPE, direct_route, nul_errors, parse_body, refuse_nul
 from services.ingest.ratelimit import TokenBuckets
 from services.ingest.records import (
     Submission,
@@ -116,6 +116,8 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
     async def feedback_handler(request: Request) -> Response:
         who = admit(request)
         item = await parse_body(request, _FEEDBACK)
+        if NUL_ESCAPE in await request.body():
+            refuse_nul(item)
         sub = feedback_submission(who, item, pii_kinds)
         result = await submit_one(ingestor_of(request), who, sub)
         if result.status == "conflict":
@@ -198,6 +200,7 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         response: Response,
     ) -> EventAccepted:
         """A business event for loyalty: purchase, refund, referral or survey_completed."""
+        refuse_nul(event)
         result = await submit_one(ingest, who, event_submission(who, event))
         return EventAccepted.model_validate(answer(result, response, "event_id"))
 
@@ -206,6 +209,7 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         mail: EmailWebhookIn, who: Client, ingest: IngestorDep, response: Response
     ) -> FeedbackAccepted:
         """An inbound e-mail (from, subject, body) as feedback on the email channel."""
+        refuse_nul(mail)
         item = adapted(
             lambda: email_to_feedback(mail, settings.pseudonym_key.get_secret_value()),
             {"text": "body", "occurred_at": "received_at"},
@@ -218,6 +222,7 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
         call: CallTranscriptIn, who: Client, ingest: IngestorDep, response: Response
     ) -> FeedbackAccepted:
         """A call-centre transcript: the customer's segments become the feedback text (phone channel)."""
+        refuse_nul(call)
         item = adapted(
             lambda: transcript_to_feedback(call), {"text": "segments", "occurred_at": "started_at"}
         )
@@ -244,26 +249,40 @@ async def _parse_batch(request: Request) -> tuple[list[tuple[int, FeedbackIn]], 
     The common case, every record valid, is one validation pass over the raw body; otherwise the
     envelope is validated (a 422 if it is wrong) and then each record on its own to find out which.
     """
+    raw_records: list[Any]
     try:
-        return list(enumerate((await parse_body(request, _ALL_VALID)).records)), []
+        valid = list(enumerate((await parse_body(request, _ALL_VALID)).records))
+        if NUL_ESCAPE not in await request.body():
+            return valid, []
+        raw_records = [item for _, item in valid]
     except RequestValidationError:
-        batch = await parse_body(request, _BATCH)
+        raw_records = (await parse_body(request, _BATCH)).records
     valid, rejected = [], []
-    for index, raw in enumerate(batch.records):
+    for index, raw in enumerate(raw_records):
         try:
-            valid.append((index, FeedbackIn.model_validate(raw)))
+            item = raw if isinstance(raw, FeedbackIn) else FeedbackIn.model_validate(raw)
         except ValidationError as exc:
             errors = [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-            rejected.append(
-                {
-                    "index": index,
-                    "external_id": _external_id(raw),
-                    "status": "rejected",
-                    "feedback_id": None,
-                    "errors": errors,
-                }
-            )
+            rejected.append(_rejection(index, raw, errors))
+            continue
+        nul = nul_errors(item, ())
+        if nul:
+            errors = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in nul]
+            rejected.append(_rejection(index, raw, errors))
+        else:
+            valid.append((index, item))
     return valid, rejected
+
+
+def _rejection(index: int, raw: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
+    external_id = raw.external_id if isinstance(raw, FeedbackIn) else _external_id(raw)
+    return {
+        "index": index,
+        "external_id": external_id,
+        "status": "rejected",
+        "feedback_id": None,
+        "errors": errors,
+    }
 
 
 def adapted(convert: Callable[[], FeedbackIn], fields: dict[str, str]) -> FeedbackIn:

@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from shared.errors import NUL_MESSAGE
 
 T = TypeVar("T")
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -58,3 +60,36 @@ async def parse_body(request: Request, adapter: TypeAdapter[T]) -> T:
 
 def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+
+
+NUL_ESCAPE = b"\\u0000"
+"""How a NUL character appears in a JSON body (raw control characters are not valid JSON)."""
+
+
+def nul_errors(value: Any, loc: tuple[str | int, ...] = ("body",)) -> list[dict[str, Any]]:
+    """A validation error for each string inside `value` (a model, dict, list or str) that contains NUL
+    (U+0000): PostgreSQL's text and jsonb refuse it, so it must not get past the front door (one such
+    record in a group claim would fail every request of the group; downstream it would poison a
+    consumer)."""
+    if isinstance(value, str):
+        if "\x00" not in value:
+            return []
+        return [{"type": "string_nul", "loc": loc, "msg": NUL_MESSAGE, "input": value.replace("\x00", "\\0")}]
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        return [e for name in fields for e in nul_errors(getattr(value, name), (*loc, name))]
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            found += nul_errors(key, loc) + nul_errors(item, (*loc, str(key)))
+        return found
+    if isinstance(value, list | tuple):
+        return [e for index, item in enumerate(value) for e in nul_errors(item, (*loc, index))]
+    return []
+
+
+def refuse_nul(value: Any) -> None:
+    """RequestValidationError (422, naming each field) if any string inside the body contains NUL."""
+    errors = nul_errors(value)
+    if errors:
+        raise RequestValidationError(errors)

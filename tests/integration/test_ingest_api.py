@@ -328,3 +328,27 @@ async def test_each_client_is_rate_limited_with_retry_after(kafka_settings):
     assert codes[:2] == [202, 202]
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_a_nul_character_is_refused_naming_the_field_and_never_reaches_the_database(
+    client, kafka_settings
+):
+    """PostgreSQL refuses NUL in text: one such record in a group claim would fail every request of
+    the group, and downstream it would poison consumers. Refused at the door, per field."""
+    single = await client.post("/v1/feedback", json=feedback(customer_id="C\x00"), headers=KEY)
+    assert single.status_code == 422
+    assert single.json()["detail"][0]["field"] == "customer_id"
+    nested = await client.post(
+        "/v1/feedback", json=feedback(metadata={"note": ["ok", "a\x00b"]}), headers=KEY
+    )
+    assert nested.json()["detail"][0]["field"] == "metadata.note[1]"
+    event = {"type": "survey_completed", "external_id": "s\x00", "customer_id": "C1", "survey_id": "S1"}
+    assert (await client.post("/v1/events", json=event, headers=KEY)).status_code == 422
+    good = feedback()
+    batch = await client.post(
+        "/v1/feedback/batch", json={"records": [feedback(text="bad \x00 text"), good]}, headers=KEY
+    )
+    assert [r["status"] for r in batch.json()["results"]] == ["rejected", "accepted"]
+    assert batch.json()["results"][0]["errors"][0]["field"] == "text"
+    [record] = await on_topic(kafka_settings, expected=2, timeout_s=3)
+    assert json.loads(record.value)["payload"]["external_id"] == good["external_id"]

@@ -269,3 +269,11 @@ async def test_points_issued_and_members_by_tier_are_exported(loyalty, producer,
         await asyncio.sleep(0.1)
     assert metric(text, "loyalty_points_total", 'kind="issued"') >= before + 300
     assert metric(text, "loyalty_members", 'tier="bronze"') >= 1
+
+
+async def test_text_the_database_cannot_store_is_a_422_not_a_500(loyalty):
+    """Found by the OpenAPI fuzz test: a NUL character reached PostgreSQL (which refuses it) as a 500."""
+    url = f"/v1/members/{customer()}/redemptions"
+    response = await loyalty.post(url, json={"points": 1, "reference": "\x00"}, headers=OPERATOR)
+    assert response.status_code == 422
+    assert "NUL" in response.json()["detail"][0]["message"]
