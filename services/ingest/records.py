@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from services.ingest.language import detect_language
 from services.ingest.pii import Masker, PiiKind
@@ -23,7 +24,7 @@ from services.ingest.schemas import (
     SurveyCompletedIn,
 )
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
-from shared.contracts.envelope import Envelope, Record, encode_record
+from shared.contracts.envelope import Envelope, Record
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, TopicSpec
 
 
@@ -49,48 +50,95 @@ _OPTIONAL_FIELDS = ("csat", "nps", "ces", "stars", "business_line", "region", "s
 """FeedbackIn's fields published as given when set (the others are masked, detected or renamed)."""
 
 
-def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
+class FeedbackParts(NamedTuple):
+    """A feedback record's publishable parts before it has an id: plain data, so a helper process can
+    make them (see services.ingest.prepare). The payload is JSON already, without its feedback_id."""
+
+    external_id: str
+    channel: str
+    customer_id: str
+    payload_hash: str
+    pii_masked: dict[str, int]
+    occurred_at: bytes
+    """JSON string."""
+    payload: bytes
+    """JSON object: every payload field but feedback_id, in the contract's order."""
+
+
+def feedback_parts(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> FeedbackParts:
+    """Mask, detect the language, hash and serialize one validated record."""
     masker = Masker(pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds))
     text = masker.text(item.text)
     metadata = masker.value(item.metadata) if item.metadata else {}
     language = item.language or detect_language(text)
-    masked = masker.counts
-    fields = {"channel": item.channel, "customer_id": item.customer_id, "occurred_at": item.occurred_at}
+    payload = {
+        "client_id": client,
+        "external_id": item.external_id,
+        "text": text,
+        "language": language,
+        "metadata": metadata,
+        "pii_masked": masker.counts,
+        "channel": item.channel,
+        "customer_id": item.customer_id,
+        "occurred_at": item.occurred_at,
+    }
     for name in _OPTIONAL_FIELDS:
         value = getattr(item, name)
         if value is not None:
-            fields[name] = value
+            payload[name] = value
+    return FeedbackParts(
+        external_id=item.external_id,
+        channel=item.channel,
+        customer_id=item.customer_id,
+        payload_hash=model_hash("feedback", item),
+        pii_masked=masker.counts,
+        occurred_at=to_json(item.occurred_at),
+        payload=to_json(payload),
+    )
+
+
+def feedback_from_parts(client: str, parts: FeedbackParts) -> Submission:
+    source, key = to_json(client), to_json(parts.customer_id)
 
     def build(record_id: UUID) -> Record:
-        event_id = str(record_id)
-        payload = {
-            "feedback_id": event_id,
-            "client_id": client,
-            "external_id": item.external_id,
-            "text": text,
-            "language": language,
-            "metadata": metadata,
-            "pii_masked": masked,
-            **fields,
-        }
-        return encode_record(
-            event_id=event_id,
-            event_type="feedback.received",
-            occurred_at=item.occurred_at,
-            source=client,
-            key=item.customer_id,
-            payload=payload,
+        """The bytes encode_record would make (tests compare them), spliced: the payload is serialized
+        once, before the id is known."""
+        event_id = str(record_id).encode()
+        value = b"".join(
+            (
+                b'{"event_id":"',
+                event_id,
+                b'","type":"feedback.received","version":1,"occurred_at":',
+                parts.occurred_at,
+                b',"produced_at":',
+                to_json(datetime.now(UTC)),
+                b',"source":',
+                source,
+                b',"key":',
+                key,
+                b',"payload":{"feedback_id":"',
+                event_id,
+                b'",',
+                parts.payload[1:],
+                b"}",
+            )
         )
+        headers = [("event_id", event_id), ("event_type", b"feedback.received"), ("event_version", b"1")]
+        return parts.customer_id.encode(), value, headers
 
     return Submission(
-        external_id=item.external_id,
+        external_id=parts.external_id,
         kind="feedback",
-        channel=item.channel,
+        channel=parts.channel,
         topic=FEEDBACK_RECEIVED,
-        payload_hash=model_hash("feedback", item),
-        pii_masked=masked,
+        payload_hash=parts.payload_hash,
+        pii_masked=parts.pii_masked,
         build=build,
     )
+
+
+def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
+    return feedback_from_parts(client, feedback_parts(client, item, pii_kinds))
 
 
 EventIn = PurchaseIn | RefundIn | ReferralIn | SurveyCompletedIn

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from services.ingest.language import detect_language
 from services.ingest.records import (
     email_to_feedback,
     event_submission,
+    feedback_parts,
     feedback_submission,
     pseudonym,
     transcript_to_feedback,
 )
 from services.ingest.schemas import CallTranscriptIn, EmailWebhookIn, FeedbackIn, PurchaseIn, ReferralIn
 from shared.contracts import decode
+from shared.contracts.envelope import encode_record
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
 
 ALL_PII = ["email", "id_number", "card", "phone"]
@@ -135,3 +138,32 @@ def test_every_feedback_field_reaches_the_published_record():
     for name in FeedbackIn.model_fields:
         if name not in ("text", "metadata"):  # masked before publication
             assert published[name] == getattr(full, name), name
+
+
+def test_the_spliced_record_is_what_encode_record_makes():
+    """The hot path serializes the payload before the id is known and splices the id in; the result
+    must be the generic encoder's bytes (apart from produced_at, a clock reading)."""
+    record_id = uuid.uuid4()
+    full = item(nps=7, language="zh", business_line="retail", store_id="S1")
+    key, value, headers = feedback_submission("pos", full, ALL_PII).build(record_id)
+    spliced = json.loads(value)
+    masked = feedback_parts("pos", full, ALL_PII)
+    expected = json.loads(
+        encode_record(
+            event_id=record_id,
+            event_type="feedback.received",
+            occurred_at=full.occurred_at,
+            source="pos",
+            key=full.customer_id,
+            payload={"feedback_id": str(record_id), **json.loads(masked.payload)},
+        )[1]
+    )
+    assert spliced.pop("produced_at")
+    assert expected.pop("produced_at")
+    assert spliced == expected
+    assert list(spliced) == list(expected)
+    assert list(spliced["payload"]) == list(expected["payload"])
+    assert (key, dict(headers)) == (
+        b"C1",
+        {"event_id": str(record_id).encode(), "event_type": b"feedback.received", "event_version": b"1"},
+    )
