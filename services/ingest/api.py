@@ -6,17 +6,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from services.ingest import metrics
 from services.ingest.config import IngestSettings
-from services.ingest.direct import NUL_ESCAPE, direct_route, nul_errors, parse_body, refuse_nul
+from services.ingest.direct import NUL_ESCAPE, direct_route, is_json, parse_body, refuse_nul
+from services.ingest.prepare import Preparer
 from services.ingest.ratelimit import TokenBuckets
 from services.ingest.records import (
     Submission,
     email_to_feedback,
     event_submission,
+    feedback_from_parts,
     feedback_submission,
     transcript_to_feedback,
 )
@@ -29,11 +31,9 @@ from services.ingest.schemas import (
     FeedbackAccepted,
     FeedbackBatchIn,
     FeedbackIn,
-    Strict,
 )
 from services.ingest.service import Ingestor, Result, Unavailable
 from services.ingest.store import RecordStore
-from shared.errors import field_path
 from shared.security import API_KEY_HEADER, client_for_key
 from shared.service import Runtime
 
@@ -41,7 +41,9 @@ CONFLICT_DOC = {"description": "Same external_id already accepted with a differe
 UNAVAILABLE_DOC = {"description": "Broker or database unavailable; retry after Retry-After seconds"}
 
 
-def ingest_router(settings: IngestSettings) -> APIRouter:
+def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) -> APIRouter:
+    """`preparer`: where batch bodies are validated, masked and serialized (default: in-process)."""
+    preparer = preparer or Preparer(0)
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     pii_kinds = frozenset(settings.pii_kinds)
 
@@ -130,9 +132,10 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
 
     async def batch_handler(request: Request) -> Response:
         who = admit(request)
-        valid, rejected = await _parse_batch(request)
+        json_body = is_json(request.headers.get("content-type"))
+        valid, rejected = await preparer.prepare(who, await request.body(), json_body, pii_kinds)
         metrics.BATCH_SIZE.observe(len(valid) + len(rejected))
-        subs = [(index, feedback_submission(who, item, pii_kinds)) for index, item in valid]
+        subs = [(index, feedback_from_parts(who, parts)) for index, parts in valid]
         try:
             results = await ingestor_of(request).submit(who, [sub for _, sub in subs])
         except Unavailable as exc:
@@ -233,56 +236,6 @@ def ingest_router(settings: IngestSettings) -> APIRouter:
 
 
 _FEEDBACK = TypeAdapter(FeedbackIn)
-_BATCH = TypeAdapter(FeedbackBatchIn)
-
-
-class _AllValid(Strict):
-    records: list[FeedbackIn] = Field(min_length=1, max_length=1000)
-
-
-_ALL_VALID = TypeAdapter(_AllValid)
-
-
-async def _parse_batch(request: Request) -> tuple[list[tuple[int, FeedbackIn]], list[dict[str, Any]]]:
-    """Valid records with their index, and a rejection (with field errors) for each invalid one.
-
-    The common case, every record valid, is one validation pass over the raw body; otherwise the
-    envelope is validated (a 422 if it is wrong) and then each record on its own to find out which.
-    """
-    raw_records: list[Any]
-    try:
-        valid = list(enumerate((await parse_body(request, _ALL_VALID)).records))
-        if NUL_ESCAPE not in await request.body():
-            return valid, []
-        raw_records = [item for _, item in valid]
-    except RequestValidationError:
-        raw_records = (await parse_body(request, _BATCH)).records
-    valid, rejected = [], []
-    for index, raw in enumerate(raw_records):
-        try:
-            item = raw if isinstance(raw, FeedbackIn) else FeedbackIn.model_validate(raw)
-        except ValidationError as exc:
-            errors = [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
-            rejected.append(_rejection(index, raw, errors))
-            continue
-        nul = nul_errors(item, ())
-        if nul:
-            errors = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in nul]
-            rejected.append(_rejection(index, raw, errors))
-        else:
-            valid.append((index, item))
-    return valid, rejected
-
-
-def _rejection(index: int, raw: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
-    external_id = raw.external_id if isinstance(raw, FeedbackIn) else _external_id(raw)
-    return {
-        "index": index,
-        "external_id": external_id,
-        "status": "rejected",
-        "feedback_id": None,
-        "errors": errors,
-    }
 
 
 def adapted(convert: Callable[[], FeedbackIn], fields: dict[str, str]) -> FeedbackIn:
@@ -295,8 +248,3 @@ def adapted(convert: Callable[[], FeedbackIn], fields: dict[str, str]) -> Feedba
             {**e, "loc": ("body", *(fields.get(str(part), part) for part in e["loc"]))} for e in exc.errors()
         ]
         raise RequestValidationError(errors) from exc
-
-
-def _external_id(raw: Any) -> str | None:
-    value = raw.get("external_id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) else None

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.ingest.api import ingest_router
 from services.ingest.config import IngestSettings
+from services.ingest.prepare import Preparer
 from shared.ops import operator_router
 from shared.service import build_app
 from shared.settings import load_settings
@@ -21,11 +22,13 @@ Accepts omnichannel feedback and business events over HTTP and publishes them to
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or load_settings(IngestSettings)
+    preparer = Preparer(settings.helper_processes())
     return build_app(
         service="ingest",
         settings=settings,
         title="Ingest service",
         description=DESCRIPTION,
-        routers=[ingest_router(settings), operator_router(settings)],
+        routers=[ingest_router(settings, preparer), operator_router(settings)],
+        background=[preparer.run],
         max_body_bytes=settings.max_body_bytes,
     )

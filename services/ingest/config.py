@@ -1,5 +1,6 @@
 """Settings of the ingest service (env prefix INGEST_)."""
 
+import os
 from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, StringConstraints, model_validator
@@ -29,8 +30,17 @@ class IngestSettings(ServiceSettings):
     pii_kinds: set[PiiKind] = Field(default_factory=lambda: set(ALL_KINDS))
     """Kinds of personal data masked in text and free-form fields; [] turns masking off."""
 
+    prepare_workers: int | None = Field(default=None, ge=0, le=8)
+    """Helper processes that validate, mask and serialize large batch bodies (see
+    services.ingest.prepare); unset: one when this process may run on more than one CPU, else none."""
+
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     """Keyed-hash secret turning e-mail senders without a customer_id into stable pseudonyms."""
+
+    def helper_processes(self) -> int:
+        if self.prepare_workers is not None:
+            return self.prepare_workers
+        return 1 if len(os.sched_getaffinity(0)) > 1 else 0
 
     @model_validator(mode="after")
     def _no_dev_ingest_key_in_production(self) -> Self:

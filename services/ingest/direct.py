@@ -35,7 +35,7 @@ def direct_route(handler: Handler) -> type[APIRoute]:
     return DirectRoute
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     if not content_type:
         return False
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -45,13 +45,17 @@ def _is_json(content_type: str | None) -> bool:
 async def parse_body(request: Request, adapter: TypeAdapter[T]) -> T:
     """The body validated by `adapter`, as FastAPI would for a JSON body parameter: a missing body or
     one that is not declared JSON fails validation at `body`; error locations start with `body`."""
-    raw = await request.body()
+    return parse_raw(await request.body(), is_json(request.headers.get("content-type")), adapter)
+
+
+def parse_raw(raw: bytes, json_body: bool, adapter: TypeAdapter[T]) -> T:
+    """parse_body over bytes already read (`json_body`: the request declared a JSON content type)."""
     try:
         if not raw:
             raise RequestValidationError(
                 [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
             )
-        if _is_json(request.headers.get("content-type")):
+        if json_body:
             return adapter.validate_json(raw)
         return adapter.validate_python(raw)
     except ValidationError as exc:
