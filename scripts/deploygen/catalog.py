@@ -91,6 +91,8 @@ SERVICES = (
         8001,
         Resources("250m", "256Mi", "1", "512Mi"),
         secrets=("OPERATOR_API_KEY", "INGEST_API_KEYS", "INGEST_PSEUDONYM_KEY"),
+        # One CPU per pod, scaled out by the HPA: a batch helper process would only share that CPU.
+        env={"INGEST_PREPARE_WORKERS": "0"},
     ),
     ServiceSpec(
         "sentiment",
