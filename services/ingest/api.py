@@ -112,7 +112,9 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         ingestor = ingestors.get(id(runtime))
         if ingestor is None:
             store = RecordStore(runtime.database)
-            ingestor = ingestors[id(runtime)] = Ingestor(store, runtime.producer, settings.kafka.topic_suffix)
+            ingestor = ingestors[id(runtime)] = Ingestor(
+                store, runtime.producer, settings.kafka.topic_suffix, settings.database_timeout_s
+            )
         return ingestor
 
     async def feedback_handler(request: Request) -> Response:

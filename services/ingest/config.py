@@ -30,6 +30,9 @@ class IngestSettings(ServiceSettings):
     pii_kinds: set[PiiKind] = Field(default_factory=lambda: set(ALL_KINDS))
     """Kinds of personal data masked in text and free-form fields; [] turns masking off."""
 
+    database_timeout_s: float = Field(default=10.0, gt=0)
+    """How long claiming records may take before the request answers 503 (database hung or locked)."""
+
     prepare_workers: int | None = Field(default=None, ge=0, le=8)
     """Helper processes that validate, mask and serialize large batch bodies (see
     services.ingest.prepare); unset: one when this process may run on more than one CPU, else none."""

@@ -80,8 +80,16 @@ class Ingestor:
     flight waits for its outcome (duplicate on success, 503 on failure); a pair whose publish failed is
     re-published under the same id on retry (consumers deduplicate on event_id)."""
 
-    def __init__(self, store: RecordStore, producer: EventProducer, topic_suffix: str = "") -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        producer: EventProducer,
+        topic_suffix: str = "",
+        claim_timeout_s: float = 10.0,
+    ) -> None:
         self._store, self._producer, self._suffix = store, producer, topic_suffix
+        self._claim_timeout_s = claim_timeout_s
+        """A claim slower than this (a hung or locked database) answers 503 instead of waiting on."""
         self._waiting: list[_Request] = []
         self._claiming: asyncio.Task[None] | None = None
         self._in_flight: dict[Key, _InFlight] = {}
@@ -128,7 +136,8 @@ class Ingestor:
                 position += 1
         batch_id = int.from_bytes(os.urandom(8)) >> 1
         try:
-            stored = await self._store.claim(batch_id, claims) if claims else {}
+            async with asyncio.timeout(self._claim_timeout_s):
+                stored = await self._store.claim(batch_id, claims) if claims else {}
         except STORE_ERRORS as exc:
             failure = Unavailable("database", exc)
             for request in group:

@@ -60,7 +60,7 @@ _PUBLISHED = """
     INSERT INTO ingest.published_batches (batch_id, records)
     SELECT * FROM unnest($1::bigint[], $2::int[]) ON CONFLICT DO NOTHING
 """
-STORE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+STORE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 """What a store call raises when the database is unavailable or failing."""
 
 

@@ -181,3 +181,38 @@ async def test_kill_during_load_loses_no_acknowledged_record(kafka_settings: Kaf
     assert not missing, f"{len(missing)} acknowledged records are not on the topic"
     assert all(len(ids) == 1 for ids in published.values()), "an external_id was published under two ids"
     assert len(acknowledged) >= 300
+
+
+async def test_a_claim_stuck_on_the_database_answers_503_instead_of_hanging(kafka_settings, topics, database):
+    """A claim waiting on a lock (or a hung database) gives up after INGEST_DATABASE_TIMEOUT_S: 503 with
+    Retry-After, nothing published; once the lock is gone the same record is accepted."""
+    body = feedback()
+    app = create_app(IngestSettings(kafka=kafka_settings, database_timeout_s=1))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as http,
+        database.engine.connect() as connection,
+    ):
+        await app.state.runtime.producer.wait_connected(30)
+        blocker = (await connection.get_raw_connection()).driver_connection
+        held = blocker.transaction()
+        await held.start()
+        # An uncommitted claim of the same pair: ingest's insert waits for this transaction.
+        await blocker.execute(
+            "INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status)"
+            " VALUES ('demo', $1, 'feedback', gen_random_uuid(), 'x', 'pending')",
+            body["external_id"],
+        )
+        began = asyncio.get_running_loop().time()
+        async with asyncio.timeout(10):  # a regression would wait for the lock forever
+            stuck = await http.post("/v1/feedback", json=body, headers=KEY)
+        assert stuck.status_code == 503
+        assert int(stuck.headers["Retry-After"]) > 0
+        assert asyncio.get_running_loop().time() - began < 5
+        await held.rollback()
+        accepted = await http.post("/v1/feedback", json=body, headers=KEY)
+        assert accepted.status_code == 202
+    records = await read_all(
+        kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_RECEIVED, kafka_settings), 2, 3
+    )
+    assert [json.loads(r.value)["payload"]["external_id"] for r in records] == [body["external_id"]]
