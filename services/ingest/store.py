@@ -40,7 +40,7 @@ _CLAIM = """
     SELECT c, e, k, r, h, 'pending', $6
     FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) AS t(c, e, k, r, h)
     ON CONFLICT (client_id, external_id) DO NOTHING
-    RETURNING client_id, external_id, record_id, payload_hash, false, true
+    RETURNING client_id, external_id
 """
 _STORED = """
     SELECT r.client_id, r.external_id, r.record_id, r.payload_hash,
@@ -55,10 +55,6 @@ _MOVED = """
     UPDATE ingest.records r SET batch_id = t.b
     FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(c, e, b)
     WHERE r.client_id = t.c AND r.external_id = t.e
-"""
-_PUBLISHED = """
-    INSERT INTO ingest.published_batches (batch_id, records)
-    SELECT * FROM unnest($1::bigint[], $2::int[]) ON CONFLICT DO NOTHING
 """
 STORE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 """What a store call raises when the database is unavailable or failing."""
@@ -86,7 +82,8 @@ class RecordStore:
         under `batch_id`; return what is stored for each (client, external_id)."""
         keys = [(client, c.external_id) for client, items in claims.items() for c in items]
         items = [c for group in claims.values() for c in group]
-        async with self._database.driver() as connection:
+        # One statement, committed on its own (synchronously: claims must survive a crash).
+        async with self._database.driver(transaction=False) as connection:
             rows = await connection.fetch(
                 _CLAIM,
                 [k[0] for k in keys],
@@ -96,7 +93,12 @@ class RecordStore:
                 [c.payload_hash for c in items],
                 batch_id,
             )
-            stored = {(row[0], row[1]): Stored(row[2], row[3], row[4], row[5]) for row in rows}
+            # Inserted rows are what was sent: only their keys come back (no uuid or hash to decode).
+            sent = dict(zip(keys, items, strict=True))
+            stored = {}
+            for client, external_id in rows:
+                claim = sent[(client, external_id)]
+                stored[(client, external_id)] = Stored(claim.record_id, claim.payload_hash, False, True)
             if len(stored) < len(keys):
                 # Stored before (repeats), or by a concurrent transaction that committed meanwhile:
                 # this statement's snapshot sees both.
@@ -111,12 +113,20 @@ class RecordStore:
 
     async def _mark_round(self, marks: Sequence[Mark]) -> list[None]:
         moved = [(key, mark.batch_id) for mark in marks for key in mark.moved]
-        async with self._database.driver() as connection:
-            # Losing this in a database crash is harmless: a retry re-publishes under the same ids.
-            await connection.execute("SET LOCAL synchronous_commit = off")
-            if moved:
+        # Losing marks in a database crash is harmless (a retry re-publishes under the same ids), so they
+        # commit asynchronously. Ids and counts are ints made here, so the common case is one
+        # simple-protocol round trip with them inline.
+        values = ",".join(f"({int(m.batch_id)},{int(m.records)})" for m in marks)
+        insert = "INSERT INTO ingest.published_batches (batch_id, records) VALUES %s ON CONFLICT DO NOTHING"
+        insert %= values  # ints formatted by int() above: nothing from outside reaches the statement
+        async with self._database.driver(transaction=False) as connection:
+            if not moved:
+                await connection.execute(f"BEGIN; SET LOCAL synchronous_commit = off; {insert}; COMMIT")
+                return [None] * len(marks)
+            async with connection.transaction():
+                await connection.execute("SET LOCAL synchronous_commit = off")
                 await connection.execute(
                     _MOVED, [k[0] for k, _ in moved], [k[1] for k, _ in moved], [b for _, b in moved]
                 )
-            await connection.execute(_PUBLISHED, [m.batch_id for m in marks], [m.records for m in marks])
+                await connection.execute(insert)
         return [None] * len(marks)
