@@ -91,7 +91,8 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
                 metrics.PII_MASKED.labels(kind).inc(count)
         return result
 
-    def answer(result: Result, response: Response, id_field: str) -> dict[str, Any]:
+    def answered(result: Result, id_field: str) -> tuple[int, dict[str, Any]]:
+        """(status code, body) for one record's outcome; a conflict is a 409."""
         if result.status == "conflict":
             raise HTTPException(
                 409,
@@ -100,8 +101,12 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
                     id_field: str(result.record_id),
                 },
             )
-        response.status_code = 202 if result.status == "accepted" else 200
-        return {id_field: result.record_id, "status": result.status}
+        code = 202 if result.status == "accepted" else 200
+        return code, {id_field: result.record_id, "status": result.status}
+
+    def answer(result: Result, response: Response, id_field: str) -> dict[str, Any]:
+        response.status_code, body = answered(result, id_field)
+        return body
 
     def admit(request: Request) -> str:
         return admitted(request.headers.get("x-api-key"))
@@ -124,13 +129,8 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             refuse_nul(item)
         sub = feedback_submission(who, item, pii_kinds)
         result = await submit_one(ingestor_of(request), who, sub)
-        if result.status == "conflict":
-            answer(result, Response(), "feedback_id")
-        return Response(
-            to_json({"feedback_id": result.record_id, "status": result.status}),
-            status_code=202 if result.status == "accepted" else 200,
-            media_type="application/json",
-        )
+        code, body = answered(result, "feedback_id")
+        return Response(to_json(body), status_code=code, media_type="application/json")
 
     async def batch_handler(request: Request) -> Response:
         who = admit(request)
