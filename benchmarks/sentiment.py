@@ -21,7 +21,7 @@ from benchmarks.common import ROOT, Server, say, write_report
 from scripts.stack import infra_env, infra_up
 from services.sentiment.backends import load_model
 from services.sentiment.batcher import MicroBatcher
-from services.sentiment.config import DEFAULT_MODEL
+from services.sentiment.config import DEFAULT_MODEL, SentimentSettings
 from services.sentiment.labels import label_map, verdicts
 from services.sentiment.training.authored import authored_split
 from services.sentiment.training.corpus import polarity_split
@@ -61,7 +61,13 @@ def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]
 async def serving_path(model_dir: Path, texts: list[str]) -> tuple[float, list[str], str]:
     """The service's path: micro-batcher + the auto-chosen backend, fed as a consumer's polls arrive."""
     model = load_model(str(model_dir), "auto", threads=THREADS)
-    batcher = MicroBatcher(model.backend, max_batch=32, max_wait_s=0.005)
+    settings = SentimentSettings()
+    batcher = MicroBatcher(
+        model.backend,
+        max_batch=settings.max_batch,
+        max_tokens=settings.max_tokens,
+        max_wait_s=settings.max_wait_ms / 1000,
+    )
     await batcher.score(texts[:64])
     began = time.perf_counter()
     polls = [texts[i : i + 256] for i in range(0, len(texts), 256)]
@@ -158,7 +164,7 @@ def main() -> None:
     say(f"1/4 naive transformers pipeline, batch 1, torch fp32: {len(texts)} held-out texts")
     naive_rate, naive_labels = naive_pipeline(model_dir, texts)
     say(f"   {naive_rate:.0f} texts/s")
-    say("2/4 serving path: micro-batches of 32, length-bucketed, auto backend")
+    say("2/4 serving path: micro-batches by token budget, length-bucketed, auto backend")
     served_rate, served_labels, backend = asyncio.run(serving_path(model_dir, texts))
     agreement = float(np.mean(np.array(served_labels) == np.array(naive_labels)))
     say(f"   {served_rate:.0f} texts/s on {backend}, label agreement {agreement:.4f}")

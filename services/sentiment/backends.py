@@ -33,10 +33,34 @@ class Encoded:
     truncated: list[bool]
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """One text's token ids (already cut to the model's length) and whether it was cut."""
+
+    ids: Sequence[int]
+    truncated: bool
+
+
+def pad(rows: Sequence[Tokens], pad_id: int) -> Encoded:
+    """Right-pads rows to the longest one, with the attention mask."""
+    width = max(len(r.ids) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for row, r in enumerate(rows):
+        ids[row, : len(r.ids)] = r.ids
+        mask[row, : len(r.ids)] = 1
+    return Encoded(ids, mask, [r.truncated for r in rows])
+
+
 class Backend(Protocol):
     name: BackendName
+    pad_id: int
 
-    def encode(self, texts: Sequence[str]) -> Encoded: ...
+    def tokenize(self, texts: Sequence[str]) -> list[Tokens]: ...
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """tokenize + pad: one model input for `texts`."""
+        ...
 
     def probabilities(self, encoded: Encoded) -> np.ndarray:
         """(n, num_labels) class probabilities; CPU-bound, call it off the event loop."""
@@ -64,18 +88,20 @@ class OnnxBackend:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
-            str(directory / ONNX_FILES[name]), options, providers=["CPUExecutionProvider"]
+            str(directory / ONNX_FILES[name]),
+            options,
+            providers=["CPUExecutionProvider"],
+            # ONNX Runtime's CPU SkipLayerNormalization kernel took ~1.5 ms where the Add and
+            # LayerNormalization it replaces take ~0.2 ms (4 x 256 model, 16 x 64 tokens, profiled):
+            # without this fusion the default model serves ~25 % more texts per second.
+            disabled_optimizers=["SkipLayerNormFusion"],
         )
 
+    def tokenize(self, texts: Sequence[str]) -> list[Tokens]:
+        return [Tokens(e.ids, bool(e.overflowing)) for e in self.tokenizer.encode_batch(list(texts))]
+
     def encode(self, texts: Sequence[str]) -> Encoded:
-        encodings = self.tokenizer.encode_batch(list(texts))
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
-        return Encoded(ids, mask, [bool(e.overflowing) for e in encodings])
+        return pad(self.tokenize(texts), self.pad_id)
 
     def probabilities(self, encoded: Encoded) -> np.ndarray:
         feeds = {
@@ -105,17 +131,15 @@ class TorchBackend:
         self.max_length = min(
             max_length, int(getattr(self.model.config, "max_position_embeddings", max_length))
         )
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+
+    def tokenize(self, texts: Sequence[str]) -> list[Tokens]:
+        full = self.tokenizer(list(texts), truncation=False)["input_ids"]
+        cut = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        return [Tokens(ids, len(whole) > self.max_length) for ids, whole in zip(cut, full, strict=True)]
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        full = self.tokenizer(list(texts), truncation=False)["input_ids"]
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
-        return Encoded(
-            enc["input_ids"].astype(np.int64),
-            enc["attention_mask"].astype(np.int64),
-            [len(ids) > self.max_length for ids in full],
-        )
+        return pad(self.tokenize(texts), self.pad_id)
 
     def probabilities(self, encoded: Encoded) -> np.ndarray:
         torch = self._torch

@@ -21,7 +21,9 @@ class SentimentSettings(ServiceSettings):
     backend: Literal["auto", "onnx-int8", "onnx", "torch"] = "auto"
     """auto: what the training pipeline measured fastest at >= 99 % agreement (serving.json), else int8."""
     max_length: int = Field(default=128, ge=8, le=512)
-    max_batch: int = Field(default=32, ge=1, le=256)
+    max_batch: int = Field(default=64, ge=1, le=256)
+    max_tokens: int = Field(default=1024, ge=8, le=65536)
+    """Padded tokens (rows x longest row) per model batch; texts are grouped by token length."""
     max_wait_ms: float = Field(default=5.0, ge=0, le=1000)
     threads: int = Field(default=2, ge=1, le=64)
     aspects_path: Path = DEFAULT_ASPECTS

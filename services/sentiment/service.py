@@ -52,6 +52,9 @@ def build_scorer(settings: SentimentSettings, tagger: AspectTagger) -> Scorer | 
     ref = ModelRef(id=model.id, version=model.version, backend=model.backend.name)
     MODEL.info({"id": model.id, "version": model.version, "backend": model.backend.name})
     batcher = MicroBatcher(
-        model.backend, max_batch=settings.max_batch, max_wait_s=settings.max_wait_ms / 1000
+        model.backend,
+        max_batch=settings.max_batch,
+        max_tokens=settings.max_tokens,
+        max_wait_s=settings.max_wait_ms / 1000,
     )
     return Scorer(model, batcher, ScoringContext(model.labels, tagger, ref))

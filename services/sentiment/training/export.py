@@ -1,11 +1,15 @@
-"""Export to ONNX (fp32) and dynamic int8 quantization (per-channel weights) for ONNX Runtime serving."""
+"""Export to ONNX (fp32), graph fusions, and dynamic int8 quantization (per-channel weights) for ONNX
+Runtime serving."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from onnx import TensorProto
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.transformers import optimizer
+from onnxruntime.transformers.fusion_options import FusionOptions
 from transformers import BertForSequenceClassification
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -28,11 +32,34 @@ class _LogitsOnly(torch.nn.Module):
         return self.model.classifier(bert.pooler(hidden))  # type: ignore[misc]
 
 
+def fuse(path: Path, num_heads: int, hidden_size: int) -> None:
+    """Rewrites the fp32 graph in place with ONNX Runtime's BERT fusions: GELU's erf subgraph and the
+    bias before it become one BiasGelu, and LayerNorm subgraphs one LayerNormalization. The residual
+    add + LayerNorm is left unfused: ONNX Runtime's CPU SkipLayerNormalization kernel is slower than the
+    two ops it replaces (see backends.OnnxBackend). Measured on the default model, int8, 2 threads:
+    ~10-20 % more texts per second."""
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = False
+    options.enable_embed_layer_norm = False
+    fused = optimizer.optimize_model(
+        str(path),
+        model_type="bert",
+        num_heads=num_heads,
+        hidden_size=hidden_size,
+        opt_level=0,
+        optimization_options=options,
+    )
+    fused.save_model_to_file(str(path))
+
+
 def export_onnx(model: BertForSequenceClassification, out_dir: Path) -> tuple[Path, Path]:
     """Writes model.onnx (fp32) and model.int8.onnx; returns both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out_dir / "model.onnx", out_dir / "model.int8.onnx"
     model.eval()
+    # Plain matmul/softmax attention exports to the simplest graph (and the one the fusions know).
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
     # A padded row in the sample keeps the attention-mask path in the exported graph.
     sample = torch.randint(5, model.config.vocab_size, (2, 16))
     mask = torch.ones_like(sample)
@@ -49,5 +76,14 @@ def export_onnx(model: BertForSequenceClassification, out_dir: Path) -> tuple[Pa
         dynamo=True,
         external_data=False,
     )
-    quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+    model.set_attn_implementation(previous)
+    fuse(fp32, model.config.num_attention_heads, model.config.hidden_size)
+    quantize_dynamic(
+        str(fp32),
+        str(int8),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        # Fused contrib ops carry no inferred types; their outputs are float.
+        extra_options={"DefaultTensorType": TensorProto.FLOAT},
+    )
     return fp32, int8
