@@ -44,9 +44,9 @@ bench-loyalty: install-train  ## loyalty apply rate vs naive, member lookup late
 manifests: install  ## regenerates deploy/k8s/base, dashboards and Prometheus files from the code (tests check they are current)
 	@$(PY) -m scripts.deploygen
 
-model: install-train  ## rebuilds models/sentiment/default from scratch (~40 min pretraining + fine-tuning on 2 cores)
-	@$(PY) -m services.sentiment.training pretrain --news --minutes $(or $(PRETRAIN_MINUTES),40)
-	@$(PY) -m services.sentiment.training build --minutes $(or $(FINETUNE_MINUTES),40)
+model: install-train  ## rebuilds models/sentiment/default from scratch (~25 min pretraining + ~35 min fine-tuning on 2 cores)
+	@$(PY) -m services.sentiment.training pretrain --news --minutes $(or $(PRETRAIN_MINUTES),25)
+	@$(PY) -m services.sentiment.training build --epochs $(or $(FINETUNE_EPOCHS),6) --minutes $(or $(FINETUNE_MINUTES),35)
 
 bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs torch on BERT-base shape, /v1/score p95
 	@$(PY) -m benchmarks.sentiment

@@ -267,6 +267,55 @@ CONTRAST_ZH = [
     "{a}{p}，就是{b}{q}。",
 ]
 
+FILLER_NOUNS = {
+    "en": [
+        "the service",
+        "the experience",
+        "the order",
+        "the support team",
+        "the refund",
+        "the payment",
+        "the menu",
+        "the screen",
+        "the battery",
+        "the invoice",
+        "the appointment",
+        "the call",
+        "the system",
+        "the upgrade",
+        "the membership",
+        "the coupon",
+        "the seat",
+        "the food",
+        "the manager",
+        "the update",
+    ],
+    "zh": [
+        "服务",
+        "体验",
+        "订单",
+        "售后",
+        "退款",
+        "付款",
+        "菜品",
+        "屏幕",
+        "电池",
+        "发票",
+        "预约",
+        "电话",
+        "系统",
+        "升级",
+        "会员",
+        "优惠券",
+        "座位",
+        "环境",
+        "经理",
+        "更新",
+    ],
+}
+"""Training-only subjects from outside the five domains' banks (none is a held-out noun): swapped in for a
+third of the training nouns so that the model learns that the subject does not carry the sentiment."""
+
 HELD_OUT_TEMPLATE = {"en_same": 5, "en_contrast": 3, "zh_same": 5, "zh_contrast": 3}
 """Index of the template that only the held-out split uses, per bank."""
 
@@ -304,6 +353,10 @@ def generate(language: Literal["en", "zh"], count: int, *, held_out: bool, seed:
         domain = rng.choice(sorted(nouns))
         pool = [n for i, n in enumerate(nouns[domain]) if _held_out_noun(i) == held_out]
         a, b = rng.sample(pool, 2) if len(pool) > 1 else (pool[0], rng.choice(nouns[domain]))
+        if not held_out:
+            fillers = FILLER_NOUNS[language]
+            a = rng.choice(fillers) if rng.random() < 1 / 3 else a
+            b = rng.choice(fillers) if rng.random() < 1 / 3 else b
         is_contrast = rng.random() < 0.35
         bank = contrast if is_contrast else same
         held_template = HELD_OUT_TEMPLATE[f"{language}_{'contrast' if is_contrast else 'same'}"]
@@ -333,6 +386,6 @@ def generate(language: Literal["en", "zh"], count: int, *, held_out: bool, seed:
 
 def authored_split() -> tuple[list[Example], list[Example]]:
     """(train, held-out) for both languages, deterministic."""
-    train = generate("en", 3000, held_out=False, seed=1) + generate("zh", 3000, held_out=False, seed=2)
+    train = generate("en", 5000, held_out=False, seed=1) + generate("zh", 5000, held_out=False, seed=2)
     test = generate("en", 600, held_out=True, seed=3) + generate("zh", 600, held_out=True, seed=4)
     return train, test

@@ -31,13 +31,25 @@ def fit_baseline(
     return best
 
 
-def out_of_fold(train: Sequence[tuple[str, int]], c: float, folds: int = 5) -> np.ndarray:
-    """P(positive) for each training text from a baseline fitted without it (k-fold), for distillation."""
+def out_of_fold(
+    train: Sequence[tuple[str, int]],
+    c: float,
+    folds: int = 5,
+    parts: Sequence[tuple[int, str]] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(positive) for each training text from a baseline fitted without it (k-fold), for distillation;
+    and for each (index of a training text, part of that text) in `parts`, from the same fold's model
+    (one that never saw the text the part comes from)."""
     texts = [t for t, _ in train]
     labels = np.array([y for _, y in train])
-    out = np.zeros(len(train))
+    out, part_out = np.zeros(len(train)), np.zeros(len(parts))
+    part_fold = np.array([i % folds for i, _ in parts], dtype=int)
     for fold in range(folds):
         held = np.arange(len(train)) % folds == fold
         model = char_ngram_lr(c).fit([t for t, h in zip(texts, held, strict=True) if not h], labels[~held])
         out[held] = model.predict_proba([t for t, h in zip(texts, held, strict=True) if h])[:, 1]
-    return out
+        mine = part_fold == fold
+        if mine.any():
+            chosen = [text for (_, text), m in zip(parts, mine, strict=True) if m]
+            part_out[mine] = model.predict_proba(chosen)[:, 1]
+    return out, part_out

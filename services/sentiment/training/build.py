@@ -4,6 +4,8 @@ serving backend, and write the model directory with serving.json and MODEL_CARD.
 from __future__ import annotations
 
 import json
+import random
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -58,7 +60,24 @@ def mix(
     )
 
 
-def build(work: Path, out: Path, *, epochs: int, minutes: float, distill: float = 0.5) -> dict[str, Any]:
+_CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;~～\s]+")
+
+
+def review_clauses(train: Sequence[tuple[str, int]], per_review: int, seed: int = 0) -> list[tuple[int, str]]:
+    """Up to `per_review` clauses (>= 4 characters) of each training review of two or more clauses:
+    (index of the review, clause)."""
+    rng = random.Random(seed)
+    out: list[tuple[int, str]] = []
+    for index, (text, _) in enumerate(train):
+        found = [part for part in _CLAUSE_BREAK.split(text) if len(part) >= 4]
+        if len(found) >= 2:
+            out.extend((index, part) for part in rng.sample(found, min(per_review, len(found))))
+    return out
+
+
+def build(
+    work: Path, out: Path, *, epochs: int, minutes: float, distill: float = 0.5, clauses: int = 0
+) -> dict[str, Any]:
     split = polarity_split()
     authored_train, _ = authored_split()
     authored_dev = generate("en", 200, held_out=False, seed=11) + generate("zh", 200, held_out=False, seed=12)
@@ -78,11 +97,24 @@ def build(work: Path, out: Path, *, epochs: int, minutes: float, distill: float 
 
     # Distillation: the baseline's out-of-fold P(positive) is mixed into the polarity targets; the
     # character n-gram evidence it carries is what a briefly pretrained small BERT learns slowest.
-    teacher = out_of_fold(split.train, c) if distill > 0 else np.zeros(len(split.train))
-    train = [
-        (t, mix(polarity_target(bool(y)), polarity_target(True), polarity_target(False), p, distill))
-        for (t, y), p in zip(split.train, teacher, strict=True)
-    ] + [(e.text, star_target(e.stars)) for e in authored_train]
+    # Clauses of the training reviews, labelled by the teacher alone (a clause of a negative review may
+    # be praise), add that evidence at phrase level: a transfer set for the small student.
+    parts = review_clauses(split.train, clauses) if distill > 0 else []
+    teacher, part_teacher = (
+        out_of_fold(split.train, c, parts=parts) if distill > 0 else (np.zeros(len(split.train)), np.zeros(0))
+    )
+    train = (
+        [
+            (t, mix(polarity_target(bool(y)), polarity_target(True), polarity_target(False), p, distill))
+            for (t, y), p in zip(split.train, teacher, strict=True)
+        ]
+        + [(e.text, star_target(e.stars)) for e in authored_train]
+        + [
+            (t, mix(polarity_target(True), polarity_target(True), polarity_target(False), p, 1.0))
+            for (_, t), p in zip(parts, part_teacher, strict=True)
+        ]
+    )
+    print(f"fine-tuning on {len(train)} texts ({len(parts)} teacher-labelled clauses)", flush=True)
     model, tokenizer, dev_scores = finetune(
         work / "mlm", work / "tokenizer", train, dev_score, epochs=epochs, minutes=minutes
     )
@@ -93,7 +125,11 @@ def build(work: Path, out: Path, *, epochs: int, minutes: float, distill: float 
         "test_accuracy": baseline_test,
     }
     return package(
-        model, tokenizer, out, baseline_card, {"dev_scores": dev_scores, "distillation_weight": distill}
+        model,
+        tokenizer,
+        out,
+        baseline_card,
+        {"dev_scores": dev_scores, "distillation_weight": distill, "teacher_labelled_clauses": len(parts)},
     )
 
 
@@ -177,5 +213,6 @@ def reexport(out: Path) -> dict[str, Any]:
     previous = json.loads((out / "serving.json").read_text())
     model = BertForSequenceClassification.from_pretrained(str(out), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(out))
-    training = {k: previous[k] for k in ("dev_scores", "distillation_weight") if k in previous}
+    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses")
+    training = {k: previous[k] for k in keys if k in previous}
     return package(model, tokenizer, out, previous["baseline"], training)

@@ -42,7 +42,12 @@ def _build(args: argparse.Namespace) -> None:
     from services.sentiment.training.card import write_card
 
     card = build(
-        Path(args.work), Path(args.out), epochs=args.epochs, minutes=args.minutes, distill=args.distill
+        Path(args.work),
+        Path(args.out),
+        epochs=args.epochs,
+        minutes=args.minutes,
+        distill=args.distill,
+        clauses=args.clauses,
     )
     write_card(Path(args.out), card)
     print(json.dumps(card["metrics"], indent=2))
@@ -101,6 +106,12 @@ def main() -> None:
     b.add_argument("--minutes", type=float, default=40, help="fine-tuning wall-clock budget")
     b.add_argument(
         "--distill", type=float, default=0.5, help="weight of the baseline's soft labels (0: none)"
+    )
+    b.add_argument(
+        "--clauses",
+        type=int,
+        default=0,
+        help="teacher-labelled clauses added per training review (default 0: none)",
     )
     r = steps.add_parser("reexport", help="re-export and re-evaluate a built model directory")
     r.add_argument("--out", default=DEFAULT_OUT)

@@ -1,0 +1,65 @@
+"""The authored set keeps its promises: held-out nouns and templates never reach training, labels follow
+the documented rules, and generation is deterministic."""
+
+import re
+
+from services.sentiment.training.authored import (
+    CONTRAST_EN,
+    CONTRAST_ZH,
+    FILLER_NOUNS,
+    HELD_OUT_TEMPLATE,
+    NOUNS_EN,
+    NOUNS_ZH,
+    SAME_EN,
+    SAME_ZH,
+    authored_split,
+)
+
+
+def held_out_nouns(nouns: dict[str, list[str]]) -> set[str]:
+    return {n for bank in nouns.values() for i, n in enumerate(bank) if i % 5 == 4}
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[a-zA-Z]\}", template)
+    return re.compile(".+".join(re.escape(p) for p in parts) + "$", re.DOTALL)
+
+
+def test_no_held_out_noun_or_template_appears_in_training():
+    train, test = authored_split()
+    held_en, held_zh = held_out_nouns(NOUNS_EN), held_out_nouns(NOUNS_ZH)
+    assert not (held_en | held_zh) & (set(FILLER_NOUNS["en"]) | set(FILLER_NOUNS["zh"]))
+    for example in train:
+        lowered = example.text.lower()
+        assert not [n for n in held_en if re.search(rf"(^|\W){re.escape(n)}(\W|$)", lowered)], example.text
+        assert not [n for n in held_zh if n in example.text], example.text
+    held_templates = [
+        template_pattern(bank[HELD_OUT_TEMPLATE[name]])
+        for name, bank in (
+            ("en_same", SAME_EN),
+            ("en_contrast", CONTRAST_EN),
+            ("zh_same", SAME_ZH),
+            ("zh_contrast", CONTRAST_ZH),
+        )
+    ]
+    # A held-out template's connective never appears in training ("as well", "while", "这次", "就是").
+    connectives = ["as well", " while ", "这次", "，就是"]
+    assert [c for c in connectives if any(c in e.text for e in train)] == []
+    assert sum(any(p.match(e.text) for p in held_templates) for e in test) > 0
+
+
+def test_labels_follow_the_rules_and_mixed_sentences_are_2_to_4_stars():
+    train, test = authored_split()
+    for example in train + test:
+        assert 1 <= example.stars <= 5
+        if example.mixed:
+            assert 2 <= example.stars <= 4, example
+    assert {e.stars for e in test} == {1, 2, 3, 4, 5}
+
+
+def test_generation_is_deterministic_and_texts_are_unique():
+    first, second = authored_split(), authored_split()
+    assert [e.text for e in first[0]] == [e.text for e in second[0]]
+    assert [e.text for e in first[1]] == [e.text for e in second[1]]
+    assert len({e.text for e in first[0]}) == len(first[0])
+    assert not {e.text for e in first[0]} & {e.text for e in first[1]}
