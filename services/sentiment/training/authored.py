@@ -245,12 +245,29 @@ SAME_EN = [
     "Overall {a} {p}; {b} {q} too.",
     "I must say {a} {p}.",
     "{A} {p}, and {b} {q} as well.",
+    "To be honest, {a} {p}.",
+    "In my experience {a} {p}, and {b} {q}.",
+    "Last week {a} {p}.",
+    "{A} {p}, plus {b} {q}.",
+    "My feedback: {a} {p}.",
+    "Not only {a} {p}, {b} {q} too.",
+    "{A} {p}. On top of that, {b} {q}.",
+    "I think {a} {p}.",
+    "Frankly, {a} {p} and {b} {q}.",
+    "{A} {p}; also, {b} {q}.",
 ]
 CONTRAST_EN = [
     "{A} {p}, but {b} {q}.",
     "{A} {p}, however {b} {q}.",
     "Although {a} {p}, {b} {q}.",
     "{A} {p} while {b} {q}.",
+    "{A} {p}; on the other hand, {b} {q}.",
+    "{A} {p}, yet {b} {q}.",
+    "Though {a} {p}, {b} {q}.",
+    "Even though {a} {p}, {b} {q}.",
+    "{A} {p}. That said, {b} {q}.",
+    "{A} {p}, although {b} {q}.",
+    "Despite the fact that {a} {p}, {b} {q}.",
 ]
 SAME_ZH = [
     "{a}{p}。",
@@ -259,12 +276,26 @@ SAME_ZH = [
     "总体来说{a}{p}，{b}{q}。",
     "{a}{p}，而且{b}{q}。",
     "这次{a}{p}。",
+    "{a}{p}！",
+    "感觉{a}{p}。",
+    "{a}{p}，{b}同样{q}。",
+    "我觉得{a}{p}。",
+    "{a}{p}；另外{b}{q}。",
+    "整体评价：{a}{p}，{b}{q}。",
+    "{a}{p}，并且{b}{q}。",
+    "个人感受是{a}{p}。",
 ]
 CONTRAST_ZH = [
     "{a}{p}，可惜{b}{q}。",
     "{a}{p}，但是{b}{q}。",
     "虽然{a}{p}，不过{b}{q}。",
     "{a}{p}，就是{b}{q}。",
+    "{a}{p}，然而{b}{q}。",
+    "尽管{a}{p}，但{b}{q}。",
+    "{a}{p}，但{b}{q}。",
+    "{a}{p}；另一方面，{b}{q}。",
+    "{a}{p}，可是{b}{q}。",
+    "{a}{p}，却发现{b}{q}。",
 ]
 
 FILLER_NOUNS = {
@@ -317,7 +348,9 @@ FILLER_NOUNS = {
 third of the training nouns so that the model learns that the subject does not carry the sentiment."""
 
 HELD_OUT_TEMPLATE = {"en_same": 5, "en_contrast": 3, "zh_same": 5, "zh_contrast": 3}
-"""Index of the template that only the held-out split uses, per bank."""
+"""Index of the template that only the held-out split uses, per bank. Templates are only ever appended to
+the banks, so the held-out split stays the same sentences. No training template uses a held-out
+template's connective ("as well", "while", "这次", "就是") or a near-synonym of it ("whereas", "只是")."""
 
 
 @dataclass(frozen=True)
