@@ -63,7 +63,7 @@ def sentiment_router(scorer: Scorer | ModelUnavailable, settings: ServiceSetting
     async def score(body: ScoreRequest) -> ScoreResponse:
         """Scores up to 64 texts now (sharing micro-batches with the consumer). Operator key required."""
         live = ready()
-        scored = await live.score_texts(body.texts)
+        scored = await live.score_texts(body.texts, urgent=True)
         results = []
         for text, item in zip(body.texts, scored, strict=True):
             verdict = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -48,23 +48,32 @@ def chunks(rows: Sequence[Tokens], max_batch: int, max_tokens: int) -> list[list
     return out
 
 
+def infer(backend: Backend, rows: Sequence[Tokens]) -> list[Scored]:
+    """One model batch (rows of similar length), with the inference metrics."""
+    began = time.perf_counter()
+    encoded = pad(rows, backend.pad_id)
+    probs = backend.probabilities(encoded)
+    INFERENCE_SECONDS.labels(backend.name).observe(time.perf_counter() - began)
+    BATCH_SIZE.observe(len(rows))
+    TEXTS.inc(len(rows))
+    return [Scored(probs[row], encoded.truncated[row]) for row in range(len(rows))]
+
+
 def run_batch(backend: Backend, texts: Sequence[str], max_batch: int, max_tokens: int = 1024) -> list[Scored]:
     """Synchronous, length-bucketed inference of any number of texts (see `chunks`)."""
     rows = backend.tokenize(texts)
     out: list[Scored | None] = [None] * len(texts)
     for chunk in chunks(rows, max_batch, max_tokens):
-        began = time.perf_counter()
-        encoded = pad([rows[i] for i in chunk], backend.pad_id)
-        probs = backend.probabilities(encoded)
-        INFERENCE_SECONDS.labels(backend.name).observe(time.perf_counter() - began)
-        BATCH_SIZE.observe(len(chunk))
-        TEXTS.inc(len(chunk))
-        for row, index in enumerate(chunk):
-            out[index] = Scored(probs[row], encoded.truncated[row])
+        for index, scored in zip(chunk, infer(backend, [rows[i] for i in chunk]), strict=True):
+            out[index] = scored
     return [s for s in out if s is not None]
 
 
 class MicroBatcher:
+    """Two lanes: `urgent` callers (a synchronous API request) go ahead of the bulk lane (the consumer's
+    polls) at the next model batch, so a request waits for at most one model batch of a backlog, not for
+    the backlog."""
+
     def __init__(
         self, backend: Backend, *, max_batch: int = 64, max_tokens: int = 1024, max_wait_s: float = 0.005
     ) -> None:
@@ -73,49 +82,70 @@ class MicroBatcher:
         self.max_tokens = max_tokens
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._urgent: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._task: asyncio.Task[None] | None = None
 
-    async def score(self, texts: Sequence[str]) -> list[Scored]:
+    async def score(self, texts: Sequence[str], *, urgent: bool = False) -> list[Scored]:
         """Probabilities for each text, in order; concurrent calls share batches."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         loop = asyncio.get_running_loop()
         pending = [_Pending(text, loop.create_future()) for text in texts]
+        queue = self._urgent if urgent else self._queue
         for item in pending:
-            self._queue.put_nowait(item)
+            queue.put_nowait(item)
+        self._arrived.set()
         return list(await asyncio.gather(*(p.future for p in pending)))
 
-    async def _gather(self) -> list[_Pending]:
-        batch = [await self._queue.get()]
+    def _take(self, queue: asyncio.Queue[_Pending], batch: list[_Pending]) -> None:
+        while len(batch) < self.max_batch * 8 and not queue.empty():
+            batch.append(queue.get_nowait())
+
+    async def _gather(self) -> tuple[list[_Pending], bool]:
+        """What to score next and whether it is urgent work: whatever already waits (a consumer's whole
+        poll), then a brief wait for stragglers."""
+        while self._urgent.empty() and self._queue.empty():
+            self._arrived.clear()
+            await self._arrived.wait()
+        urgent = not self._urgent.empty()
+        queue = self._urgent if urgent else self._queue
+        batch: list[_Pending] = []
+        self._take(queue, batch)
         deadline = time.monotonic() + self.max_wait_s
-        # Take whatever already waits (a consumer's whole poll), then wait briefly for stragglers.
-        while len(batch) < self.max_batch * 8 and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
         while len(batch) < self.max_batch and (left := deadline - time.monotonic()) > 0:
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), left))
+                batch.append(await asyncio.wait_for(queue.get(), left))
             except TimeoutError:
                 break
-        return batch
+            self._take(queue, batch)
+        return batch, urgent
+
+    async def _score(self, batch: list[_Pending], urgent: bool) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            rows = await loop.run_in_executor(self._executor, self.backend.tokenize, [p.text for p in batch])
+            for chunk in chunks(rows, self.max_batch, self.max_tokens):
+                if not urgent and not self._urgent.empty():
+                    ahead: list[_Pending] = []
+                    self._take(self._urgent, ahead)
+                    await self._score(ahead, True)
+                results = await loop.run_in_executor(
+                    self._executor, partial(infer, self.backend), [rows[i] for i in chunk]
+                )
+                for index, result in zip(chunk, results, strict=True):
+                    if not batch[index].future.done():
+                        batch[index].future.set_result(result)
+        except Exception as exc:
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        run: Callable[[Sequence[str]], list[Scored]] = partial(
-            run_batch, self.backend, max_batch=self.max_batch, max_tokens=self.max_tokens
-        )
         while True:
-            batch = await self._gather()
-            try:
-                results = await loop.run_in_executor(self._executor, run, [p.text for p in batch])
-            except Exception as exc:
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
-            for p, result in zip(batch, results, strict=True):
-                if not p.future.done():
-                    p.future.set_result(result)
+            batch, urgent = await self._gather()
+            await self._score(batch, urgent)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -20,10 +20,11 @@ class Scorer:
     batcher: MicroBatcher
     context: ScoringContext
 
-    async def score_texts(self, texts: Sequence[str]) -> list[Scored | None]:
-        """None for empty (whitespace-only) texts, which are not run through the model."""
+    async def score_texts(self, texts: Sequence[str], *, urgent: bool = False) -> list[Scored | None]:
+        """None for empty (whitespace-only) texts, which are not run through the model. `urgent` (an API
+        caller waiting) goes ahead of the consumer's backlog."""
         nonempty = [i for i, t in enumerate(texts) if t.strip()]
-        results = await self.batcher.score([texts[i] for i in nonempty]) if nonempty else []
+        results = await self.batcher.score([texts[i] for i in nonempty], urgent=urgent) if nonempty else []
         out: list[Scored | None] = [None] * len(texts)
         for i, result in zip(nonempty, results, strict=True):
             out[i] = result

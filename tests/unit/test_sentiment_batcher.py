@@ -59,3 +59,23 @@ async def test_concurrent_callers_get_their_own_results_in_order(tmp_path: Path)
     for texts, scored in zip(calls, results, strict=True):
         alone = np.stack([s.probabilities for s in run_batch(model.backend, texts, 64, 1024)])
         np.testing.assert_allclose(np.stack([s.probabilities for s in scored]), alone, atol=1e-4)
+
+
+async def test_an_urgent_request_goes_ahead_of_the_consumer_backlog(tmp_path: Path):
+    model = load_model(str(tiny_checkpoint(tmp_path / "m", STARS, onnx=True)), "onnx")
+    batcher = MicroBatcher(model.backend, max_batch=4, max_tokens=64, max_wait_s=0.001)
+    backlog = [f"第{i}条评论，{'物流很快' * (i % 7 + 1)}" for i in range(400)]
+    try:
+        bulk = [asyncio.ensure_future(batcher.score([text])) for text in backlog]
+        while not any(b.done() for b in bulk):  # the backlog is being scored
+            await asyncio.sleep(0.001)
+        (urgent,) = await batcher.score(["客服态度很差"], urgent=True)
+        done_before = sum(b.done() for b in bulk)
+        scored = await asyncio.gather(*bulk)
+    finally:
+        await batcher.close()
+    # Answered after at most a few model batches of the backlog, not after the backlog.
+    assert done_before < len(backlog) // 4
+    alone = run_batch(model.backend, ["客服态度很差"], 64, 1024)[0]
+    np.testing.assert_allclose(urgent.probabilities, alone.probabilities, atol=1e-4)
+    assert len(scored) == len(backlog)
