@@ -2,7 +2,7 @@
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
@@ -15,11 +15,12 @@ from services.ingest.direct import NUL_ESCAPE, direct_route, is_json, parse_body
 from services.ingest.prepare import Preparer
 from services.ingest.ratelimit import TokenBuckets
 from services.ingest.records import (
+    Lot,
     Submission,
     email_to_feedback,
     event_submission,
-    feedback_from_parts,
     feedback_submission,
+    single_lot,
     transcript_to_feedback,
 )
 from services.ingest.schemas import (
@@ -32,10 +33,16 @@ from services.ingest.schemas import (
     FeedbackBatchIn,
     FeedbackIn,
 )
-from services.ingest.service import Ingestor, Result, Unavailable
+from services.ingest.service import Ingestor, Outcome, Status, Unavailable
 from services.ingest.store import RecordStore
 from shared.security import API_KEY_HEADER, client_for_key
 from shared.service import Runtime
+
+
+class Result(NamedTuple):
+    status: Status
+    record_id: str
+
 
 CONFLICT_DOC = {"description": "Same external_id already accepted with a different payload"}
 UNAVAILABLE_DOC = {"description": "Broker or database unavailable; retry after Retry-After seconds"}
@@ -79,12 +86,16 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     router = APIRouter(prefix="/v1", tags=["ingest"])
     responses: dict[int | str, dict[str, Any]] = {409: CONFLICT_DOC, 503: UNAVAILABLE_DOC}
 
-    async def submit_one(ingest: Ingestor, who: str, sub: Submission) -> Result:
+    async def submit(ingest: Ingestor, who: str, lot: Lot) -> Outcome:
         try:
-            [result] = await ingest.submit(who, [sub])
+            return await ingest.submit(who, lot)
         except Unavailable as exc:
             metrics.REJECTIONS.labels(f"{exc.dependency}_unavailable").inc()
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+
+    async def submit_one(ingest: Ingestor, who: str, sub: Submission) -> Result:
+        outcome = await submit(ingest, who, single_lot(sub))
+        result = Result(outcome.status(0), outcome.ids[0])
         metrics.RECORDS.labels(sub.kind, sub.channel, result.status).inc()
         if result.status == "accepted":
             for kind, count in sub.pii_masked.items():
@@ -96,10 +107,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         if result.status == "conflict":
             raise HTTPException(
                 409,
-                {
-                    "message": "external_id already used with a different payload",
-                    id_field: str(result.record_id),
-                },
+                {"message": "external_id already used with a different payload", id_field: result.record_id},
             )
         code = 202 if result.status == "accepted" else 200
         return code, {id_field: result.record_id, "status": result.status}
@@ -135,40 +143,37 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     async def batch_handler(request: Request) -> Response:
         who = admit(request)
         json_body = is_json(request.headers.get("content-type"))
-        valid, rejected = await preparer.prepare(who, await request.body(), json_body, pii_kinds)
-        metrics.BATCH_SIZE.observe(len(valid) + len(rejected))
-        subs = [(index, feedback_from_parts(who, parts)) for index, parts in valid]
-        try:
-            results = await ingestor_of(request).submit(who, [sub for _, sub in subs])
-        except Unavailable as exc:
-            metrics.REJECTIONS.labels(f"{exc.dependency}_unavailable").inc()
-            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
-        outcomes: Counter[tuple[str, str, str]] = Counter()
-        masked: Counter[str] = Counter()
-        items: list[dict[str, Any]] = list(rejected)
-        for (index, sub), result in zip(subs, results, strict=True):
-            outcomes[(sub.kind, sub.channel, result.status)] += 1
-            items.append(
-                {
-                    "index": index,
-                    "external_id": sub.external_id,
-                    "status": result.status,
-                    "feedback_id": result.record_id,
-                    "errors": [],
-                }
+        lot, indices, rejected = await preparer.prepare(who, await request.body(), json_body, pii_kinds)
+        metrics.BATCH_SIZE.observe(lot.size + len(rejected))
+        outcome = await submit(ingestor_of(request), who, lot)
+        items: list[dict[str, Any]] = [
+            {
+                "index": index,
+                "external_id": name,
+                "status": outcome.status(i),
+                "feedback_id": record_id,
+                "errors": [],
+            }
+            for i, (index, name, record_id) in enumerate(
+                zip(indices, lot.external_ids, outcome.ids, strict=True)
             )
-            if sub.pii_masked and result.status == "accepted":
-                masked.update(sub.pii_masked)
+        ]
+        statuses: list[str] = list(outcome.statuses or ["accepted"] * lot.size)
+        outcomes: Counter[tuple[str, str]] = Counter(zip(lot.channels, statuses, strict=True))
+        masked: Counter[str] = Counter()
+        for counts, outcome_name in zip(lot.pii_masked, statuses, strict=True):
+            if counts and outcome_name == "accepted":
+                masked.update(counts)
         if rejected:
-            outcomes[("feedback", "unknown", "rejected")] += len(rejected)
-            items.sort(key=lambda r: int(r["index"]))
-        for labels, count in outcomes.items():
-            metrics.RECORDS.labels(*labels).inc(count)
+            items = sorted(items + rejected, key=lambda r: r["index"])
+            outcomes[("unknown", "rejected")] += len(rejected)
+        for (channel, outcome_name), count in outcomes.items():
+            metrics.RECORDS.labels("feedback", channel, outcome_name).inc(count)
         for kind, count in masked.items():
             metrics.PII_MASKED.labels(kind).inc(count)
         body = dict.fromkeys(("accepted", "duplicate", "conflict", "rejected"), 0)
-        for (_, _, outcome), count in outcomes.items():
-            body[outcome] += count
+        for (_, outcome_name), count in outcomes.items():
+            body[outcome_name] += count
         return Response(to_json({**body, "results": items}), media_type="application/json")
 
     # Documented by these signatures; served by the direct handlers above (see services.ingest.direct).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -42,8 +43,9 @@ class Submission(NamedTuple):
 
 
 def model_hash(kind: str, model: BaseModel) -> str:
-    """payload_hash for a validated model: its JSON (fields in declaration order) — the fast path."""
-    return hashlib.sha256(kind.encode() + b"\x00" + model.model_dump_json().encode()).hexdigest()
+    """payload_hash for a validated model: its JSON as given (fields in declaration order), so it does
+    not change with masking or language rules."""
+    return hashlib.sha256(kind.encode() + b"\x00" + model.__pydantic_serializer__.to_json(model)).hexdigest()
 
 
 _OPTIONAL_FIELDS = ("csat", "nps", "ces", "stars", "business_line", "region", "store_id", "product_id")
@@ -97,34 +99,40 @@ def feedback_parts(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) 
     )
 
 
+def feedback_value(parts: FeedbackParts, source: bytes, event_id: bytes, produced_at: bytes) -> bytes:
+    """The bytes encode_record would make (tests compare them), spliced: the payload is serialized once,
+    before the id is known. `source` and `produced_at` are JSON strings, `event_id` the id's text."""
+    return b"".join(
+        (
+            b'{"event_id":"',
+            event_id,
+            b'","type":"feedback.received","version":1,"occurred_at":',
+            parts.occurred_at,
+            b',"produced_at":',
+            produced_at,
+            b',"source":',
+            source,
+            b',"key":',
+            to_json(parts.customer_id),
+            b',"payload":{"feedback_id":"',
+            event_id,
+            b'",',
+            parts.payload[1:],
+            b"}",
+        )
+    )
+
+
+_FEEDBACK_HEADERS = (("event_type", b"feedback.received"), ("event_version", b"1"))
+
+
 def feedback_from_parts(client: str, parts: FeedbackParts) -> Submission:
-    source, key = to_json(client), to_json(parts.customer_id)
+    source = to_json(client)
 
     def build(record_id: UUID) -> Record:
-        """The bytes encode_record would make (tests compare them), spliced: the payload is serialized
-        once, before the id is known."""
         event_id = str(record_id).encode()
-        value = b"".join(
-            (
-                b'{"event_id":"',
-                event_id,
-                b'","type":"feedback.received","version":1,"occurred_at":',
-                parts.occurred_at,
-                b',"produced_at":',
-                to_json(datetime.now(UTC)),
-                b',"source":',
-                source,
-                b',"key":',
-                key,
-                b',"payload":{"feedback_id":"',
-                event_id,
-                b'",',
-                parts.payload[1:],
-                b"}",
-            )
-        )
-        headers = [("event_id", event_id), ("event_type", b"feedback.received"), ("event_version", b"1")]
-        return parts.customer_id.encode(), value, headers
+        value = feedback_value(parts, source, event_id, to_json(datetime.now(UTC)))
+        return parts.customer_id.encode(), value, [("event_id", event_id), *_FEEDBACK_HEADERS]
 
     return Submission(
         external_id=parts.external_id,
@@ -134,6 +142,87 @@ def feedback_from_parts(client: str, parts: FeedbackParts) -> Submission:
         payload_hash=parts.payload_hash,
         pii_masked=parts.pii_masked,
         build=build,
+    )
+
+
+class Lot(NamedTuple):
+    """The records of one request, column by column, each already built under a proposed record id: what
+    the idempotency store and the producer need, without an object per record. A record whose pair was
+    claimed before is re-published under the stored id instead (see `value_for`)."""
+
+    kind: str
+    topic: TopicSpec
+    external_ids: list[str]
+    payload_hashes: list[str]
+    ids: list[str]
+    """Proposed record ids (UUID text), also each value's event id."""
+    keys: list[bytes]
+    values: list[bytes]
+    channels: list[str]
+    pii_masked: list[dict[str, int]]
+    headers: tuple[tuple[str, bytes], ...]
+    """Every record's headers but its event_id."""
+
+    @property
+    def size(self) -> int:
+        """The number of records."""
+        return len(self.ids)
+
+    def value_for(self, index: int, record_id: str) -> bytes:
+        """Record `index`'s value under another id. The proposed id is random text made after the body
+        arrived, so it occurs in the value only where it was spliced in."""
+        return self.values[index].replace(self.ids[index].encode(), record_id.encode())
+
+
+_NO_PII: dict[str, int] = {}
+"""Shared by records with nothing masked (read-only): pickled once per batch, not once per record."""
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text, from one read of the OS's random source."""
+    digits = os.urandom(16 * count).hex()
+    out = []
+    for i in range(0, 32 * count, 32):
+        h = digits[i : i + 32]
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}")
+    return out
+
+
+def feedback_lot(client: str, items: list[FeedbackIn], pii_kinds: Iterable[PiiKind]) -> Lot:
+    """Mask, hash and serialize validated records into a Lot, each under a new proposed id."""
+    kinds = pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds)
+    parts = [feedback_parts(client, item, kinds) for item in items]
+    ids = new_ids(len(parts))
+    source, produced_at = to_json(client), to_json(datetime.now(UTC))
+    return Lot(
+        kind="feedback",
+        topic=FEEDBACK_RECEIVED,
+        external_ids=[p.external_id for p in parts],
+        payload_hashes=[p.payload_hash for p in parts],
+        ids=ids,
+        keys=[p.customer_id.encode() for p in parts],
+        values=[feedback_value(p, source, i.encode(), produced_at) for p, i in zip(parts, ids, strict=True)],
+        channels=[p.channel for p in parts],
+        pii_masked=[p.pii_masked or _NO_PII for p in parts],
+        headers=_FEEDBACK_HEADERS,
+    )
+
+
+def single_lot(sub: Submission) -> Lot:
+    """One submission as a Lot, built under a new proposed id."""
+    [record_id] = new_ids(1)
+    key, value, headers = sub.build(UUID(record_id))
+    return Lot(
+        kind=sub.kind,
+        topic=sub.topic,
+        external_ids=[sub.external_id],
+        payload_hashes=[sub.payload_hash],
+        ids=[record_id],
+        keys=[key],
+        values=[value],
+        channels=[sub.channel],
+        pii_masked=[sub.pii_masked],
+        headers=tuple(h for h in headers if h[0] != "event_id"),
     )
 
 

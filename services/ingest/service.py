@@ -7,6 +7,10 @@ linger: the broker sees it at once), and its requests are answered when the brok
 The next group is claimed while this one is in flight. Marking records published happens after the
 answer, in the background and coalesced; until a mark is stored, this process remembers which records
 it published, so a repeat is still answered as a duplicate and nothing is published twice.
+
+Records travel column by column (a Lot per request). A request whose pairs are all new, none repeated
+and none in flight here, costs no Python work per record beyond building columns; only the records
+that are repeats, conflicts or claimed before are decided one by one.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
-from uuid import UUID
 
 import structlog
 
 from services.ingest import metrics
-from services.ingest.records import Submission
-from services.ingest.store import STORE_ERRORS, Claim, Key, Mark, RecordStore
+from services.ingest.records import Lot
+from services.ingest.store import STORE_ERRORS, Claims, Key, Mark, RecordStore, Stored
 from shared.contracts.envelope import Record
 from shared.kafka.producer import BrokerUnavailable, EventProducer
 
@@ -32,11 +35,7 @@ log = structlog.get_logger(__name__)
 MAX_GROUP_RECORDS = 5000
 """A group closes at this many records; later requests wait for the next one."""
 
-
-def new_ids(count: int) -> list[UUID]:
-    """`count` random (version 4) UUIDs from one read of the OS's random source."""
-    random = os.urandom(16 * count)
-    return [UUID(bytes=random[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
+Status = Literal["accepted", "duplicate", "conflict"]
 
 
 class Unavailable(Exception):
@@ -47,29 +46,49 @@ class Unavailable(Exception):
         self.dependency = dependency
 
 
-class Result(NamedTuple):
-    status: Literal["accepted", "duplicate", "conflict"]
-    record_id: UUID
+class Outcome(NamedTuple):
+    """A request's answer: each record's id, and each record's status (None: every one accepted)."""
+
+    ids: list[str]
+    statuses: list[Status] | None
+
+    def status(self, index: int) -> Status:
+        return "accepted" if self.statuses is None else self.statuses[index]
+
+
+Pairs = dict[str, dict[str, tuple[str, str]]]
+"""client → external_id → (payload_hash, record_id)"""
+
+
+@dataclass(eq=False)
+class _Publication:
+    """One group's records being published, or published with their mark not stored yet."""
+
+    published: asyncio.Future[None]
+    """Done once the broker acknowledged (or refused) the group."""
+    pairs: Pairs = field(default_factory=lambda: defaultdict(dict))
 
 
 @dataclass(eq=False)
 class _Request:
     client: str
-    submissions: Sequence[Submission]
-    answer: asyncio.Future[list[Result]]
-    results: list[Result] = field(default_factory=list)
+    lot: Lot
+    answer: asyncio.Future[Outcome]
+    ids: list[str] | None = None
+    """Each record's id where one differs from the proposed id (else the lot's ids stand)."""
+    statuses: list[Status] | None = None
     waits_on: set[asyncio.Future[None]] = field(default_factory=set)
     """Publishes (this group's or an earlier one's) whose outcome decides this request's answer."""
+    claimed: list[int] | None = None
+    """Indices claimed in the group's statement (None: all of them)."""
+    flying: dict[int, tuple[str, str, asyncio.Future[None]]] = field(default_factory=dict)
+    """Records in flight in an earlier group when this one was formed: (payload_hash, id, published)."""
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.ids or self.lot.ids, self.statuses)
 
 
-class _InFlight(NamedTuple):
-    payload_hash: str
-    record_id: UUID
-    published: asyncio.Future[None]
-    """Done once the broker acknowledged (or refused) the group that carries the record."""
-
-
-def _fail(answer: asyncio.Future[list[Result]], error: BaseException) -> None:
+def _fail(answer: asyncio.Future[Outcome], error: BaseException) -> None:
     if not answer.done():  # a request whose client went away is cancelled
         answer.set_exception(error)
 
@@ -92,16 +111,17 @@ class Ingestor:
         """A claim slower than this (a hung or locked database) answers 503 instead of waiting on."""
         self._waiting: list[_Request] = []
         self._claiming: asyncio.Task[None] | None = None
-        self._in_flight: dict[Key, _InFlight] = {}
-        """Records this process published (or is publishing) whose mark is not stored yet."""
+        self._flying: list[_Publication] = []
+        """Groups this process published (or is publishing) whose mark is not stored yet."""
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, client: str, submissions: Sequence[Submission]) -> list[Result]:
-        """Each submission's outcome, once every accepted one is acknowledged by the broker; raises
-        Unavailable when the database or broker failed (nothing of this request may count as accepted)."""
-        if not submissions:
-            return []
-        request = _Request(client, submissions, asyncio.get_running_loop().create_future())
+    async def submit(self, client: str, lot: Lot) -> Outcome:
+        """Each record's outcome, once every accepted one is acknowledged by the broker; raises
+        Unavailable when the database or broker failed (nothing of this request may count as accepted).
+        External ids need not be unique within the lot (a repeat is a duplicate or a conflict)."""
+        if not lot.size:
+            return Outcome([], None)
+        request = _Request(client, lot, asyncio.get_running_loop().create_future())
         self._waiting.append(request)
         if self._claiming is None or self._claiming.done():
             self._claiming = asyncio.create_task(self._claim_groups())
@@ -111,92 +131,164 @@ class Ingestor:
         while self._waiting:
             size, count = 0, 0
             for request in self._waiting:
-                if count and size + len(request.submissions) > MAX_GROUP_RECORDS:
+                if count and size + request.lot.size > MAX_GROUP_RECORDS:
                     break
-                size += len(request.submissions)
+                size += request.lot.size
                 count += 1
             group, self._waiting = self._waiting[:count], self._waiting[count:]
             await self._claim(group)
 
-    async def _claim(self, group: list[_Request]) -> None:
-        ids = new_ids(sum(len(r.submissions) for r in group))
-        claims: dict[str, list[Claim]] = defaultdict(list)
-        known: dict[Key, _InFlight | None] = {}  # None: claimed in this group, its stored row decides
-        position = 0
+    def _claims(self, group: list[_Request]) -> tuple[Claims, list[int]]:
+        """What the group claims (each pair once; none in flight here), and where each request's
+        claims start among them. A request with a repeat or a pair in flight claims record by record."""
+        claims = Claims([], [], [], [], [])
+        starts: list[int] = []
+        claimed: dict[str, set[str]] = defaultdict(set)
         for request in group:
-            for sub in request.submissions:
-                key = (request.client, sub.external_id)
-                if key in self._in_flight:
-                    known[key] = self._in_flight[key]
-                elif key not in known:
-                    known[key] = None
-                    claims[request.client].append(
-                        Claim(sub.external_id, sub.kind, ids[position], sub.payload_hash)
-                    )
-                position += 1
+            lot, client = request.lot, request.client
+            mine = claimed[client]
+            flying = [(p.published, p.pairs[client]) for p in self._flying if client in p.pairs]
+            names = set(lot.external_ids)
+            starts.append(len(claims.record_ids))
+            if (
+                len(names) == lot.size
+                and mine.isdisjoint(names)
+                and all(pairs.keys().isdisjoint(names) for _, pairs in flying)
+            ):
+                mine |= names
+                claims.clients.extend([client] * lot.size)
+                claims.external_ids.extend(lot.external_ids)
+                claims.kinds.extend([lot.kind] * lot.size)
+                claims.record_ids.extend(lot.ids)
+                claims.payload_hashes.extend(lot.payload_hashes)
+                continue
+            request.claimed = []
+            for i, name in enumerate(lot.external_ids):
+                entry = next(((*pairs[name], done) for done, pairs in flying if name in pairs), None)
+                if entry is not None:
+                    request.flying[i] = entry
+                elif name not in mine:
+                    mine.add(name)
+                    request.claimed.append(i)
+                    for column, value in zip(
+                        claims, (client, name, lot.kind, lot.ids[i], lot.payload_hashes[i]), strict=True
+                    ):
+                        column.append(value)
+        return claims, starts
+
+    async def _claim(self, group: list[_Request]) -> None:
+        claims, starts = self._claims(group)
         batch_id = int.from_bytes(os.urandom(8)) >> 1
         try:
             async with asyncio.timeout(self._claim_timeout_s):
-                stored = await self._store.claim(batch_id, claims) if claims else {}
+                skipped = await self._store.claim(batch_id, claims) if claims.record_ids else []
+                keys = [(claims.clients[i], claims.external_ids[i]) for i in skipped]
+                stored = await self._store.stored(keys) if keys else {}
         except STORE_ERRORS as exc:
             failure = Unavailable("database", exc)
             for request in group:
                 _fail(request.answer, failure)
             return
-        published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        not_inserted: dict[int, set[int]] = defaultdict(set)
+        for position in skipped:
+            at = bisect_right(starts, position) - 1  # requests that claimed nothing share a start
+            claimed = group[at].claimed
+            offset = position - starts[at]
+            not_inserted[at].add(offset if claimed is None else claimed[offset])
+        publication = _Publication(asyncio.get_running_loop().create_future())
         records: dict[str, list[Record]] = defaultdict(list)
-        carried: list[Key] = []
         moved: list[Key] = []
-        for request in group:
-            for sub in request.submissions:
-                key = (request.client, sub.external_id)
-                entry = known[key]
-                if entry is None:
-                    row = stored[key]
-                    if row.payload_hash != sub.payload_hash:
-                        request.results.append(Result("conflict", row.record_id))
-                    elif row.published:
-                        request.results.append(Result("duplicate", row.record_id))
-                    else:  # new, or claimed before and never marked (its publish failed): publish
-                        records[sub.topic.name + self._suffix].append(sub.build(row.record_id))
-                        carried.append(key)
-                        if not row.fresh:
-                            moved.append(key)
-                        entry = _InFlight(sub.payload_hash, row.record_id, published)
-                        known[key] = self._in_flight[key] = entry
-                        request.results.append(Result("accepted", row.record_id))
-                        request.waits_on.add(published)
-                elif entry.payload_hash != sub.payload_hash:
-                    request.results.append(Result("conflict", entry.record_id))
-                else:  # published by this process or being published: decided by that outcome
-                    request.results.append(Result("duplicate", entry.record_id))
-                    if not entry.published.done() or entry.published.exception() is not None:
-                        request.waits_on.add(entry.published)
-        if records:
-            mark = Mark(batch_id, len(carried), moved)
-            task = asyncio.create_task(self._publish(records, carried, mark, published))
+        count = 0
+        for at, request in enumerate(group):
+            if request.claimed is None and at not in not_inserted:
+                count += self._accept_all(request, publication, records)
+            else:
+                count += self._decide(
+                    request, not_inserted.get(at, set()), stored, publication, records, moved
+                )
+        if count:
+            self._flying.append(publication)
+            task = asyncio.create_task(self._publish(records, Mark(batch_id, count, moved), publication))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         for request in group:
             if request.waits_on:
                 _answer_when_published(request)
             elif not request.answer.done():
-                request.answer.set_result(request.results)
+                request.answer.set_result(request.outcome())
 
-    async def _publish(
+    def _accept_all(
+        self, request: _Request, publication: _Publication, records: dict[str, list[Record]]
+    ) -> int:
+        """Every record of the request is new: published under its proposed id."""
+        lot = request.lot
+        publication.pairs[request.client].update(
+            zip(lot.external_ids, zip(lot.payload_hashes, lot.ids, strict=True), strict=True)
+        )
+        headers = [[("event_id", i.encode()), *lot.headers] for i in lot.ids]
+        records[lot.topic.name + self._suffix].extend(zip(lot.keys, lot.values, headers, strict=True))
+        request.waits_on.add(publication.published)
+        return lot.size
+
+    def _decide(
         self,
+        request: _Request,
+        not_inserted: set[int],
+        stored: dict[Key, Stored],
+        publication: _Publication,
         records: dict[str, list[Record]],
-        carried: list[Key],
-        mark: Mark,
-        published: asyncio.Future[None],
-    ) -> None:
+        moved: list[Key],
+    ) -> int:
+        """Each record of the request on its own; returns how many it adds to the publication."""
+        lot, client = request.lot, request.client
+        claimed = set(range(lot.size) if request.claimed is None else request.claimed)
+        ours = publication.pairs[client]
+        request.ids, request.statuses = list(lot.ids), []
+        published = 0
+        for i, name in enumerate(lot.external_ids):
+            digest = lot.payload_hashes[i]
+            if i in request.flying:  # in an earlier group's publication: decided by its outcome
+                their_hash, their_id, done = request.flying[i]
+                status: Status = "conflict" if their_hash != digest else "duplicate"
+                if status == "duplicate" and (not done.done() or done.exception() is not None):
+                    request.waits_on.add(done)
+                request.ids[i] = their_id
+            elif i in claimed and i not in not_inserted:
+                status = "accepted"
+            elif name in ours:  # a repeat of a record this group publishes
+                their_hash, request.ids[i] = ours[name]
+                status = "conflict" if their_hash != digest else "duplicate"
+                if status == "duplicate":
+                    request.waits_on.add(publication.published)
+            else:  # claimed before (or a repeat of such a record): the stored row decides
+                row = stored[(client, name)]
+                request.ids[i] = row.record_id
+                if row.payload_hash != digest:
+                    status = "conflict"
+                elif row.published:
+                    status = "duplicate"
+                else:  # claimed and never marked (its publish failed): published again under its id
+                    status = "accepted"
+                    moved.append((client, name))
+            if status == "accepted":
+                record_id = request.ids[i]
+                value = lot.values[i] if record_id == lot.ids[i] else lot.value_for(i, record_id)
+                headers = [("event_id", record_id.encode()), *lot.headers]
+                records[lot.topic.name + self._suffix].append((lot.keys[i], value, headers))
+                ours[name] = (digest, record_id)
+                request.waits_on.add(publication.published)
+                published += 1
+            request.statuses.append(status)
+        return published
+
+    async def _publish(self, records: dict[str, list[Record]], mark: Mark, publication: _Publication) -> None:
         started = time.perf_counter()
+        published = publication.published
         try:
             for topic, batch in records.items():
                 await self._producer.send_raw_many(topic, batch, as_batches=True)
         except BaseException as exc:
-            for key in carried:
-                self._in_flight.pop(key, None)  # not published: a retry publishes it again
+            self._land(publication)  # not published: a retry publishes it again
             cause = exc if isinstance(exc, BrokerUnavailable) else BrokerUnavailable(repr(exc))
             published.set_exception(Unavailable("broker", cause))
             published.exception()  # retrieved: every request of the group may have gone already
@@ -209,10 +301,14 @@ class Ingestor:
             await self._store.mark_published(mark)
         except STORE_ERRORS as exc:
             # Published but not marked: a retry re-publishes under the same ids, which consumers dedupe.
-            log.warning("ingest_mark_published_failed", records=len(carried), error=str(exc))
+            log.warning("ingest_mark_published_failed", records=mark.records, error=str(exc))
         finally:
-            for key in carried:
-                self._in_flight.pop(key, None)
+            self._land(publication)
+
+    def _land(self, publication: _Publication) -> None:
+        """Forget a publication: its outcome is stored, or it failed (a retry publishes again)."""
+        if publication in self._flying:
+            self._flying.remove(publication)
 
 
 def _answer_when_published(request: _Request) -> None:
@@ -224,7 +320,7 @@ def _answer_when_published(request: _Request) -> None:
         if error is not None:
             _fail(request.answer, error)
         elif not pending and not request.answer.done():
-            request.answer.set_result(request.results)
+            request.answer.set_result(request.outcome())
 
     for future in request.waits_on:
         future.add_done_callback(settle)

@@ -6,9 +6,8 @@ the batch that will publish it; after the broker's ack one row marks the batch p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
-from uuid import UUID
 
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,37 +16,42 @@ from shared.db.coalesce import Coalescer
 from shared.db.engine import Database
 
 
-class Claim(NamedTuple):
-    external_id: str
-    kind: str
-    record_id: UUID
-    payload_hash: str
+class Claims(NamedTuple):
+    """Pairs to claim, column by column (one entry per record; pairs unique)."""
+
+    clients: list[str]
+    external_ids: list[str]
+    kinds: list[str]
+    record_ids: list[str]
+    payload_hashes: list[str]
 
 
 class Stored(NamedTuple):
-    record_id: UUID
+    record_id: str
     payload_hash: str
     published: bool
-    fresh: bool
-    """Inserted by this claim (else stored before, under another batch)."""
 
 
 Key = tuple[str, str]
 """(client, external_id)"""
 
 _CLAIM = """
-    INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status, batch_id)
-    SELECT c, e, k, r, h, 'pending', $6
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) AS t(c, e, k, r, h)
-    ON CONFLICT (client_id, external_id) DO NOTHING
-    RETURNING client_id, external_id
+    WITH t AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[])
+            WITH ORDINALITY AS t(c, e, k, r, h, i)
+    ), inserted AS (
+        INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status, batch_id)
+        SELECT c, e, k, r, h, 'pending', $6 FROM t
+        ON CONFLICT (client_id, external_id) DO NOTHING
+        RETURNING record_id
+    )
+    SELECT i - 1 FROM t WHERE r NOT IN (SELECT record_id FROM inserted)
 """
 _STORED = """
     SELECT r.client_id, r.external_id, r.record_id, r.payload_hash,
            r.status = 'published' OR EXISTS (
                SELECT FROM ingest.published_batches b WHERE b.batch_id = r.batch_id
-           ),
-           false
+           )
     FROM ingest.records r
     JOIN unnest($1::text[], $2::text[]) AS t(c, e) ON r.client_id = t.c AND r.external_id = t.e
 """
@@ -77,35 +81,20 @@ class RecordStore:
         self._database = database
         self._marks: Coalescer[Mark, None] = Coalescer(self._mark_round)
 
-    async def claim(self, batch_id: int, claims: Mapping[str, Sequence[Claim]]) -> dict[Key, Stored]:
-        """Insert the new claims (client → claims, external ids unique per client) in one statement,
-        under `batch_id`; return what is stored for each (client, external_id)."""
-        keys = [(client, c.external_id) for client, items in claims.items() for c in items]
-        items = [c for group in claims.values() for c in group]
-        # One statement, committed on its own (synchronously: claims must survive a crash).
+    async def claim(self, batch_id: int, claims: Claims) -> list[int]:
+        """Insert the claims under `batch_id` in one statement, committed on its own (synchronously:
+        claims must survive a crash); return the positions of those not inserted, whose pair was
+        stored before or by a concurrent transaction meanwhile. Only those come back, so the common
+        case (every pair new) decodes no rows."""
         async with self._database.driver(transaction=False) as connection:
-            rows = await connection.fetch(
-                _CLAIM,
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [c.kind for c in items],
-                [c.record_id for c in items],
-                [c.payload_hash for c in items],
-                batch_id,
-            )
-            # Inserted rows are what was sent: only their keys come back (no uuid or hash to decode).
-            sent = dict(zip(keys, items, strict=True))
-            stored = {}
-            for client, external_id in rows:
-                claim = sent[(client, external_id)]
-                stored[(client, external_id)] = Stored(claim.record_id, claim.payload_hash, False, True)
-            if len(stored) < len(keys):
-                # Stored before (repeats), or by a concurrent transaction that committed meanwhile:
-                # this statement's snapshot sees both.
-                missing = [k for k in keys if k not in stored]
-                again = await connection.fetch(_STORED, [k[0] for k in missing], [k[1] for k in missing])
-                stored.update({(row[0], row[1]): Stored(row[2], row[3], row[4], row[5]) for row in again})
-        return stored
+            rows = await connection.fetch(_CLAIM, *claims, batch_id)
+        return [row[0] for row in rows]
+
+    async def stored(self, keys: Sequence[Key]) -> dict[Key, Stored]:
+        """What is stored for each of these (client, external_id) pairs."""
+        async with self._database.driver(transaction=False) as connection:
+            rows = await connection.fetch(_STORED, [k[0] for k in keys], [k[1] for k in keys])
+        return {(row[0], row[1]): Stored(str(row[2]), row[3], row[4]) for row in rows}
 
     async def mark_published(self, mark: Mark) -> None:
         """Record an acknowledged batch (concurrent calls share one transaction)."""
