@@ -29,6 +29,10 @@ class Database:
             connect_args={"server_settings": {"application_name": application_name}, "timeout": 5},
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._dsn = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._pool_size, self._application_name = settings.database_pool_size, application_name
+        self._drivers: asyncpg.Pool | None = None
+        self._drivers_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -44,25 +48,32 @@ class Database:
 
     @asynccontextmanager
     async def driver(self, transaction: bool = True) -> AsyncIterator[asyncpg.Connection]:
-        """The pool's asyncpg connection itself, in a transaction unless `transaction` is False (then each
-        statement commits on its own: one round trip where BEGIN and COMMIT would add two). For hot
-        paths whose statements move whole arrays, where SQLAlchemy's per-row result handling showed
-        up in profiles."""
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: asyncpg.Connection = raw.driver_connection
-            if not transaction:
-                try:
+        """An asyncpg connection of a pool of its own, in a transaction unless `transaction` is False
+        (then each statement commits on its own: one round trip where BEGIN and COMMIT would add two).
+        For hot paths whose statements move whole arrays: SQLAlchemy's pool pings each connection it
+        hands out (BEGIN, a query and ROLLBACK: three round trips) and its per-row result handling
+        showed up in profiles. A connection broken meanwhile fails the statement (an asyncpg error,
+        which callers answer as unavailable) and is replaced at its next use."""
+        pool = self._drivers if self._drivers is not None else await self._driver_pool()
+        async with pool.acquire() as driver:
+            if transaction:
+                async with driver.transaction():
                     yield driver
-                finally:  # a transaction the caller opened and did not finish must not reach the pool
-                    if not driver.is_closed() and driver.is_in_transaction():
-                        try:
-                            await driver.execute("ROLLBACK")
-                        except Exception:
-                            driver.terminate()
-                return
-            async with driver.transaction():
-                yield driver
+            else:
+                yield driver  # a transaction left open is rolled back when the pool takes it back
+
+    async def _driver_pool(self) -> asyncpg.Pool:
+        async with self._drivers_lock:
+            if self._drivers is None:
+                self._drivers = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,  # connects on first use: creating the pool cannot fail
+                    max_size=self._pool_size,
+                    timeout=5,
+                    server_settings={"application_name": self._application_name},
+                    reset=_keep_session,
+                )
+            return self._drivers
 
     async def reachable(self, timeout: float = 2.0) -> bool:
         try:
@@ -73,4 +84,12 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._drivers is not None:
+            await self._drivers.close()
         await self.engine.dispose()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """A pooled connection's reset: nothing beyond the rollback of a transaction left open, which the
+    pool does itself. Hot paths set no session state (only SET LOCAL), so asyncpg's default reset
+    query would be a round trip per use for nothing."""
