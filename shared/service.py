@@ -138,7 +138,7 @@ def build_app(
     if consumers:
         checks["consumers"] = consumers_ready
     checks.update(readiness or {})
-    app.include_router(health_router(checks))
-    for router in routers:
+    for router in routers:  # first: requests are matched against routes in order, the service's are hot
         app.include_router(router)
+    app.include_router(health_router(checks))
     return app

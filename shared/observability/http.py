@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -25,6 +25,8 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app, self.service = app, service
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        """Metric children by (method, route, status): `labels()` takes a lock and builds keys each call."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,8 +45,17 @@ class RequestMetrics:
             await self.app(scope, receive, record_status)
         finally:
             route = str(getattr(scope.get("route"), "path", "unmatched"))
-            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+            key = (scope["method"], route, status)
+            children = self._children.get(key)
+            if children is None:
+                children = (
+                    HTTP_REQUESTS.labels(self.service, key[0], route, str(status)),
+                    HTTP_LATENCY.labels(self.service, key[0], route),
+                )
+                if len(self._children) < 10_000:  # bounded: methods are free-form
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
 
 def instrument(app: FastAPI, service: str) -> None:
