@@ -57,7 +57,7 @@ class GatedProducer:
         await self.gate.wait()
         if self.refuse:
             raise BrokerUnavailable("refused by the test")
-        for key, value, headers in records:
+        for _key, value, headers in records:
             event = json.loads(value)
             assert dict(headers)["event_id"] == event["event_id"].encode()
             self.sent.append(event)
@@ -102,7 +102,8 @@ async def test_a_lot_with_repeats_and_a_changed_copy_publishes_each_pair_once(pa
         ),
     )
     assert outcome.statuses == ["accepted", "accepted", "duplicate", "conflict"]
-    assert outcome.ids[0] == outcome.ids[2] and outcome.ids[1] == outcome.ids[3]
+    assert outcome.ids[0] == outcome.ids[2]
+    assert outcome.ids[1] == outcome.ids[3]
     assert sorted(e["payload"]["external_id"] for e in producer.sent) == ["a", "b"]
 
 

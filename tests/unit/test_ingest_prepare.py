@@ -40,7 +40,8 @@ def comparable(prepared: Prepared) -> tuple[object, ...]:
     """A preparation without what differs by design between two runs: the proposed record ids (random,
     spliced into the values) and the produced_at clock reading."""
     lot, indices, rejected = prepared
-    assert len(set(lot.ids)) == len(lot.ids) and all(uuid.UUID(i).version == 4 for i in lot.ids)
+    assert len(set(lot.ids)) == len(lot.ids)
+    assert all(uuid.UUID(i).version == 4 for i in lot.ids)
     values = [
         re.sub(rb'"produced_at":"[^"]+"', b"", value.replace(record_id.encode(), b"ID"))
         for value, record_id in zip(lot.values, lot.ids, strict=True)
