@@ -6,13 +6,13 @@ from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic_core import to_json
 
 from services.ingest import metrics
 from services.ingest.config import IngestSettings
-from services.ingest.direct import NUL_ESCAPE, direct_route, is_json, parse_body, refuse_nul
-from services.ingest.prepare import Preparer
+from services.ingest.direct import direct_route, is_json, refuse_nul
+from services.ingest.prepare import Preparer, prepare_single
 from services.ingest.ratelimit import TokenBuckets
 from services.ingest.records import (
     Lot,
@@ -120,7 +120,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         return admitted(request.headers.get("x-api-key"))
 
     def ingestor_of(request: Request) -> Ingestor:
-        runtime: Runtime = request.app.state.runtime
+        runtime: Runtime = request.scope["app"].state.runtime
         # One per running service: requests are grouped across the whole process.
         ingestor = ingestors.get(id(runtime))
         if ingestor is None:
@@ -130,13 +130,25 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             )
         return ingestor
 
+    counted: dict[tuple[str, str], Any] = {}
+    """RECORDS children by (channel, status) for single feedback: `labels()` costs a lock each call."""
+
     async def feedback_handler(request: Request) -> Response:
         who = admit(request)
-        item = await parse_body(request, _FEEDBACK)
-        if NUL_ESCAPE in await request.body():
-            refuse_nul(item)
-        sub = feedback_submission(who, item, pii_kinds)
-        result = await submit_one(ingestor_of(request), who, sub)
+        json_body = is_json(request.headers.get("content-type"))
+        lot = prepare_single(who, await request.body(), json_body, pii_kinds)
+        outcome = await submit(ingestor_of(request), who, lot)
+        result = Result(outcome.status(0), outcome.ids[0])
+        channel = lot.channels[0]
+        child = counted.get((channel, result.status))
+        if child is None:
+            child = counted[(channel, result.status)] = metrics.RECORDS.labels(
+                "feedback", channel, result.status
+            )
+        child.inc()
+        if result.status == "accepted":
+            for kind, count in lot.pii_masked[0].items():
+                metrics.PII_MASKED.labels(kind).inc(count)
         code, body = answered(result, "feedback_id")
         return Response(to_json(body), status_code=code, media_type="application/json")
 
@@ -240,9 +252,6 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     return router
-
-
-_FEEDBACK = TypeAdapter(FeedbackIn)
 
 
 def adapted(convert: Callable[[], FeedbackIn], fields: dict[str, str]) -> FeedbackIn:

@@ -42,14 +42,10 @@ def is_json(content_type: str | None) -> bool:
     return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
-async def parse_body(request: Request, adapter: TypeAdapter[T]) -> T:
-    """The body validated by `adapter`, as FastAPI would for a JSON body parameter: a missing body or
-    one that is not declared JSON fails validation at `body`; error locations start with `body`."""
-    return parse_raw(await request.body(), is_json(request.headers.get("content-type")), adapter)
-
-
 def parse_raw(raw: bytes, json_body: bool, adapter: TypeAdapter[T]) -> T:
-    """parse_body over bytes already read (`json_body`: the request declared a JSON content type)."""
+    """The body validated by `adapter`, as FastAPI would for a JSON body parameter (`json_body`: the
+    request declared a JSON content type): a missing body or one that is not declared JSON fails
+    validation at `body`; error locations start with `body`."""
     try:
         if not raw:
             raise RequestValidationError(

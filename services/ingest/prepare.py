@@ -19,14 +19,14 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
 
-from services.ingest.direct import NUL_ESCAPE, nul_errors, parse_raw
+from services.ingest.direct import NUL_ESCAPE, nul_errors, parse_raw, refuse_nul
 from services.ingest.pii import PiiKind
 from services.ingest.records import Lot, feedback_lot
 from services.ingest.schemas import FeedbackBatchIn, FeedbackIn, Strict
 from shared.errors import field_path
 
 OFFLOAD_MIN_BYTES = 64 * 1024
-"""Smaller bodies are prepared in-process."""
+"""Smaller batch bodies are prepared in-process."""
 
 
 class _AllValid(Strict):
@@ -35,6 +35,7 @@ class _AllValid(Strict):
 
 _ALL_VALID = TypeAdapter(_AllValid)
 _BATCH = TypeAdapter(FeedbackBatchIn)
+_FEEDBACK = TypeAdapter(FeedbackIn)
 
 Prepared = tuple[Lot, list[int], list[dict[str, Any]]]
 """The valid records as a Lot, their indices in the body, and rejections (index, external_id, status,
@@ -78,6 +79,14 @@ def prepare_batch(client: str, raw: bytes, json_body: bool, pii_kinds: frozenset
     valid, rejected = parse_batch(raw, json_body)
     lot = feedback_lot(client, [item for _, item in valid], pii_kinds)
     return lot, [index for index, _ in valid], rejected
+
+
+def prepare_single(client: str, raw: bytes, json_body: bool, pii_kinds: frozenset[PiiKind]) -> Lot:
+    """One feedback body's Lot. Raises RequestValidationError (400 or 422) as FastAPI would."""
+    item = parse_raw(raw, json_body, _FEEDBACK)
+    if NUL_ESCAPE in raw:
+        refuse_nul(item)
+    return feedback_lot(client, [item], pii_kinds)
 
 
 def _prepare_remotely(client: str, raw: bytes, json_body: bool, pii_kinds: frozenset[PiiKind]) -> Any:
