@@ -76,7 +76,14 @@ def review_clauses(train: Sequence[tuple[str, int]], per_review: int, seed: int 
 
 
 def build(
-    work: Path, out: Path, *, epochs: int, minutes: float, distill: float = 0.5, clauses: int = 0
+    work: Path,
+    out: Path,
+    *,
+    epochs: int,
+    minutes: float,
+    distill: float = 0.5,
+    clauses: int = 0,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     split = polarity_split()
     authored_train, _ = authored_split()
@@ -116,7 +123,7 @@ def build(
     )
     print(f"fine-tuning on {len(train)} texts ({len(parts)} teacher-labelled clauses)", flush=True)
     model, tokenizer, dev_scores = finetune(
-        work / "mlm", work / "tokenizer", train, dev_score, epochs=epochs, minutes=minutes
+        work / "mlm", work / "tokenizer", train, dev_score, epochs=epochs, minutes=minutes, device=device
     )
     baseline_card = {
         "kind": "char 1-3-gram tf-idf + logistic regression",

@@ -22,6 +22,8 @@ DEFAULT_OUT = "models/sentiment/default"
 
 
 def _pretrain(args: argparse.Namespace) -> None:
+    from transformers import BertTokenizerFast
+
     from services.sentiment.training.pretrain import pretrain
     from services.sentiment.training.tokenizer import train_tokenizer
 
@@ -32,9 +34,23 @@ def _pretrain(args: argparse.Namespace) -> None:
     # The reviews are the domain: repeated so that they, not the news, dominate the pretraining steps.
     corpus = unlabeled + reviews_and_authored * 3 if args.news else reviews_and_authored
     work = Path(args.work)
-    tokenizer = train_tokenizer(unlabeled + reviews_and_authored, work / "tokenizer")
+    resume = Path(args.resume) if args.resume else None
+    if resume is None:
+        tokenizer = train_tokenizer(unlabeled + reviews_and_authored, work / "tokenizer")
+    else:  # continuing: the checkpoint's vocabulary must stay
+        tokenizer = BertTokenizerFast.from_pretrained(str(resume))
+        tokenizer.save_pretrained(str(work / "tokenizer"))
     print(f"tokenizer: {len(tokenizer)} entries", flush=True)
-    pretrain(tokenizer, corpus, work / "mlm", minutes=args.minutes)
+    pretrain(
+        tokenizer,
+        corpus,
+        work / "mlm",
+        minutes=args.minutes,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        resume=resume,
+    )
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -48,6 +64,7 @@ def _build(args: argparse.Namespace) -> None:
         minutes=args.minutes,
         distill=args.distill,
         clauses=args.clauses,
+        device=args.device,
     )
     write_card(Path(args.out), card)
     print(json.dumps(card["metrics"], indent=2))
@@ -94,11 +111,20 @@ def main() -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda or auto (cuda when torch sees a GPU); default auto"
+    )
     steps = parser.add_subparsers(dest="step", required=True)
     p = steps.add_parser("pretrain")
     p.add_argument("--work", default=".local/model-build")
     p.add_argument("--minutes", type=float, default=40)
     p.add_argument("--news", action="store_true", help="also pretrain on the People's Daily corpora")
+    p.add_argument("--batch-size", type=int, default=64, help="blocks of 128 tokens a step")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument(
+        "--resume",
+        help="a masked-LM checkpoint (with its tokenizer) to continue from, e.g. .local/model-build/mlm",
+    )
     b = steps.add_parser("build")
     b.add_argument("--work", default=".local/model-build")
     b.add_argument("--out", default=DEFAULT_OUT)
@@ -124,4 +150,6 @@ def main() -> None:
     f.add_argument("--no-onnx", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     {"pretrain": _pretrain, "build": _build, "reexport": _reexport, "finetune": _finetune}[args.step](args)

@@ -47,7 +47,8 @@ def predictor(
                     max_length=MAX_LENGTH,
                     return_tensors="pt",
                 )
-                out[idx] = torch.softmax(model(**enc).logits, -1).numpy()
+                enc = enc.to(model.device)
+                out[idx] = torch.softmax(model(**enc).logits.float(), -1).cpu().numpy()
         return out
 
     return predict
@@ -64,8 +65,10 @@ def finetune(
     batch_size: int = 32,
     lr: float = 1.5e-4,
     seed: int = 0,
+    device: str = "cpu",
 ) -> tuple[BertForSequenceClassification, PreTrainedTokenizerBase, list[float]]:
-    """Trains from `init` (a masked-LM or any BERT checkpoint); returns the epoch with the best dev score."""
+    """Trains from `init` (a masked-LM or any BERT checkpoint) on `device`; returns the epoch with the
+    best dev score, on the CPU."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
@@ -75,9 +78,9 @@ def finetune(
         id2label=STAR_LABELS,
         label2id={v: k for k, v in STAR_LABELS.items()},
         ignore_mismatched_sizes=True,
-    )
+    ).to(device)
     texts = [t for t, _ in train]
-    targets = torch.tensor([y for _, y in train], dtype=torch.float32)
+    targets = torch.tensor([y for _, y in train], dtype=torch.float32, device=device)
     lengths = [len(t) for t in texts]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     total = epochs * math.ceil(len(texts) / batch_size)
@@ -96,7 +99,7 @@ def finetune(
                 truncation=True,
                 max_length=MAX_LENGTH,
                 return_tensors="pt",
-            )
+            ).to(device)
             log_probs = torch.log_softmax(model(**enc).logits, -1)
             loss = -(targets[batch] * log_probs).sum(-1).mean()
             loss.backward()
@@ -118,4 +121,4 @@ def finetune(
             break
     assert best is not None
     model.load_state_dict(best[1])
-    return model, tokenizer, scores
+    return model.to("cpu"), tokenizer, scores

@@ -40,12 +40,12 @@ def mask_tokens(
     special = (
         (ids == tokenizer.cls_token_id) | (ids == tokenizer.sep_token_id) | (ids == tokenizer.pad_token_id)
     )
-    chosen = (torch.rand(ids.shape) < rate) & ~special
+    chosen = (torch.rand(ids.shape, device=ids.device) < rate) & ~special
     labels[~chosen] = -100
     inputs = ids.clone()
-    roll = torch.rand(ids.shape)
+    roll = torch.rand(ids.shape, device=ids.device)
     inputs[chosen & (roll < 0.8)] = tokenizer.mask_token_id
-    random_ids = torch.randint(5, len(tokenizer), ids.shape)
+    random_ids = torch.randint(5, len(tokenizer), ids.shape, device=ids.device)
     swap = chosen & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = random_ids[swap]
     return inputs, labels
@@ -68,10 +68,20 @@ def pretrain(
     batch_size: int = 64,
     lr: float = 5e-4,
     seed: int = 0,
+    device: str = "cpu",
+    resume: Path | None = None,
 ) -> BertForMaskedLM:
+    """`device`: where to train ("cuda": bf16 autocast; on an accelerator, raise `batch_size` and `lr`
+    together). `resume`: a masked-LM checkpoint to continue from (same tokenizer) instead of random
+    weights, so that pretraining budgets add up across runs."""
     torch.manual_seed(seed)
-    blocks = pack_blocks(tokenizer, texts)
-    model = BertForMaskedLM(compact_config(len(tokenizer)))
+    blocks = pack_blocks(tokenizer, texts).to(device)
+    if resume is not None:
+        model = BertForMaskedLM.from_pretrained(str(resume))
+    else:
+        model = BertForMaskedLM(compact_config(len(tokenizer)))
+    model.to(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     deadline = time.monotonic() + minutes * 60
     # The schedule assumes the measured step rate after a few steps; warm-up is 5 % of the estimate.
@@ -80,11 +90,12 @@ def pretrain(
     model.train()
     print(f"pretrain: {len(blocks)} blocks of {blocks.shape[1]}, budget {minutes} min", flush=True)
     while time.monotonic() < deadline:
-        for batch in torch.randperm(len(blocks)).split(batch_size):
+        for batch in torch.randperm(len(blocks), device=device).split(batch_size):
             if time.monotonic() >= deadline:
                 break
             inputs, labels = mask_tokens(blocks[batch], tokenizer)
-            loss = masked_loss(model, inputs, labels)
+            with autocast:
+                loss = masked_loss(model, inputs, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             progress = min(1.0, step / estimated_steps)
@@ -100,6 +111,9 @@ def pretrain(
                 warmup = max(50, estimated_steps // 20)
             if step % 100 == 0:
                 print(f"pretrain step {step}/{estimated_steps} loss {loss.item():.3f}", flush=True)
+            if step % 1000 == 0:
                 model.save_pretrained(str(out_dir))
+    model.to("cpu")
     model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))  # a self-contained checkpoint: --resume needs its vocabulary
     return model
