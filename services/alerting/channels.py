@@ -25,6 +25,9 @@ from services.alerting.rules import AlertingConfig
 
 SIGNATURE_HEADER = "X-Feedback-Signature"
 TIMESTAMP_HEADER = "X-Feedback-Timestamp"
+DELIVERY_HEADER = "X-Feedback-Delivery"
+"""The delivery's id, the same on every attempt: a send whose outcome a crash lost is sent again after its
+lease, under the same id, so a receiver that keeps the ids it has seen drops the repeat."""
 
 
 class DeliveryError(Exception):
@@ -124,16 +127,23 @@ async def send(
     config: AlertingConfig,
     settings: AlertingSettings,
     http: aiohttp.ClientSession,
+    delivery_id: str | None = None,
 ) -> None:
     """Sends one notification; raises DeliveryError with what went wrong. `http` is the notifier's
-    session (aiohttp: several times less CPU per request than httpx at hundreds of webhooks a second)."""
+    session (aiohttp: several times less CPU per request than httpx at hundreds of webhooks a second).
+    `delivery_id` goes with a webhook (signed, in the body, and as DELIVERY_HEADER) for deduplication."""
     if channel == "webhook":
-        body = json.dumps({"target": target, **payload}, ensure_ascii=False).encode()
+        document = {"target": target, **payload}
+        if delivery_id is not None:
+            document["delivery_id"] = delivery_id
+        body = json.dumps(document, ensure_ascii=False).encode()
         stamp = str(int(time.time()))
         headers = {
             TIMESTAMP_HEADER: stamp,
             SIGNATURE_HEADER: sign(settings.webhook_secret.get_secret_value(), stamp, body),
         }
+        if delivery_id is not None:
+            headers[DELIVERY_HEADER] = delivery_id
         await _post(http, address("webhook", target, config, settings), body, headers, settings.webhook_allow)
     elif channel == "slack":
         body = json.dumps({"text": _line(payload)}, ensure_ascii=False).encode()

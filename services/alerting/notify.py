@@ -43,7 +43,7 @@ async def _attempt(
     row: Row[Any], config: AlertingConfig, settings: AlertingSettings, http: aiohttp.ClientSession
 ) -> str | None:
     try:
-        await send(row.channel, row.target, row.payload, config, settings, http)
+        await send(row.channel, row.target, row.payload, config, settings, http, delivery_id=str(row.id))
     except DeliveryError as exc:
         return str(exc)
     except Exception as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.alerting.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.alerting.timers import tick
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from tests.conftest import read_all, spec_topic
@@ -100,6 +100,9 @@ async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l
     request = receiver.requests[0]
     expected = sign("dev-webhook-secret", request["headers"][TIMESTAMP_HEADER], request["body"])
     assert request["headers"][SIGNATURE_HEADER] == expected
+    ids = [json.loads(r["body"])["delivery_id"] for r in receiver.requests]
+    assert [r["headers"][DELIVERY_HEADER] for r in receiver.requests] == ids
+    assert len(set(ids)) == len(ids), "each delivery carries its own id, signed in the body"
     assert {p["alert"]["level"] for p in receiver.payloads()} == {"L1", "L2"}
     assert [json.loads(r.value)["type"] for r in events] == ["alert.fired", "alert.fired"]
 
