@@ -16,7 +16,6 @@ from services.ingest.prepare import Preparer, prepare_single
 from services.ingest.ratelimit import TokenBuckets
 from services.ingest.records import (
     Lot,
-    Submission,
     email_to_feedback,
     event_submission,
     feedback_submission,
@@ -93,12 +92,20 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             metrics.REJECTIONS.labels(f"{exc.dependency}_unavailable").inc()
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
 
-    async def submit_one(ingest: Ingestor, who: str, sub: Submission) -> Result:
-        outcome = await submit(ingest, who, single_lot(sub))
+    counted: dict[tuple[str, str, str], Any] = {}
+    """RECORDS children by (kind, channel, status): `labels()` takes a lock each call."""
+
+    async def submit_one(ingest: Ingestor, who: str, lot: Lot) -> Result:
+        """Submit a one-record lot and count its outcome."""
+        outcome = await submit(ingest, who, lot)
         result = Result(outcome.status(0), outcome.ids[0])
-        metrics.RECORDS.labels(sub.kind, sub.channel, result.status).inc()
+        labels = (lot.kind, lot.channels[0], result.status)
+        child = counted.get(labels)
+        if child is None:
+            child = counted[labels] = metrics.RECORDS.labels(*labels)
+        child.inc()
         if result.status == "accepted":
-            for kind, count in sub.pii_masked.items():
+            for kind, count in lot.pii_masked[0].items():
                 metrics.PII_MASKED.labels(kind).inc(count)
         return result
 
@@ -130,25 +137,11 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             )
         return ingestor
 
-    counted: dict[tuple[str, str], Any] = {}
-    """RECORDS children by (channel, status) for single feedback: `labels()` costs a lock each call."""
-
     async def feedback_handler(request: Request) -> Response:
         who = admit(request)
         json_body = is_json(request.headers.get("content-type"))
         lot = prepare_single(who, await request.body(), json_body, pii_kinds)
-        outcome = await submit(ingestor_of(request), who, lot)
-        result = Result(outcome.status(0), outcome.ids[0])
-        channel = lot.channels[0]
-        child = counted.get((channel, result.status))
-        if child is None:
-            child = counted[(channel, result.status)] = metrics.RECORDS.labels(
-                "feedback", channel, result.status
-            )
-        child.inc()
-        if result.status == "accepted":
-            for kind, count in lot.pii_masked[0].items():
-                metrics.PII_MASKED.labels(kind).inc(count)
+        result = await submit_one(ingestor_of(request), who, lot)
         code, body = answered(result, "feedback_id")
         return Response(to_json(body), status_code=code, media_type="application/json")
 
@@ -223,7 +216,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     ) -> EventAccepted:
         """A business event for loyalty: purchase, refund, referral or survey_completed."""
         refuse_nul(event)
-        result = await submit_one(ingest, who, event_submission(who, event))
+        result = await submit_one(ingest, who, single_lot(event_submission(who, event)))
         return EventAccepted.model_validate(answer(result, response, "event_id"))
 
     @router.post("/adapters/email", status_code=202, responses=responses, tags=["channel adapters"])
@@ -236,7 +229,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             lambda: email_to_feedback(mail, settings.pseudonym_key.get_secret_value()),
             {"text": "body", "occurred_at": "received_at"},
         )
-        result = await submit_one(ingest, who, feedback_submission(who, item, pii_kinds))
+        result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, pii_kinds)))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     @router.post("/adapters/call-transcript", status_code=202, responses=responses, tags=["channel adapters"])
@@ -248,7 +241,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         item = adapted(
             lambda: transcript_to_feedback(call), {"text": "segments", "occurred_at": "started_at"}
         )
-        result = await submit_one(ingest, who, feedback_submission(who, item, pii_kinds))
+        result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, pii_kinds)))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     return router
