@@ -1,11 +1,12 @@
-"""Steady seeded load through ingest during faults, and the checks that follow them: everything accepted
-was scored, nothing refused was, no effect (points, open alert, page) was applied twice, lag drained."""
+"""Steady seeded load through ingest during faults, and the checks that follow them: every request
+was answered 2xx in the end (503s retried), everything accepted was scored under its id, no effect
+(points, open alert, page) was applied twice, lag drained."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import httpx
@@ -24,19 +25,22 @@ RETRYABLE = {429, 503}
 
 
 class Load:
-    """Seeded feedback (and a purchase every tenth request) at RATE/s; remembers what each request got."""
+    """Seeded feedback (and a purchase every tenth request) at RATE/s; remembers what each request got.
 
-    def __init__(self, platform: Platform, retry_unavailable: bool = False) -> None:
+    A 503 or 429 is not a refusal: it says "not acknowledged, retry" (a publish that timed out may
+    still land), so such a request is retried later, as a client honouring Retry-After would, and
+    must then get the id the pipeline scored. Only other answers (4xx) are refusals."""
+
+    def __init__(self, platform: Platform) -> None:
         self.gen = LoadGen(seed=42, customers=300, run=f"F{platform.suffix[2:]}")
         self.platform = platform
         self.accepted: dict[str, str] = {}  # external_id → feedback_id
-        self.refused: set[str] = set()  # answered, but not 2xx
+        self.refused: dict[str, str] = {}  # external_id → the answer (status and body), not 2xx
         self.unanswered: list[tuple[str, dict[str, Any]]] = []
         self.orders: set[str] = set()
         self.stop = asyncio.Event()
-        self.retry_unavailable = retry_unavailable
+        self.unavailable: Counter[int] = Counter()  # 503/429 answers by status, each retried
         self.last_unavailable = ""
-        """503/429 answers are retried later, as a client honouring Retry-After would (not refusals)."""
 
     async def one(self, http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> None:
         try:
@@ -44,11 +48,12 @@ class Load:
         except httpx.TransportError:
             self.unanswered.append((path, body))
             return
-        if response.status_code in RETRYABLE and self.retry_unavailable:
+        if response.status_code in RETRYABLE:
             self.unanswered.append((path, body))
+            self.unavailable[response.status_code] += 1
             self.last_unavailable = f"{response.status_code} {response.text[:300]}"
         elif response.status_code not in (200, 202):
-            self.refused.add(body["external_id"])
+            self.refused[body["external_id"]] = f"{response.status_code} {response.text[:300]}"
         elif path == "/v1/feedback":
             self.accepted[body["external_id"]] = response.json()["feedback_id"]
         else:
@@ -77,16 +82,16 @@ class Load:
             for _ in range(rounds):
                 pending, self.unanswered = self.unanswered, []
                 for path, body in pending:
-                    self.refused.discard(body.get("external_id", ""))
                     await self.one(http, path, body)
                 if not self.unanswered:
-                    return
+                    break
                 await asyncio.sleep(2)
+        print(f"answered 503/429 and retried: {dict(self.unavailable)}; last: {self.last_unavailable}")
         assert not self.unanswered, f"{len(self.unanswered)} still unanswered; last: {self.last_unavailable}"
 
 
 async def check_effects_once(load: Load, platform: Platform, sink: Receiver, database: Database) -> None:
-    """After the faults: lag drained; accepted feedback scored and refused not; effects applied once."""
+    """After the faults: lag drained; nothing refused; accepted feedback scored; effects applied once."""
     async with LagProbe(platform) as probe:
         await until(
             lambda: _none_lagging(probe), timeout_s=90, what="consumer lag back to zero after the kills"
@@ -101,7 +106,8 @@ async def check_effects_once(load: Load, platform: Platform, sink: Receiver, dat
     by_external = {e["payload"]["external_id"]: e["payload"]["feedback_id"] for e in scored}
     missing = {x for x, f in load.accepted.items() if by_external.get(x) != f}
     assert not missing, f"{len(missing)} accepted feedback never scored"
-    assert not load.refused & set(by_external), "a refused feedback was scored"
+    # The load is valid: a refusal (a 409 on a retry, say) is a defect whether or not it was scored.
+    assert not load.refused, f"valid requests refused: {dict(list(load.refused.items())[:5])}"
 
     prefix = load.gen.run + "-%"
     async with database.connection() as conn:

@@ -1,6 +1,7 @@
 """Faults under steady load: each service is SIGKILLed in turn and restarted while seeded feedback and
-purchases keep arriving. Afterwards, by id: everything answered 202 was scored and nothing refused was;
-no points, alert or page was applied twice; each service was ready again within 30 s and lag drained."""
+purchases keep arriving. Afterwards, by id: every request was accepted in the end (a 503 is retried, as
+Retry-After asks) and scored under the id it was answered with; no points, alert or page was applied
+twice; each service was ready again within 30 s and lag drained."""
 
 from __future__ import annotations
 

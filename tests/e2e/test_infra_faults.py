@@ -65,7 +65,7 @@ async def test_broker_and_database_restarts_under_load_lose_nothing_and_apply_no
     database = Database(DatabaseSettings.model_validate({"DATABASE_URL": postgres.url}), "faults")
     try:
         await asyncio.to_thread(platform.start)
-        load = Load(platform, retry_unavailable=True)
+        load = Load(platform)
         sending = asyncio.create_task(load.run())
         recovery: dict[str, dict[str, float]] = {}
         try:
