@@ -13,6 +13,7 @@ from services.sentiment.training.authored import (
     SAME_EN,
     SAME_ZH,
     authored_split,
+    short_test,
 )
 
 
@@ -63,3 +64,24 @@ def test_generation_is_deterministic_and_texts_are_unique():
     assert [e.text for e in first[1]] == [e.text for e in second[1]]
     assert len({e.text for e in first[0]}) == len(first[0])
     assert not {e.text for e in first[0]} & {e.text for e in first[1]}
+
+
+def test_short_texts_train_on_everyday_phrases_and_hold_out_their_nouns():
+    train, _ = authored_split()
+    trained = {e.text for e in train}
+    assert {"great", "Great service!", "terrible", "很好", "太差了"} <= trained
+    shorts = short_test()
+    assert {e.language for e in shorts} == {"en", "zh"}
+    assert {e.stars for e in shorts} == {1, 2, 3, 4, 5}
+    assert not {e.text for e in shorts} & trained
+    held = {n.removeprefix("the ") for n in held_out_nouns(NOUNS_EN) | held_out_nouns(NOUNS_ZH)}
+    for example in shorts:
+        assert [n for n in held if example.text.lower().startswith(n)], example.text
+
+
+def test_half_of_the_training_subjects_are_swapped_for_unseen_or_made_up_ones():
+    train, _ = authored_split()
+    domain_nouns = {n for bank in NOUNS_EN.values() for n in bank}
+    english = [e.text.lower() for e in train if e.language == "en" and len(e.text) > 30]
+    with_domain_noun = sum(any(n in t for n in domain_nouns) for t in english)
+    assert 0.4 < with_domain_noun / len(english) < 0.9

@@ -3,13 +3,15 @@ pretraining budgets (a CPU session's, an accelerator's) add up."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import BertForMaskedLM, BertTokenizerFast
 
 from services.sentiment.training.modelspec import compact_config
-from services.sentiment.training.pretrain import pretrain
+from services.sentiment.training.pretrain import STATS, pretrain
 from services.sentiment.training.tokenizer import train_tokenizer
 
 TEXTS = ["包装破损但客服很专业", "外观漂亮，可惜续航太短", "The delivery was two days late"] * 100
@@ -35,3 +37,11 @@ def test_a_resumed_run_starts_from_the_checkpoint_not_from_random_weights(tmp_pa
     torch.manual_seed(1)
     fresh = BertForMaskedLM(compact_config(len(tokenizer)))
     assert 0 < distance(second, first) < distance(fresh, first) / 100
+
+    # What each run cost adds up across resumed runs, for the model card.
+    first_stats = json.loads((tmp_path / "first" / STATS).read_text())
+    second_stats = json.loads((tmp_path / "second" / STATS).read_text())
+    assert first_stats["steps"] >= 1
+    assert first_stats["final_loss"] > 0
+    assert second_stats["steps"] > first_stats["steps"]
+    assert second_stats["minutes"] == pytest.approx(0.02)

@@ -9,6 +9,7 @@ composition over a shared vocabulary, not real-world coverage (see models/sentim
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -347,6 +348,203 @@ FILLER_NOUNS = {
 """Training-only subjects from outside the five domains' banks (none is a held-out noun): swapped in for a
 third of the training nouns so that the model learns that the subject does not carry the sentiment."""
 
+SUBJECT_WORDS = {
+    "en": [
+        "lamp",
+        "garden",
+        "elevator",
+        "parking",
+        "music",
+        "menu board",
+        "receipt",
+        "voucher",
+        "ticket",
+        "counter",
+        "window",
+        "blanket",
+        "charger",
+        "printer",
+        "queue number",
+        "hallway",
+        "pool",
+        "gym",
+        "laundry",
+        "shuttle",
+        "warranty",
+        "manual",
+        "cable",
+        "router",
+        "password reset",
+        "login page",
+        "chatbot",
+        "survey",
+        "notification",
+        "statement",
+        "interest rate",
+        "ATM",
+        "deposit",
+        "label",
+        "lid",
+        "sticker",
+        "gift wrap",
+        "size chart",
+        "colour",
+        "fabric",
+        "zipper",
+        "sofa",
+        "table",
+        "coffee",
+        "tea",
+        "dessert",
+        "noodles",
+        "salad",
+        "van",
+        "scooter",
+    ],
+    "zh": [
+        "台灯",
+        "花园",
+        "电梯",
+        "停车场",
+        "音乐",
+        "小票",
+        "代金券",
+        "车票",
+        "柜台",
+        "窗户",
+        "毯子",
+        "充电器",
+        "打印机",
+        "排号",
+        "走廊",
+        "泳池",
+        "健身房",
+        "洗衣",
+        "班车",
+        "保修",
+        "说明书",
+        "数据线",
+        "路由器",
+        "密码重置",
+        "登录页",
+        "机器人",
+        "问卷",
+        "通知",
+        "对账单",
+        "利率",
+        "取款机",
+        "存款",
+        "标签",
+        "盖子",
+        "贴纸",
+        "礼盒",
+        "尺码表",
+        "颜色",
+        "面料",
+        "拉链",
+        "沙发",
+        "桌子",
+        "咖啡",
+        "茶水",
+        "甜点",
+        "面条",
+        "沙拉",
+        "货车",
+        "电动车",
+        "餐具",
+    ],
+}
+"""More training-only subjects (none shares a word with a held-out noun). With the fillers and made-up
+words (`_made_up`) they replace half of the training nouns: a held-out or real customer's subject the
+model never saw must not sway its reading of the predicate."""
+
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+NEUTRAL_CHARS = "木石山川田水林车门窗桌椅杯盘灯线纸布板箱柜架台楼梯园路桥站场馆厅室号卡票单表图"
+"""Characters of plain objects and places (no sentiment-bearing one) for made-up Chinese subjects."""
+
+SHORT_EN: dict[int, list[str]] = {
+    2: [
+        "excellent",
+        "fantastic",
+        "outstanding",
+        "perfect",
+        "superb",
+        "brilliant",
+        "amazing",
+        "wonderful",
+        "great",
+        "love it",
+        "highly recommended",
+        "the best",
+    ],
+    1: [
+        "good",
+        "nice",
+        "pretty good",
+        "decent",
+        "solid",
+        "helpful",
+        "pleasant",
+        "quite good",
+        "satisfied",
+        "works well",
+        "happy with it",
+        "not bad",
+    ],
+    0: ["okay", "average", "so-so", "nothing special", "acceptable", "ordinary", "standard", "meh", "normal"],
+    -1: [
+        "disappointing",
+        "not great",
+        "mediocre",
+        "underwhelming",
+        "could be better",
+        "a bit slow",
+        "not very good",
+        "below average",
+        "poor",
+        "not satisfied",
+        "bad",
+        "not good",
+    ],
+    -2: [
+        "terrible",
+        "awful",
+        "horrible",
+        "unacceptable",
+        "appalling",
+        "worst ever",
+        "useless",
+        "a disaster",
+        "rude",
+        "broken",
+        "never again",
+        "a scam",
+        "very bad",
+        "really bad",
+        "so bad",
+    ],
+}
+SHORT_ZH: dict[int, list[str]] = {
+    2: [*PREDICATES_ZH[2], "很好", "太棒了", "超赞", "五星好评", "强烈推荐"],
+    1: [*PREDICATES_ZH[1], "不错", "满意", "好评", "挺好"],
+    0: [*PREDICATES_ZH[0], "一般般", "还好"],
+    -1: [*PREDICATES_ZH[-1], "不满意", "不太行", "不推荐"],
+    -2: [*PREDICATES_ZH[-2], "很差", "差评", "太烂了", "千万别买"],
+}
+EVERYDAY_SUBJECTS = {
+    "en": ["service", "experience", "product", "quality", "app", "support", "food", "stay", "team", "value"],
+    "zh": ["服务", "体验", "产品", "质量", "东西", "客服", "态度", "物流", "售后", "性价比"],
+}
+"""What short feedback is most often about ("Great service!"): a quarter of training short texts."""
+SHORT_TEMPLATES = {
+    "en": ["{p}", "{P}!", "{P}.", "{P} {n}!", "{P} {n}.", "{N}: {p}.", "{N} {p}!", "{P}, {n}.", "{N} - {p}."],
+    "zh": ["{p}", "{p}！", "{p}。", "{a}{p}", "{a}，{p}！", "{p}的{a}", "{a}：{p}"],
+}
+"""Short feedback ("Great service!", "很好"). A negation ("not bad") is only ever added with its bare
+word ("bad"), or the model learns the word from the negation alone. The last template of each bank is
+held out, and the held-out short texts use only held-out nouns; "{p}的{a}" takes only predicates that
+read as adjectives."""
+
 HELD_OUT_TEMPLATE = {"en_same": 5, "en_contrast": 3, "zh_same": 5, "zh_contrast": 3}
 """Index of the template that only the held-out split uses, per bank. Templates are only ever appended to
 the banks, so the held-out split stays the same sentences. No training template uses a held-out
@@ -387,9 +585,7 @@ def generate(language: Literal["en", "zh"], count: int, *, held_out: bool, seed:
         pool = [n for i, n in enumerate(nouns[domain]) if _held_out_noun(i) == held_out]
         a, b = rng.sample(pool, 2) if len(pool) > 1 else (pool[0], rng.choice(nouns[domain]))
         if not held_out:
-            fillers = FILLER_NOUNS[language]
-            a = rng.choice(fillers) if rng.random() < 1 / 3 else a
-            b = rng.choice(fillers) if rng.random() < 1 / 3 else b
+            a, b = _training_subject(language, a, rng), _training_subject(language, b, rng)
         is_contrast = rng.random() < 0.35
         bank = contrast if is_contrast else same
         held_template = HELD_OUT_TEMPLATE[f"{language}_{'contrast' if is_contrast else 'same'}"]
@@ -410,15 +606,98 @@ def generate(language: Literal["en", "zh"], count: int, *, held_out: bool, seed:
             p=rng.choice(predicates[first]),
             q=rng.choice(predicates[second]),
         )
-        if text in seen:
+        if text in seen or (not held_out and _forbidden_in_training(text, language)):
             continue
         seen.add(text)
         out.append(Example(text, stars, language, domain, is_contrast and two_clauses))
     return out
 
 
+def _made_up(language: str, rng: random.Random) -> str:
+    """A word the model cannot know: random syllables, or two random plain characters."""
+    if language == "en":
+        return "the " + "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+    return "".join(rng.choice(NEUTRAL_CHARS) for _ in range(2))
+
+
+def _training_subject(language: str, noun: str, rng: random.Random) -> str:
+    """Half of the training nouns are swapped: for a filler (1/4), another plain subject (1/8) or a
+    made-up word (1/8)."""
+    roll = rng.random()
+    if roll < 1 / 4:
+        return rng.choice(FILLER_NOUNS[language])
+    if roll < 3 / 8:
+        word = rng.choice(SUBJECT_WORDS[language])
+        return "the " + word if language == "en" else word
+    if roll < 1 / 2:
+        return _made_up(language, rng)
+    return noun
+
+
+def _held_out_nouns(language: str) -> list[str]:
+    nouns = NOUNS_EN if language == "en" else NOUNS_ZH
+    return [n for bank in nouns.values() for i, n in enumerate(bank) if _held_out_noun(i)]
+
+
+HELD_OUT_CONNECTIVES = {"en": ["as well", " while "], "zh": ["这次", "，就是"]}
+
+
+def _forbidden_in_training(text: str, language: str) -> bool:
+    """A held-out noun or connective, which a made-up word may happen to spell."""
+    if language == "zh":
+        return any(n in text for n in _held_out_nouns("zh")) or any(
+            c in text for c in HELD_OUT_CONNECTIVES["zh"]
+        )
+    lowered = f" {text.lower()} "
+    return any(re.search(rf"(^|\W){re.escape(n)}(\W|$)", lowered) for n in _held_out_nouns("en")) or any(
+        c in lowered for c in HELD_OUT_CONNECTIVES["en"]
+    )
+
+
+def short(language: Literal["en", "zh"], count: int, *, held_out: bool, seed: int) -> list[Example]:
+    """`count` short texts: a bare predicate, or a predicate and a noun. Held out: held-out nouns in the
+    held-out template only."""
+    rng = random.Random(seed)
+    nouns = NOUNS_EN if language == "en" else NOUNS_ZH
+    predicates = SHORT_EN if language == "en" else SHORT_ZH
+    bank = SHORT_TEMPLATES[language]
+    templates = bank[-1:] if held_out else bank[:-1]
+    out: list[Example] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        domain = rng.choice(sorted(nouns))
+        pool = [n for i, n in enumerate(nouns[domain]) if _held_out_noun(i) == held_out]
+        noun = rng.choice(pool)
+        if not held_out:
+            noun = _training_subject(language, noun, rng)
+            if rng.random() < 1 / 4:
+                noun = rng.choice(EVERYDAY_SUBJECTS[language])
+        bare = noun.removeprefix("the ")
+        strength = rng.choice([2, 1, 0, -1, -2])
+        template = rng.choice(templates)
+        words = predicates[strength]
+        if "的" in template:
+            words = [w for w in words if len(w) <= 4 and not w.endswith(("了", "的"))]
+        phrase = rng.choice(words)
+        text = template.format(
+            p=phrase, P=phrase[:1].upper() + phrase[1:], n=bare, N=bare[:1].upper() + bare[1:], a=bare
+        )
+        if text in seen or (not held_out and _forbidden_in_training(text, language)):
+            continue
+        seen.add(text)
+        out.append(Example(text, 3 + strength, language, domain, False))
+    return out
+
+
 def authored_split() -> tuple[list[Example], list[Example]]:
-    """(train, held-out) for both languages, deterministic."""
+    """(train, held-out) for both languages, deterministic. Training includes the short texts; the
+    held-out split is sentences only (held-out short texts: `short_test`)."""
     train = generate("en", 5000, held_out=False, seed=1) + generate("zh", 5000, held_out=False, seed=2)
+    train += short("en", 1500, held_out=False, seed=5) + short("zh", 1000, held_out=False, seed=6)
     test = generate("en", 600, held_out=True, seed=3) + generate("zh", 600, held_out=True, seed=4)
     return train, test
+
+
+def short_test() -> list[Example]:
+    """Held-out short texts: held-out nouns in each language's held-out short template."""
+    return short("en", 200, held_out=True, seed=7) + short("zh", 200, held_out=True, seed=8)

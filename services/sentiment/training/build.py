@@ -20,12 +20,13 @@ from transformers import BertForSequenceClassification
 from services.sentiment.backends import load_model
 from services.sentiment.batcher import run_batch
 from services.sentiment.config import SentimentSettings
-from services.sentiment.training.authored import authored_split, generate
+from services.sentiment.training.authored import authored_split, generate, short_test
 from services.sentiment.training.baseline import fit_baseline, out_of_fold
 from services.sentiment.training.corpus import polarity_split
 from services.sentiment.training.evaluate import Predict, evaluate, polarity_of
 from services.sentiment.training.export import export_onnx
 from services.sentiment.training.finetune import finetune, predictor
+from services.sentiment.training.pretrain import STATS
 from services.sentiment.training.targets import polarity_target, star_target
 
 AGREEMENT_FLOOR = 0.99
@@ -136,7 +137,14 @@ def build(
         tokenizer,
         out,
         baseline_card,
-        {"dev_scores": dev_scores, "distillation_weight": distill, "teacher_labelled_clauses": len(parts)},
+        {
+            "dev_scores": dev_scores,
+            "distillation_weight": distill,
+            "teacher_labelled_clauses": len(parts),
+            "pretraining": json.loads(stats.read_text())
+            if (stats := work / "mlm" / STATS).exists()
+            else None,
+        },
     )
 
 
@@ -150,6 +158,7 @@ def package(
     """Saves, exports and evaluates a trained model into `out`, choosing the serving backend."""
     split = polarity_split()
     authored_train, authored_test = authored_split()
+    shorts = short_test()
     baseline_test = baseline["test_accuracy"]
     # Weights are stored in fp16 (half the size); the model that is evaluated and exported is exactly that.
     model = model.half().float().eval()
@@ -160,7 +169,7 @@ def package(
     tokenizer.save_pretrained(str(out))
     export_onnx(model, out)
     reference = predictor(model, tokenizer)
-    metrics = {"torch": evaluate(reference, split.test, authored_test)}
+    metrics = {"torch": evaluate(reference, split.test, authored_test, shorts)}
     texts = [t for t, _ in split.test] + [e.text for e in authored_test]
     ref_probs = reference(texts)
     agreement, speed = {}, {"torch": throughput(reference, texts[:800])}
@@ -172,7 +181,7 @@ def package(
             "stars": float(np.mean(probs.argmax(1) == ref_probs.argmax(1))),
         }
         speed[backend] = throughput(predict, texts[:800])
-        metrics[backend] = evaluate(predict, split.test, authored_test)
+        metrics[backend] = evaluate(predict, split.test, authored_test, shorts)
     eligible = [b for b in ("onnx", "onnx-int8") if agreement[b]["label"] >= AGREEMENT_FLOOR]
     chosen = max(eligible, key=lambda b: speed[b]) if eligible else "torch"
     for backend in ("onnx", "onnx-int8"):
@@ -206,6 +215,7 @@ def package(
             "zh_reviews_test": len(split.test),
             "authored_train": len(authored_train),
             "authored_test": len(authored_test),
+            "short_test": len(shorts),
         },
         "torch": torch.__version__,
     }
@@ -220,6 +230,6 @@ def reexport(out: Path) -> dict[str, Any]:
     previous = json.loads((out / "serving.json").read_text())
     model = BertForSequenceClassification.from_pretrained(str(out), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(out))
-    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses")
+    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses", "pretraining")
     training = {k: previous[k] for k in keys if k in previous}
     return package(model, tokenizer, out, previous["baseline"], training)

@@ -18,7 +18,10 @@ def polarity_of(probs: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    predict: Predict, polarity_test: Sequence[tuple[str, int]], authored_test: Sequence[Example]
+    predict: Predict,
+    polarity_test: Sequence[tuple[str, int]],
+    authored_test: Sequence[Example],
+    short_test: Sequence[Example] = (),
 ) -> dict[str, float]:
     metrics: dict[str, float] = {}
     probs = predict([t for t, _ in polarity_test])
@@ -45,4 +48,11 @@ def evaluate(
             np.mean((predicted[mixed] >= 2) & (predicted[mixed] <= 4))
         )
         metrics[f"{language}_authored_n"] = len(items)
+        shorts = [e for e in short_test if e.language == language and e.stars != 3]
+        if shorts:
+            p = predict([e.text for e in shorts])
+            metrics[f"{language}_short_polarity_accuracy"] = float(
+                np.mean(polarity_of(p) == (np.array([e.stars for e in shorts]) > 3))
+            )
+            metrics[f"{language}_short_n"] = len(shorts)
     return metrics

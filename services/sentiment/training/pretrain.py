@@ -6,6 +6,7 @@ Sentences are packed into full-length blocks (no padding), masked dynamically ea
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -15,6 +16,9 @@ import torch
 from transformers import BertForMaskedLM, BertTokenizerFast
 
 from services.sentiment.training.modelspec import MAX_LENGTH, compact_config
+
+STATS = "pretrain.json"
+"""What pretraining cost and reached (steps, minutes, mean masked-LM loss of its last 100 steps)."""
 
 
 def pack_blocks(tokenizer: BertTokenizerFast, texts: Sequence[str], block: int = MAX_LENGTH) -> torch.Tensor:
@@ -86,6 +90,7 @@ def pretrain(
     deadline = time.monotonic() + minutes * 60
     # The schedule assumes the measured step rate after a few steps; warm-up is 5 % of the estimate.
     estimated_steps, warmup, step = 10_000, 200, 0
+    recent: list[float] = []
     started = time.monotonic()
     model.train()
     print(f"pretrain: {len(blocks)} blocks of {blocks.shape[1]}, budget {minutes} min", flush=True)
@@ -105,6 +110,7 @@ def pretrain(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            recent = [*recent[-99:], loss.item()]
             if step == 20:
                 rate = step / (time.monotonic() - started)
                 estimated_steps = int(rate * minutes * 60)
@@ -115,5 +121,15 @@ def pretrain(
                 model.save_pretrained(str(out_dir))
     model.to("cpu")
     model.save_pretrained(str(out_dir))
+    previous = json.loads((resume / STATS).read_text()) if resume and (resume / STATS).exists() else {}
+    stats = {
+        "steps": step + previous.get("steps", 0),
+        "minutes": minutes + previous.get("minutes", 0),
+        "batch_blocks": batch_size,
+        "block_tokens": int(blocks.shape[1]),
+        "device": device,
+        "final_loss": sum(recent) / max(1, len(recent)),
+    }
+    (out_dir / STATS).write_text(json.dumps(stats, indent=2) + "\n")
     tokenizer.save_pretrained(str(out_dir))  # a self-contained checkpoint: --resume needs its vocabulary
     return model
