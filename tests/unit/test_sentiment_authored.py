@@ -12,6 +12,7 @@ from services.sentiment.training.authored import (
     NOUNS_ZH,
     SAME_EN,
     SAME_ZH,
+    SUBJECT_WORDS,
     authored_split,
     short_test,
 )
@@ -81,7 +82,17 @@ def test_short_texts_train_on_everyday_phrases_and_hold_out_their_nouns():
 
 def test_half_of_the_training_subjects_are_swapped_for_unseen_or_made_up_ones():
     train, _ = authored_split()
-    domain_nouns = {n for bank in NOUNS_EN.values() for n in bank}
     english = [e.text.lower() for e in train if e.language == "en" and len(e.text) > 30]
-    with_domain_noun = sum(any(n in t for n in domain_nouns) for t in english)
-    assert 0.4 < with_domain_noun / len(english) < 0.9
+    known = {n for bank in NOUNS_EN.values() for n in bank} | set(FILLER_NOUNS["en"])
+    plain = {"the " + w.lower() for w in SUBJECT_WORDS["en"]}
+    with_domain_noun = sum(any(n in t for n in NOUNS_EN_FLAT) for t in english) / len(english)
+    with_plain = sum(any(re.search(rf"\b{re.escape(n)}\b", t) for n in plain) for t in english) / len(english)
+    subjects = {m for t in english for m in re.findall(r"\bthe ([a-z]+)\b", t)}
+    made_up = subjects - {w for n in known | plain for w in n.split()}
+    # With only the old third of fillers, ~84 % of these sentences named a domain noun; now ~69 %.
+    assert with_domain_noun < 0.75
+    assert with_plain > 0.1
+    assert len(made_up) > 100, sorted(made_up)[:20]
+
+
+NOUNS_EN_FLAT = {n for bank in NOUNS_EN.values() for n in bank}
