@@ -45,3 +45,4 @@ def test_a_resumed_run_starts_from_the_checkpoint_not_from_random_weights(tmp_pa
     assert first_stats["final_loss"] > 0
     assert second_stats["steps"] > first_stats["steps"]
     assert second_stats["minutes"] == pytest.approx(0.02)
+    assert (first_stats["runs"], second_stats["runs"]) == (1, 2)

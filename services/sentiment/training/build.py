@@ -27,7 +27,7 @@ from services.sentiment.training.evaluate import Predict, evaluate, polarity_of
 from services.sentiment.training.export import export_onnx
 from services.sentiment.training.finetune import finetune, predictor
 from services.sentiment.training.pretrain import STATS
-from services.sentiment.training.targets import polarity_target, star_target
+from services.sentiment.training.targets import distilled, polarity_target, star_target, teacher_target
 
 AGREEMENT_FLOOR = 0.99
 
@@ -51,14 +51,6 @@ def throughput(predict: Predict, texts: Sequence[str]) -> float:
 
 def labels3(probs: np.ndarray) -> np.ndarray:
     return np.stack([probs[:, :2].sum(1), probs[:, 2], probs[:, 3:].sum(1)], 1).argmax(1)
-
-
-def mix(
-    gold: tuple[float, ...], pos: tuple[float, ...], neg: tuple[float, ...], p: float, weight: float
-) -> tuple[float, ...]:
-    return tuple(
-        (1 - weight) * g + weight * (p * a + (1 - p) * b) for g, a, b in zip(gold, pos, neg, strict=True)
-    )
 
 
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;~～\s]+")
@@ -85,6 +77,7 @@ def build(
     distill: float = 0.5,
     clauses: int = 0,
     device: str = "cpu",
+    note: str | None = None,
 ) -> dict[str, Any]:
     split = polarity_split()
     authored_train, _ = authored_split()
@@ -103,8 +96,9 @@ def build(
         stars = np.array([e.stars for e in authored_dev])
         return 0.7 * zh + 0.3 * float(np.mean(np.abs(probs.argmax(1) + 1 - stars) == 0))
 
-    # Distillation: the baseline's out-of-fold P(positive) is mixed into the polarity targets; the
-    # character n-gram evidence it carries is what a briefly pretrained small BERT learns slowest.
+    # Distillation: the baseline's out-of-fold P(positive) is mixed into the polarity targets as an
+    # ordinal target (unsure: 3 stars; `teacher_target`); the character n-gram evidence it carries is
+    # what a briefly pretrained small BERT learns slowest.
     # Clauses of the training reviews, labelled by the teacher alone (a clause of a negative review may
     # be praise), add that evidence at phrase level: a transfer set for the small student.
     parts = review_clauses(split.train, clauses) if distill > 0 else []
@@ -113,14 +107,11 @@ def build(
     )
     train = (
         [
-            (t, mix(polarity_target(bool(y)), polarity_target(True), polarity_target(False), p, distill))
+            (t, distilled(polarity_target(bool(y)), p, distill))
             for (t, y), p in zip(split.train, teacher, strict=True)
         ]
         + [(e.text, star_target(e.stars)) for e in authored_train]
-        + [
-            (t, mix(polarity_target(True), polarity_target(True), polarity_target(False), p, 1.0))
-            for (_, t), p in zip(parts, part_teacher, strict=True)
-        ]
+        + [(t, teacher_target(p)) for (_, t), p in zip(parts, part_teacher, strict=True)]
     )
     print(f"fine-tuning on {len(train)} texts ({len(parts)} teacher-labelled clauses)", flush=True)
     model, tokenizer, dev_scores = finetune(
@@ -144,6 +135,7 @@ def build(
             "pretraining": json.loads(stats.read_text())
             if (stats := work / "mlm" / STATS).exists()
             else None,
+            **({"note": note} if note else {}),
         },
     )
 
@@ -230,6 +222,6 @@ def reexport(out: Path) -> dict[str, Any]:
     previous = json.loads((out / "serving.json").read_text())
     model = BertForSequenceClassification.from_pretrained(str(out), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(out))
-    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses", "pretraining")
+    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses", "pretraining", "note")
     training = {k: previous[k] for k in keys if k in previous}
     return package(model, tokenizer, out, previous["baseline"], training)

@@ -65,6 +65,7 @@ def _build(args: argparse.Namespace) -> None:
         distill=args.distill,
         clauses=args.clauses,
         device=args.device,
+        note=args.note,
     )
     write_card(Path(args.out), card)
     print(json.dumps(card["metrics"], indent=2))
@@ -139,6 +140,7 @@ def main() -> None:
         default=0,
         help="teacher-labelled clauses added per training review (default 0: none)",
     )
+    b.add_argument("--note", help="a line for the model card on how this build deviated from `make model`")
     r = steps.add_parser("reexport", help="re-export and re-evaluate a built model directory")
     r.add_argument("--out", default=DEFAULT_OUT)
     f = steps.add_parser("finetune")

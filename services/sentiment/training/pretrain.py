@@ -123,6 +123,7 @@ def pretrain(
     model.save_pretrained(str(out_dir))
     previous = json.loads((resume / STATS).read_text()) if resume and (resume / STATS).exists() else {}
     stats = {
+        "runs": previous.get("runs", 1) + 1 if resume else 1,
         "steps": step + previous.get("steps", 0),
         "minutes": minutes + previous.get("minutes", 0),
         "batch_blocks": batch_size,
