@@ -30,6 +30,10 @@ from services.sentiment.training.pretrain import STATS
 from services.sentiment.training.targets import distilled, polarity_target, star_target, teacher_target
 
 AGREEMENT_FLOOR = 0.99
+ARTIFACT_BUDGET = 30 * 1000 * 1000
+"""The committed model directory's size limit: an ONNX file that would take it over is not served."""
+SPEED_ROUNDS = 3
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 
 def serving_predictor(directory: Path, backend: str) -> Predict:
@@ -164,21 +168,33 @@ def package(
     metrics = {"torch": evaluate(reference, split.test, authored_test, shorts)}
     texts = [t for t, _ in split.test] + [e.text for e in authored_test]
     ref_probs = reference(texts)
-    agreement, speed = {}, {"torch": throughput(reference, texts[:800])}
+    agreement, predictors = {}, {"torch": reference}
     for backend in ("onnx", "onnx-int8"):
-        predict = serving_predictor(out, backend)
+        predict = predictors[backend] = serving_predictor(out, backend)
         probs = predict(texts)
         agreement[backend] = {
             "label": float(np.mean(labels3(probs) == labels3(ref_probs))),
             "stars": float(np.mean(probs.argmax(1) == ref_probs.argmax(1))),
         }
-        speed[backend] = throughput(predict, texts[:800])
         metrics[backend] = evaluate(predict, split.test, authored_test, shorts)
-    eligible = [b for b in ("onnx", "onnx-int8") if agreement[b]["label"] >= AGREEMENT_FLOOR]
+    # Rounds alternate between the backends and the median counts: one timing of each in a row can
+    # differ by 15 % on a shared machine, enough to pick the slower backend.
+    rounds: dict[str, list[float]] = {name: [] for name in predictors}
+    for _ in range(SPEED_ROUNDS):
+        for name, predict in predictors.items():
+            rounds[name].append(throughput(predict, texts[:800]))
+    speed = {name: float(np.median(values)) for name, values in rounds.items()}
+    kept = sum(f.stat().st_size for f in out.iterdir() if f.suffix != ".onnx")
+    eligible = [
+        b
+        for b in ("onnx", "onnx-int8")
+        if agreement[b]["label"] >= AGREEMENT_FLOOR
+        and kept + (out / ONNX_FILES[b]).stat().st_size <= ARTIFACT_BUDGET
+    ]
     chosen = max(eligible, key=lambda b: speed[b]) if eligible else "torch"
     for backend in ("onnx", "onnx-int8"):
         if backend != chosen:
-            (out / {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}[backend]).unlink()
+            (out / ONNX_FILES[backend]).unlink()
     card = {
         "id": "feedback-bert-small",
         "version": datetime.now(UTC).strftime("%Y.%m.%d.%H%M"),

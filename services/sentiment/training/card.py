@@ -87,7 +87,7 @@ def write_card(out: Path, card: dict[str, Any]) -> None:
             else []
         ),
         "",
-        "## Serving backends (label agreement with fp32 torch on all held-out texts; texts/s on 2 threads: ONNX in the served token-budget batches, torch in length-sorted batches of 64)",
+        "## Serving backends (label agreement with fp32 torch on all held-out texts; texts/s on 2 threads, median of 3 alternating rounds: ONNX in the served token-budget batches, torch in length-sorted batches of 64)",
         "| backend | label agreement | star agreement | texts/s |",
         "|---|---|---|---|",
         f"| torch fp32 | 100 % | 100 % | {speed['torch']:.0f} |",
@@ -96,7 +96,8 @@ def write_card(out: Path, card: dict[str, Any]) -> None:
             for b in ("onnx", "onnx-int8")
         ],
         "",
-        "The fastest ONNX backend with >= 99 % label agreement is served; the other ONNX file is not kept.",
+        "The fastest ONNX backend with >= 99 % label agreement whose file keeps the model directory within 30 MB is "
+        "served; the other ONNX file is not kept.",
         "",
         "## Limits",
         _review_targets(card.get("distillation_weight", 0.0)),
