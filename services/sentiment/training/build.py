@@ -47,6 +47,19 @@ def serving_predictor(directory: Path, backend: str) -> Predict:
     return predict
 
 
+def choose_backend(out: Path, agreement: dict[str, dict[str, float]], speed: dict[str, float]) -> str:
+    """The fastest ONNX backend with label agreement >= AGREEMENT_FLOOR whose file keeps the model
+    directory `out` (the other ONNX file not counted) within ARTIFACT_BUDGET; torch if none."""
+    kept = sum(f.stat().st_size for f in out.iterdir() if f.suffix != ".onnx")
+    eligible = [
+        b
+        for b in ONNX_FILES
+        if agreement[b]["label"] >= AGREEMENT_FLOOR
+        and kept + (out / ONNX_FILES[b]).stat().st_size <= ARTIFACT_BUDGET
+    ]
+    return max(eligible, key=lambda b: speed[b]) if eligible else "torch"
+
+
 def throughput(predict: Predict, texts: Sequence[str]) -> float:
     began = time.perf_counter()
     predict(texts)
@@ -184,14 +197,7 @@ def package(
         for name, predict in predictors.items():
             rounds[name].append(throughput(predict, texts[:800]))
     speed = {name: float(np.median(values)) for name, values in rounds.items()}
-    kept = sum(f.stat().st_size for f in out.iterdir() if f.suffix != ".onnx")
-    eligible = [
-        b
-        for b in ("onnx", "onnx-int8")
-        if agreement[b]["label"] >= AGREEMENT_FLOOR
-        and kept + (out / ONNX_FILES[b]).stat().st_size <= ARTIFACT_BUDGET
-    ]
-    chosen = max(eligible, key=lambda b: speed[b]) if eligible else "torch"
+    chosen = choose_backend(out, agreement, speed)
     for backend in ("onnx", "onnx-int8"):
         if backend != chosen:
             (out / ONNX_FILES[backend]).unlink()

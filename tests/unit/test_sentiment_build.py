@@ -1,0 +1,23 @@
+"""The build serves the fastest ONNX backend that agrees with torch and keeps the committed model
+directory within its size budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.sentiment.training.build import ARTIFACT_BUDGET, choose_backend
+
+
+def test_the_served_backend_is_the_fastest_that_agrees_and_fits_the_artifact_budget(tmp_path: Path):
+    (tmp_path / "model.safetensors").write_bytes(b"w" * 1000)
+    (tmp_path / "model.int8.onnx").write_bytes(b"q" * 1000)
+    (tmp_path / "model.onnx").write_bytes(b"f" * 2000)
+    agree = {"onnx": {"label": 1.0}, "onnx-int8": {"label": 0.995}}
+    assert choose_backend(tmp_path, agree, {"onnx": 200.0, "onnx-int8": 250.0}) == "onnx-int8"
+    assert choose_backend(tmp_path, agree, {"onnx": 260.0, "onnx-int8": 250.0}) == "onnx"
+    low = {"onnx": {"label": 1.0}, "onnx-int8": {"label": 0.98}}
+    assert choose_backend(tmp_path, low, {"onnx": 200.0, "onnx-int8": 250.0}) == "onnx"
+    # fp32 would take the directory over the budget: the slower int8 file is served instead.
+    (tmp_path / "model.onnx").write_bytes(b"f" * (ARTIFACT_BUDGET - 500))
+    assert choose_backend(tmp_path, agree, {"onnx": 260.0, "onnx-int8": 250.0}) == "onnx-int8"
+    assert choose_backend(tmp_path, low, {"onnx": 260.0, "onnx-int8": 250.0}) == "torch"
