@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from services.sentiment.labels import LabelMap, label_map
+from services.sentiment.labels import STAR_DECODINGS, LabelMap, label_map
 
 BackendName = Literal["onnx-int8", "onnx", "torch"]
 ONNX_FILES: dict[str, str] = {"onnx-int8": "model.int8.onnx", "onnx": "model.onnx"}
@@ -204,7 +204,10 @@ def load_model(
         if chosen == "torch":
             config = {"id2label": dict(impl.model.config.id2label)}  # type: ignore[attr-defined]
         id2label = {int(k): str(v) for k, v in config["id2label"].items()}
-        return LoadedModel(model_id, version, impl, label_map(id2label), id2label, card)
+        labels = label_map(id2label)
+        if labels.schema == "stars5" and card.get("star_decoding") in STAR_DECODINGS:
+            labels = replace(labels, decoding=card["star_decoding"])
+        return LoadedModel(model_id, version, impl, labels, id2label, card)
     except ModelUnavailable:
         raise
     except Exception as exc:

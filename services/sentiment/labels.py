@@ -12,6 +12,10 @@ import numpy as np
 from shared.contracts.feedback import SentimentLabel
 
 Schema = Literal["stars5", "polarity3", "binary"]
+StarDecoding = Literal["argmax", "expected"]
+"""How a 5-star model's probabilities become an integer: the likeliest level, or the expected value rounded
+(which puts a text split between 1 and 5 stars at 3). A built model records the one its dev set chose."""
+STAR_DECODINGS: tuple[StarDecoding, ...] = ("argmax", "expected")
 BINARY_NEUTRAL_BELOW = 0.6
 """A binary model has no neutral class: below this confidence its verdict is reported as neutral."""
 
@@ -33,6 +37,16 @@ class LabelMap:
     positive: tuple[int, ...]
     stars: tuple[int, ...] = ()
     """For stars5: the column of 1 star, 2 stars, ... 5 stars."""
+    decoding: StarDecoding = "argmax"
+
+
+def decode_stars(star_probs: np.ndarray, decoding: StarDecoding) -> np.ndarray:
+    """Integer stars 1-5 from (n, 5) probabilities over 1..5 stars."""
+    if decoding == "expected":
+        stars: np.ndarray = np.clip(np.floor(star_probs @ np.arange(1, 6) + 0.5), 1, 5).astype(int)
+    else:
+        stars = star_probs.argmax(1) + 1
+    return stars
 
 
 _STAR = re.compile(r"^\s*([1-5])\s*stars?\s*$", re.IGNORECASE)
@@ -79,7 +93,7 @@ def verdicts(probs: np.ndarray, labels: LabelMap) -> list[Verdict]:
     if labels.schema == "stars5":
         star_probs = probs[:, list(labels.stars)]
         expected = star_probs @ np.arange(1, 6)
-        stars = star_probs.argmax(1) + 1
+        stars = decode_stars(star_probs, labels.decoding)
     else:
         expected = 3 + 2 * (pos - neg)
         stars = np.clip(np.rint(expected), 1, 5).astype(int)

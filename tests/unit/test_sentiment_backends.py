@@ -1,5 +1,6 @@
 """Any sequence-classification checkpoint loads through the same path; the ONNX export agrees with torch."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,10 @@ def test_onnx_backend_masks_padding_even_if_the_tokenizer_file_pads(tmp_path: Pa
     batched = model.backend.probabilities(model.backend.encode(texts))
     alone = np.concatenate([model.backend.probabilities(model.backend.encode([t])) for t in texts])
     np.testing.assert_allclose(batched, alone, atol=1e-4)
+
+
+def test_a_built_models_star_decoding_is_read_from_its_serving_json(tmp_path: Path):
+    directory = tiny_checkpoint(tmp_path / "m", STARS)
+    assert load_model(str(directory), "torch").labels.decoding == "argmax"
+    (directory / "serving.json").write_text(json.dumps({"backend": "torch", "star_decoding": "expected"}))
+    assert load_model(str(directory), "auto").labels.decoding == "expected"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.sentiment.training.build import ARTIFACT_BUDGET, choose_backend
+import numpy as np
+
+from services.sentiment.training.build import ARTIFACT_BUDGET, choose_backend, choose_decoding
 
 
 def test_the_served_backend_is_the_fastest_that_agrees_and_fits_the_artifact_budget(tmp_path: Path):
@@ -21,3 +23,11 @@ def test_the_served_backend_is_the_fastest_that_agrees_and_fits_the_artifact_bud
     (tmp_path / "model.onnx").write_bytes(b"f" * (ARTIFACT_BUDGET - 500))
     assert choose_backend(tmp_path, agree, {"onnx": 260.0, "onnx-int8": 250.0}) == "onnx-int8"
     assert choose_backend(tmp_path, low, {"onnx": 260.0, "onnx-int8": 250.0}) == "torch"
+
+
+def test_the_star_decoding_with_the_lower_dev_mae_is_chosen_argmax_on_a_tie():
+    probs = np.array([[0.45, 0.05, 0.0, 0.05, 0.45], [0.0, 0.0, 0.1, 0.3, 0.6]])
+    rule, mae = choose_decoding(probs, np.array([3, 5]))
+    assert (rule, mae) == ("expected", {"argmax": 1.0, "expected": 0.0})
+    assert choose_decoding(probs, np.array([1, 5]))[0] == "argmax"
+    assert choose_decoding(probs[1:], np.array([5]))[0] == "argmax"  # a tie

@@ -1,9 +1,11 @@
 """Label schemas of any checkpoint map onto one verdict: stars, label, score, confidence."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from services.sentiment.labels import UnknownLabels, label_map, verdicts
+from services.sentiment.labels import UnknownLabels, decode_stars, label_map, verdicts
 from tests.tiny_models import BINARY, POLARITY3, STARS
 
 
@@ -52,3 +54,12 @@ def test_score_and_confidence_stay_in_range():
         assert -1 <= v.score <= 1
         assert 0 <= v.confidence <= 1
         assert 1 <= v.stars_expected <= 5
+
+
+def test_expected_decoding_puts_a_split_verdict_in_the_middle():
+    split = np.array([[0.45, 0.05, 0.0, 0.05, 0.45], [0.0, 0.0, 0.1, 0.3, 0.6], [0.7, 0.2, 0.1, 0.0, 0.0]])
+    assert decode_stars(split, "argmax").tolist() == [1, 5, 1]
+    assert decode_stars(split, "expected").tolist() == [3, 5, 1]  # expected values 3.0, 4.5, 1.4
+    labels = label_map(STARS)
+    assert [v.stars for v in verdicts(split, labels)] == [1, 5, 1]
+    assert [v.stars for v in verdicts(split, replace(labels, decoding="expected"))] == [3, 5, 1]

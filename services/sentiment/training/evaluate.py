@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from services.sentiment.labels import STAR_DECODINGS, StarDecoding, decode_stars
 from services.sentiment.training.authored import Example
 
 Predict = Callable[[Sequence[str]], np.ndarray]
@@ -22,7 +23,9 @@ def evaluate(
     polarity_test: Sequence[tuple[str, int]],
     authored_test: Sequence[Example],
     short_test: Sequence[Example] = (),
+    decoding: StarDecoding = "argmax",
 ) -> dict[str, float]:
+    """`star_mae` and `mixed_within_2_to_4` are of the integer stars served under `decoding`."""
     metrics: dict[str, float] = {}
     probs = predict([t for t, _ in polarity_test])
     metrics["zh_reviews_polarity_accuracy"] = float(
@@ -33,7 +36,7 @@ def evaluate(
         items = [e for e in authored_test if e.language == language]
         p = predict([e.text for e in items])
         stars = np.array([e.stars for e in items])
-        predicted = p.argmax(1) + 1
+        predicted = decode_stars(p, decoding)
         expected = p @ np.arange(1, 6)
         polar = stars != 3
         metrics[f"{language}_authored_polarity_accuracy"] = float(
@@ -44,6 +47,12 @@ def evaluate(
         three = np.sign(predicted - 3) == np.sign(stars - 3)
         metrics[f"{language}_authored_3class_accuracy"] = float(np.mean(three))
         mixed = np.array([e.mixed for e in items])
+        for rule in STAR_DECODINGS:  # both decodings, whichever is served: what the choice changes
+            decoded = decode_stars(p, rule)
+            metrics[f"{language}_authored_{rule}_decoded_star_mae"] = float(np.mean(np.abs(decoded - stars)))
+            metrics[f"{language}_mixed_within_2_to_4_{rule}_decoded"] = float(
+                np.mean((decoded[mixed] >= 2) & (decoded[mixed] <= 4))
+            )
         metrics[f"{language}_mixed_within_2_to_4"] = float(
             np.mean((predicted[mixed] >= 2) & (predicted[mixed] <= 4))
         )
