@@ -43,37 +43,25 @@ def _review_targets(weight: float) -> str:
 
 
 def _star_rows(m: dict[str, Any], decoding: str) -> list[str]:
-    """Star MAE and mixed sentences of the served integer stars, with both decodings where recorded."""
-    rows = []
-    for language, name in (("en", "English"), ("zh", "Chinese")):
-        if f"{language}_authored_argmax_decoded_star_mae" in m:
-            rows.append(
-                f"| {name} star MAE: served ({decoding}) / argmax / rounded expected / expected value | "
-                f"{m[f'{language}_authored_star_mae']:.3f} / {m[f'{language}_authored_argmax_decoded_star_mae']:.3f} / "
-                f"{m[f'{language}_authored_expected_decoded_star_mae']:.3f} / {m[f'{language}_authored_expected_star_mae']:.3f} |"
-            )
-        else:
-            rows.append(
-                f"| {name} star MAE (argmax / expected) | {m[f'{language}_authored_star_mae']:.3f} / "
-                f"{m[f'{language}_authored_expected_star_mae']:.3f} |"
-            )
-    rows.append(
+    """Star MAE and mixed sentences of the served integer stars, and under each decoding."""
+    rows = [
+        f"| {name} star MAE: served ({decoding}) / argmax / rounded expected / expected value | "
+        f"{m[f'{lang}_authored_star_mae']:.3f} / {m[f'{lang}_authored_argmax_decoded_star_mae']:.3f} / "
+        f"{m[f'{lang}_authored_expected_decoded_star_mae']:.3f} / {m[f'{lang}_authored_expected_star_mae']:.3f} |"
+        for lang, name in (("en", "English"), ("zh", "Chinese"))
+    ]
+    return [
+        *rows,
         f"| mixed sentences landing at 2-4 stars, served (en / zh) | {_pct(m['en_mixed_within_2_to_4'])} / "
-        f"{_pct(m['zh_mixed_within_2_to_4'])} |"
-    )
-    if "en_mixed_within_2_to_4_argmax_decoded" in m:
-        rows.append(
-            "| mixed sentences at 2-4 stars, argmax / rounded expected (en; zh) | "
-            f"{_pct(m['en_mixed_within_2_to_4_argmax_decoded'])} / {_pct(m['en_mixed_within_2_to_4_expected_decoded'])}; "
-            f"{_pct(m['zh_mixed_within_2_to_4_argmax_decoded'])} / {_pct(m['zh_mixed_within_2_to_4_expected_decoded'])} |"
-        )
-    return rows
+        f"{_pct(m['zh_mixed_within_2_to_4'])} |",
+        "| mixed sentences at 2-4 stars, argmax / rounded expected (en; zh) | "
+        f"{_pct(m['en_mixed_within_2_to_4_argmax_decoded'])} / {_pct(m['en_mixed_within_2_to_4_expected_decoded'])}; "
+        f"{_pct(m['zh_mixed_within_2_to_4_argmax_decoded'])} / {_pct(m['zh_mixed_within_2_to_4_expected_decoded'])} |",
+    ]
 
 
 def _decoding(card: dict[str, Any]) -> list[str]:
-    mae = card.get("star_decoding_dev_mae")
-    if not mae:
-        return []
+    mae = card["star_decoding_dev_mae"]
     return [
         f"Integer stars are decoded by `{card['star_decoding']}`, the rule with the lower star MAE on the authored "
         f"dev texts (training templates, new draws; argmax {mae['argmax']:.3f}, rounded expected value "
@@ -115,7 +103,7 @@ def write_card(out: Path, card: dict[str, Any]) -> None:
         f"| baseline: char 1-3-gram TF-IDF + LR (C={base['C']}), same split, same run | {_pct(base['test_accuracy'])} |",
         f"| English authored polarity accuracy (1-2 vs 4-5 stars) | {_pct(m['en_authored_polarity_accuracy'])} |",
         f"| Chinese authored polarity accuracy | {_pct(m['zh_authored_polarity_accuracy'])} |",
-        *_star_rows(m, card.get("star_decoding", "argmax")),
+        *_star_rows(m, card["star_decoding"]),
         *(
             [
                 f"| short texts polarity accuracy, held-out nouns and template (en / zh; {card['data']['short_test']} texts, 3-star ones not counted) "
