@@ -15,7 +15,9 @@ from tests.integration.helpers import feedback_received, to_bytes
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
 
-async def test_concurrent_batch_sends_are_all_acknowledged(kafka_settings: KafkaSettings, producer: EventProducer):
+async def test_concurrent_batch_sends_are_all_acknowledged(
+    kafka_settings: KafkaSettings, producer: EventProducer
+) -> None:
     """Eight callers, five 1,000-record sends each, over every partition at once. aiokafka's own
     `send_batch` let callers overtaken at a partition time out within half a second (4 callers were
     enough here); every send must be acknowledged and every record land once."""
