@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 
 import structlog
@@ -52,8 +53,8 @@ class EventProducer:
         self._retired: set[asyncio.Task[None]] = set()
         self._partitioner = DefaultPartitioner()  # the producers' own: same key, same partition
         self._partition_of: dict[tuple[str, int], dict[bytes, int]] = {}
-        self._appending = asyncio.Lock()
-        """Held while one call hands its partition batches to the producer (see `_send_batches`)."""
+        self._handing: defaultdict[tuple[str, int], asyncio.Lock] = defaultdict(asyncio.Lock)
+        """Per partition: held while one caller hands a batch to aiokafka (see `_hand_over`)."""
 
     def _new_producer(self) -> AIOKafkaProducer:
         # aiokafka's gzip/lz4/zstd codecs come from the cramjam package.
@@ -160,21 +161,6 @@ class EventProducer:
         resolves metadata, partitions and creates a future for every message. Sequence numbers for
         idempotence are assigned when batches are drained, as for `send`."""
         partitions = sorted(await producer.partitions_for(topic))
-        # aiokafka (0.14) `send_batch` waits for the partition's previous batch to drain, but its
-        # `add_batch` deducts the time since its first wait on every further wait: a caller that
-        # concurrent callers beat to a partition a few dozen times fails with KafkaTimeoutError
-        # within half a second (measured: 4 coroutines sending 1,000-record batches, 6 partitions).
-        # One caller at a time waits here, and each of its waits is for a single drain.
-        async with self._appending:
-            return await self._append_batches(producer, topic, records, partitions)
-
-    async def _append_batches(
-        self,
-        producer: AIOKafkaProducer,
-        topic: str,
-        records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
-        partitions: list[int],
-    ) -> list[asyncio.Future[object]]:
         # murmur2 is pure Python (~1.5 µs a key); customers recur, so partitions are remembered.
         known = self._partition_of.setdefault((topic, len(partitions)), {})
         if len(known) > 100_000:
@@ -191,15 +177,27 @@ class EventProducer:
             if builder is None:
                 builder = builders[partition] = producer.create_batch()
             if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                futures.append(await self._hand_over(producer, builder, topic, partition))
                 builder = builders[partition] = producer.create_batch()
                 if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
                     size = len(value or b"")
                     raise MessageSizeTooLargeError(f"a record of {size} bytes does not fit in a batch")
         for partition, builder in builders.items():
             builder.close()  # complete: no reason to linger
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            futures.append(await self._hand_over(producer, builder, topic, partition))
         return futures
+
+    async def _hand_over(
+        self, producer: AIOKafkaProducer, builder: BatchBuilder, topic: str, partition: int
+    ) -> asyncio.Future[object]:
+        """`send_batch`, one caller at a time per partition. aiokafka (0.14) waits there for the
+        partition's previous batch to drain, but its `add_batch` deducts the time since its first wait
+        on every further wait: a caller that other callers beat to a partition a few dozen times failed
+        with KafkaTimeoutError within half a second (4 coroutines sending 1,000-record batches to 6
+        partitions). Queued here, each caller's wait is for a single drain."""
+        async with self._handing[(topic, partition)]:
+            future: asyncio.Future[object] = await producer.send_batch(builder, topic, partition=partition)
+        return future
 
     def _replace(self, broken: AIOKafkaProducer, error: Exception) -> None:
         """Drops a producer whose idempotence session is lost and connects a new one in the background;
