@@ -63,9 +63,12 @@ def _star_rows(m: dict[str, Any], decoding: str) -> list[str]:
 def _decoding(card: dict[str, Any]) -> list[str]:
     mae = card["star_decoding_dev_mae"]
     return [
-        f"Integer stars are decoded by `{card['star_decoding']}`, the rule with the lower star MAE on the authored "
-        f"dev texts (training templates, new draws; argmax {mae['argmax']:.3f}, rounded expected value "
-        f"{mae['expected']:.3f}); the held-out sets played no part in the choice.",
+        f"Integer stars are decoded by `{card['star_decoding']}`, the rule with the lower star MAE on the "
+        f"decoding dev set (authored sentences and short texts drawn as the held-out tests are, none of them a "
+        f"test text; argmax {mae['argmax']:.3f}, rounded expected value {mae['expected']:.3f}); the held-out "
+        "sets played no part in the choice. Rounding the expected value puts a text the model splits between "
+        "praise and complaint at 3 stars, and can put a weak complaint (expected value 2.5 or more) there too; "
+        "its label stays negative (labels come from the class probabilities, not the stars).",
         "",
     ]
 
