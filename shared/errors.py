@@ -67,9 +67,13 @@ class BodyLimit:
             await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
-        REJECTIONS.labels(self.service, "too_large").inc()
-        response = JSONResponse({"detail": f"request body exceeds {self.max_bytes} bytes"}, status_code=413)
-        await response({"type": "http"}, _empty_receive, send)
+        await too_large(self.service, self.max_bytes)({"type": "http"}, _empty_receive, send)
+
+
+def too_large(service: str, max_bytes: int) -> JSONResponse:
+    """The 413 answer to a body over `max_bytes` (counted as a rejection)."""
+    REJECTIONS.labels(service, "too_large").inc()
+    return JSONResponse({"detail": f"request body exceeds {max_bytes} bytes"}, status_code=413)
 
 
 async def _empty_receive() -> Message:

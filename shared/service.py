@@ -16,6 +16,7 @@ from shared.contracts.registry import TopicSpec
 from shared.db.engine import Database
 from shared.db.idempotency import claim_events
 from shared.errors import BodyLimit, install_error_handlers
+from shared.fastlane import ServiceApp
 from shared.gctuning import tune_gc
 from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
@@ -116,10 +117,17 @@ def build_app(
             await runtime.database.dispose()
             log.info("service_stopped")
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
-    instrument(app, service)
+    app = ServiceApp(
+        service=service,
+        max_body_bytes=max_body_bytes,
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
     install_error_handlers(app, service)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, service=service)
+    instrument(app, service)  # added last, so outermost: it also counts the 413s BodyLimit answers
 
     def runtime() -> Runtime:
         state: Runtime = app.state.runtime

@@ -29,6 +29,9 @@ def direct_route(handler: Handler) -> type[APIRoute]:
     """A route class whose requests run `handler`; pass it as `route_class_override`."""
 
     class DirectRoute(APIRoute):
+        direct_handler = staticmethod(handler)
+        """What the app's fast lane runs (see shared.fastlane)."""
+
         def get_route_handler(self) -> Handler:
             return handler
 

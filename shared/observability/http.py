@@ -17,6 +17,39 @@ ReadinessCheck = Callable[[], Awaitable[bool | str]]
 """True when ready; False, or a message saying what is wrong, when not."""
 
 
+class HttpObserver:
+    """Counts and times requests of one service by (method, route template, status)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        """Metric children by (method, route, status): `labels()` takes a lock and builds keys each call."""
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+            if len(self._children) < 10_000:  # bounded: methods are free-form
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+_OBSERVERS: dict[str, HttpObserver] = {}
+
+
+def http_observer(service: str) -> HttpObserver:
+    """The service's observer (one per service name in a process)."""
+    observer = _OBSERVERS.get(service)
+    if observer is None:
+        observer = _OBSERVERS[service] = HttpObserver(service)
+    return observer
+
+
 class RequestMetrics:
     """Pure ASGI middleware counting requests and timing them by route template (low cardinality).
 
@@ -24,9 +57,7 @@ class RequestMetrics:
     """
 
     def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app, self.service = app, service
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        """Metric children by (method, route, status): `labels()` takes a lock and builds keys each call."""
+        self.app, self.observer = app, http_observer(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,17 +76,7 @@ class RequestMetrics:
             await self.app(scope, receive, record_status)
         finally:
             route = str(getattr(scope.get("route"), "path", "unmatched"))
-            key = (scope["method"], route, status)
-            children = self._children.get(key)
-            if children is None:
-                children = (
-                    HTTP_REQUESTS.labels(self.service, key[0], route, str(status)),
-                    HTTP_LATENCY.labels(self.service, key[0], route),
-                )
-                if len(self._children) < 10_000:  # bounded: methods are free-form
-                    self._children[key] = children
-            children[0].inc()
-            children[1].observe(time.perf_counter() - started)
+            self.observer.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 def instrument(app: FastAPI, service: str) -> None:
