@@ -24,7 +24,10 @@ class KafkaSettings(BaseSettings):
     client_id_prefix: str = "feedback"
     publish_timeout_s: float = Field(default=10.0, gt=0)
     linger_ms: int = Field(default=5, ge=0)
-    compression: Literal["gzip", "lz4", "none"] = "lz4"
+    compression: Literal["snappy", "lz4", "zstd", "gzip", "none"] = "snappy"
+    """The producers' codec. Snappy by default: aiokafka compresses lz4 at level 9 (LZ4-HC), which cost
+    6.6 µs per ~590-byte feedback event against 0.5 µs for snappy (ratios 7.9 and 6.5; zstd 2.3 µs,
+    15.7), a fifth of the ingest process's CPU in batch ingestion."""
     topic_suffix: str = ""
     """Appended to every topic name; tests use it to get topics of their own."""
 

@@ -66,13 +66,16 @@ def _mask_intl_phone(match: re.Match[str]) -> str | None:
 
 
 # Order matters: an 18-character ID number would otherwise look like a card or phone number.
-_RULES: tuple[tuple[PiiKind, re.Pattern[str], Callable[[re.Match[str]], str | None]], ...] = (
-    ("email", _EMAIL, _mask_email),
-    ("id_number", _ID_NUMBER, _mask_id_number),
-    ("card", _CARD, _mask_card),
-    ("phone", _CN_MOBILE, _mask_cn_mobile),
-    ("phone", _INTL_PHONE, _mask_intl_phone),
+# Each rule's fewest digits in one run of digits and separators: a text whose longest such run has fewer
+# digits cannot hold a match (an international number under 8 digits is left as it is anyway).
+_RULES: tuple[tuple[PiiKind, re.Pattern[str], Callable[[re.Match[str]], str | None], int], ...] = (
+    ("email", _EMAIL, _mask_email, 0),
+    ("id_number", _ID_NUMBER, _mask_id_number, 17),
+    ("card", _CARD, _mask_card, 13),
+    ("phone", _CN_MOBILE, _mask_cn_mobile, 11),
+    ("phone", _INTL_PHONE, _mask_intl_phone, 8),
 )
+_SEPARATORS = str.maketrans("", "", " ().-")
 
 
 class Masker:
@@ -85,12 +88,21 @@ class Masker:
         self.counts: dict[str, int] = {}
 
     def text(self, value: str) -> str:
-        if not _CANDIDATE.search(value):
+        """`value` with every match of the enabled kinds masked. Rules that cannot match are skipped
+        (each regex pass is a scan of the text): e-mail without an '@', an international number
+        without a '+', and any rule needing more digits in a row than the text has."""
+        runs = _CANDIDATE.findall(value)
+        if not runs:
             return value  # no '@' and no run of digits: nothing any rule could match
         has_at = "@" in value
-        for kind, pattern, mask in _RULES:
-            if kind in self.kinds and (has_at or kind != "email"):
-                value = pattern.sub(lambda m, k=kind, f=mask: self._replace(m, k, f), value)  # type: ignore[misc]
+        has_plus = "+" in value
+        digits = max((len(run.translate(_SEPARATORS)) for run in runs if run != "@"), default=0)
+        for kind, pattern, mask, fewest in _RULES:
+            if kind not in self.kinds or digits < fewest:
+                continue
+            if (kind == "email" and not has_at) or (pattern is _INTL_PHONE and not has_plus):
+                continue
+            value = pattern.sub(lambda m, k=kind, f=mask: self._replace(m, k, f), value)  # type: ignore[misc]
         return value
 
     def _replace(

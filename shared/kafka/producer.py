@@ -57,7 +57,7 @@ class EventProducer:
         """Per partition: held while one caller hands a batch to aiokafka (see `_hand_over`)."""
 
     def _new_producer(self) -> AIOKafkaProducer:
-        # aiokafka's gzip/lz4/zstd codecs come from the cramjam package.
+        # aiokafka's codecs come from the cramjam package.
         compression = None if self._settings.compression == "none" else self._settings.compression
         return AIOKafkaProducer(
             bootstrap_servers=self._settings.bootstrap_servers,
