@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.ingest.language import detect_language
 from services.ingest.records import (
@@ -115,6 +119,33 @@ def test_language_is_guessed_from_the_script():
     assert detect_language("Доставка опоздала") == "other"
     assert detect_language("配達が遅れました") == "other"
     assert detect_language("!!!") == "other"
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
+_LATIN = re.compile(r"[A-Za-z]")
+_OTHER_LETTERS = re.compile(r"[\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0e7f]")
+
+
+def _by_regexes(text: str) -> str:
+    """The reference: the same rule with one regex count per script."""
+    if _KANA_HANGUL.search(text):
+        return "other"
+    han, latin, other = (len(p.findall(text)) for p in (_HAN, _LATIN, _OTHER_LETTERS))
+    if other > max(han, latin):
+        return "other"
+    if han and han * 4 >= latin:
+        return "zh"
+    return "en" if latin >= 2 else "other"
+
+
+_SAMPLES = st.sampled_from([*"包装破损客服hklo HKLOaz19!，。", *"üéяשعकกが한㐀豈🙂"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_SAMPLES, max_size=30).map("".join))
+def test_the_script_counts_agree_with_one_regex_per_script(text):
+    assert detect_language(text) == _by_regexes(text)
 
 
 def test_every_feedback_field_reaches_the_published_record():
