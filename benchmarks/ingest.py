@@ -142,6 +142,21 @@ async def delete_topics(bootstrap: str) -> None:
         await admin.close()
 
 
+def pace(url: str, script: Path, target: int) -> int:
+    """The RATE setting at which wrk achieves `target` req/s. The script waits between a response and
+    the next request, so each connection's cycle is that wait plus the latency: asked for the target
+    itself, wrk achieved two thirds of it. Short calibration runs scale the setting until the achieved
+    rate is within 5 %."""
+    setting = target
+    for _ in range(4):
+        env = {"RATE": str(setting), "CONNECTIONS": str(CONNECTIONS)}
+        achieved = run_wrk(url, script, 4, CONNECTIONS, env=env).requests_per_s
+        if abs(achieved - target) <= 0.05 * target:
+            break
+        setting = max(1, round(setting * target / achieved))
+    return setting
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -216,13 +231,14 @@ def main() -> None:
             max_rate = results["ingest_max"]["requests_per_s"]
             paced = round(max_rate * 0.7)
             say(f"2/3 ingest at 70 % of its median max ({paced} req/s): wrk {SECONDS}s")
+            setting = pace(ingest.url, script, paced)
             results["ingest_at_70pct"] = run_wrk(
                 ingest.url,
                 script,
                 SECONDS,
                 CONNECTIONS,
-                env={"RATE": str(paced), "CONNECTIONS": str(CONNECTIONS)},
-            ).as_dict() | {"target_rate": paced}
+                env={"RATE": str(setting), "CONNECTIONS": str(CONNECTIONS)},
+            ).as_dict() | {"target_rate": paced, "rate_setting": setting}
             say(
                 f"   {results['ingest_at_70pct']['requests_per_s']:.0f} req/s, p99 {results['ingest_at_70pct']['p99_ms']} ms"
             )
@@ -253,7 +269,8 @@ def main() -> None:
     }
     checks = {
         "single ≥ 60 % of bare": ratios["single_vs_bare"] >= 0.60,
-        "p99 ≤ 50 ms at 70 % of max": results["ingest_at_70pct"]["p99_ms"] <= 50,
+        "p99 ≤ 50 ms at 70 % of max": results["ingest_at_70pct"]["p99_ms"] <= 50
+        and results["ingest_at_70pct"]["requests_per_s"] >= 0.9 * results["ingest_at_70pct"]["target_rate"],
         "batch ≥ 20,000 records/s": results["batch"]["records_per_s"] >= 20_000,
         "batch ≥ 50 % of raw producer": ratios["batch_vs_raw_producer"] >= 0.50,
         "no errors": all(
@@ -276,7 +293,8 @@ def main() -> None:
             f"| bare FastAPI endpoint, median of {ROUNDS} | {results['bare']['requests_per_s']:.0f} req/s ({rounds('bare_rounds', 'requests_per_s')}) |",
             f"| ingest POST /v1/feedback, max, median of {ROUNDS} | {results['ingest_max']['requests_per_s']:.0f} req/s ({rounds('ingest_max_rounds', 'requests_per_s')}) |",
             f"| **ratio ingest / bare** | **{ratios['single_vs_bare']:.1%}** (target ≥ 60 %) |",
-            f"| ingest at 70 % of max ({results['ingest_at_70pct']['target_rate']} req/s) | "
+            f"| ingest at 70 % of max ({results['ingest_at_70pct']['target_rate']} req/s; achieved "
+            f"{results['ingest_at_70pct']['requests_per_s']:.0f}) | "
             f"p50 {results['ingest_at_70pct']['p50_ms']} ms, p99 **{results['ingest_at_70pct']['p99_ms']} ms** (target ≤ 50 ms) |",
             f"| ingest batch (1,000/request), median of {ROUNDS} | **{results['batch']['records_per_s']:.0f} records/s** ({rounds('batch_rounds', 'records_per_s')}; target ≥ 20,000) |",
             f"| raw aiokafka producer, median of {ROUNDS} | {results['raw_producer']['records_per_s']:.0f} records/s ({rounds('raw_producer_rounds', 'records_per_s')}) |",

@@ -7,6 +7,7 @@ the batch that will publish it; after the broker's ack one row marks the batch p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import NamedTuple
 
 import asyncpg
@@ -47,11 +48,15 @@ _CLAIM = """
     )
     SELECT i - 1 FROM t WHERE r NOT IN (SELECT record_id FROM inserted)
 """
+_COLUMNS = ("client_id", "external_id", "kind", "record_id", "payload_hash", "status", "batch_id")
 _INSERT_ALL = """
     INSERT INTO ingest.records (client_id, external_id, kind, record_id, payload_hash, status, batch_id)
     SELECT c, e, k, r, h, 'pending', $6
     FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) AS t(c, e, k, r, h)
 """
+COPY_MIN_RECORDS = 100
+"""Smaller claims are a plain INSERT: COPY takes two round trips (the server answers the COPY command
+before the rows go), which cost more than it saves on a few rows."""
 CAREFUL_CLAIMS = 16
 """After a claim found a pair stored before, this many claims go straight to the statement that
 tolerates them (a client replaying a backlog must not pay for a failed statement each time)."""
@@ -96,22 +101,32 @@ class RecordStore:
         a crash); return the positions of those not inserted, whose pair was stored before or by a
         concurrent transaction meanwhile.
 
-        The common case, every pair new, is tried first as a plain INSERT: measured on PostgreSQL 15,
-        ON CONFLICT DO NOTHING costs twice its CPU per row (14 vs 7 µs: an extra index descent and a
-        speculative insertion confirmed by a WAL record of its own). A unique violation means some
-        pair was stored before: nothing of that statement stays, and the claim is made again with
-        ON CONFLICT DO NOTHING, which says which pairs were not inserted."""
+        The common case, every pair new, is tried first without ON CONFLICT: a plain binary COPY
+        (a plain INSERT under COPY_MIN_RECORDS). Measured on
+        PostgreSQL 15, per 1,000-row claim: INSERT … ON CONFLICT DO NOTHING costs twice the database
+        CPU of a plain INSERT (14 vs 7 µs a row: an extra index descent, and a speculative insertion
+        confirmed by a WAL record of its own); COPY costs less again (9.7 vs 12 µs a row under
+        load) and spares this process the array parameters' encoding (1.6 vs 5.0 µs a row: asyncpg
+        checks every array element against collections.abc). A unique violation means some pair was
+        stored before: nothing of the COPY stays, and the claim is made again with ON CONFLICT DO
+        NOTHING, which says which pairs were not inserted."""
         async with self._database.driver(transaction=False) as connection:
             if self._careful:
                 self._careful -= 1
             else:
                 try:
-                    await connection.execute(_INSERT_ALL, *claims, batch_id)
+                    if len(claims.record_ids) >= COPY_MIN_RECORDS:
+                        rows = zip(*claims, repeat("pending"), repeat(batch_id))
+                        await connection.copy_records_to_table(
+                            "records", schema_name="ingest", columns=_COLUMNS, records=rows
+                        )
+                    else:
+                        await connection.execute(_INSERT_ALL, *claims, batch_id)
                     return []
                 except asyncpg.UniqueViolationError:
                     self._careful = CAREFUL_CLAIMS
-            rows = await connection.fetch(_CLAIM, *claims, batch_id)
-        return [row[0] for row in rows]
+            found = await connection.fetch(_CLAIM, *claims, batch_id)
+        return [row[0] for row in found]
 
     async def stored(self, keys: Sequence[Key]) -> dict[Key, Stored]:
         """What is stored for each of these (client, external_id) pairs."""

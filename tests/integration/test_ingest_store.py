@@ -1,4 +1,4 @@
-"""The idempotency store on the real database: a claim of new pairs is a plain insert; a claim that meets
+"""The idempotency store on the real database: a claim of new pairs is a plain COPY; a claim that meets
 pairs stored before says exactly which, inserts the others, and keeps using the tolerant statement
 for a while before trying plain inserts again."""
 
@@ -24,10 +24,11 @@ def claims(names: list[str], client: str = "store-test") -> Claims:
     )
 
 
-async def test_a_claim_of_new_pairs_inserts_them_all(database):
+@pytest.mark.parametrize("size", [5, store_module.COPY_MIN_RECORDS])  # a plain INSERT, a COPY
+async def test_a_claim_of_new_pairs_inserts_them_all(database, size):
     store = RecordStore(database)
     run = uuid.uuid4().hex
-    names = [f"{run}-{i}" for i in range(50)]
+    names = [f"{run}-{i}" for i in range(size)]
     assert await store.claim(1, claims(names)) == []
     assert set(await store.stored([("store-test", n) for n in names])) == {("store-test", n) for n in names}
 
@@ -38,15 +39,15 @@ async def test_a_claim_meeting_stored_pairs_says_which_and_inserts_the_rest(data
     first = claims([f"{run}-{i}" for i in range(10)])
     assert await store.claim(1, first) == []
     mixed = [f"{run}-new-a", f"{run}-3", f"{run}-new-b", f"{run}-7"]
-    assert await store.claim(2, claims(mixed)) == [1, 3]  # the plain insert failed: the tolerant one says
+    mixed += [f"{run}-more-{i}" for i in range(store_module.COPY_MIN_RECORDS)]  # claimed by COPY
+    assert await store.claim(2, claims(mixed)) == [1, 3]  # the COPY failed: the tolerant statement says
     stored = await store.stored([("store-test", n) for n in mixed])
     assert stored[("store-test", f"{run}-3")].record_id == first.record_ids[3]  # never overwritten
     assert stored[("store-test", f"{run}-new-b")].payload_hash == "h" * 64
 
     # For the next CAREFUL_CLAIMS claims the tolerant statement goes first; then plain inserts again.
-    broken = store_module._INSERT_ALL.replace("ingest.records", "ingest.no_such_table")
-    monkeypatch.setattr(store_module, "_INSERT_ALL", broken)  # a plain insert now fails loudly
+    monkeypatch.setattr(store_module, "_INSERT_ALL", "SELECT no_such_column")  # fails loudly now
     for i in range(store_module.CAREFUL_CLAIMS):
         assert await store.claim(3, claims([f"{run}-careful-{i}", f"{run}-0"])) == [1]
-    with pytest.raises(Exception, match="no_such_table"):
+    with pytest.raises(Exception, match="no_such_column"):
         await store.claim(4, claims([f"{run}-plain"]))
