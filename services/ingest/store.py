@@ -105,8 +105,8 @@ class RecordStore:
         (a plain INSERT under COPY_MIN_RECORDS). Measured on
         PostgreSQL 15, per 1,000-row claim: INSERT … ON CONFLICT DO NOTHING costs twice the database
         CPU of a plain INSERT (14 vs 7 µs a row: an extra index descent, and a speculative insertion
-        confirmed by a WAL record of its own); COPY costs less again (9.7 vs 12 µs a row under
-        load) and spares this process the array parameters' encoding (1.6 vs 5.0 µs a row: asyncpg
+        confirmed by a WAL record of its own); COPY costs less again (9.0–10.3 vs 11.3–12.7 µs a
+        row) and spares this process the array parameters' encoding (1.4–1.8 vs 4.8–5.2 µs a row: asyncpg
         checks every array element against collections.abc). A unique violation means some pair was
         stored before: nothing of the COPY stays, and the claim is made again with ON CONFLICT DO
         NOTHING, which says which pairs were not inserted."""

@@ -77,6 +77,18 @@ def requests_total(status: int) -> float:
     return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
 
 
+def requests_total_any_route(status: int) -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "http_requests"
+        for sample in metric.samples
+        if sample.name == "http_requests_total"
+        and sample.labels.get("service") == SERVICE
+        and sample.labels.get("status") == str(status)
+    )
+
+
 def chunks(body: bytes, size: int = 512) -> Any:
     async def stream() -> AsyncIterator[bytes]:
         for start in range(0, len(body), size):
@@ -118,6 +130,23 @@ async def test_a_streamed_body_over_the_limit_is_413_in_the_lane_too(clients):
     assert "content-length" not in via_lane.request.headers  # chunked: only counting can catch it
     assert via_lane.status_code == via_stack.status_code == 413
     assert via_lane.json() == via_stack.json()
+
+
+async def test_the_stack_counts_a_streamed_413_as_413_not_500(clients):
+    """RequestMetrics is the outermost middleware, so it sees the status BodyLimit answers."""
+    _, stack = clients
+    body = b'{"name": "' + b"x" * 4000 + b'", "size": 1}'
+    before = requests_total_any_route(413), requests_total_any_route(500)
+    answer = await stack.post("/v1/thing", content=chunks(body), headers={"x-key": "k"})
+    assert answer.status_code == 413
+    assert (requests_total_any_route(413), requests_total_any_route(500)) == (before[0] + 1, before[1])
+
+
+def test_ingest_s_hot_routes_take_the_lane():
+    from services.ingest.app import create_app
+
+    lanes = create_app()._open_lanes()  # type: ignore[attr-defined]
+    assert {("POST", "/v1/feedback"), ("POST", "/v1/feedback/batch")} <= set(lanes)
 
 
 async def test_an_unhandled_error_is_a_500_then_raised_for_the_server_to_log():
