@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import msgspec
 from pydantic import BaseModel
 from pydantic_core import to_json
 
 from services.ingest.language import detect_language
 from services.ingest.pii import Masker, PiiKind
+from services.ingest.plain import PlainFeedback
 from services.ingest.schemas import (
     CallTranscriptIn,
     EmailWebhookIn,
@@ -50,99 +52,7 @@ def model_hash(kind: str, model: BaseModel) -> str:
 
 _OPTIONAL_FIELDS = ("csat", "nps", "ces", "stars", "business_line", "region", "store_id", "product_id")
 """FeedbackIn's fields published as given when set (the others are masked, detected or renamed)."""
-
-
-class FeedbackParts(NamedTuple):
-    """A feedback record's publishable parts before it has an id: plain data, so a helper process can
-    make them (see services.ingest.prepare). The payload is JSON already, without its feedback_id."""
-
-    external_id: str
-    channel: str
-    customer_id: str
-    payload_hash: str
-    pii_masked: dict[str, int]
-    occurred_at: bytes
-    """JSON string."""
-    payload: bytes
-    """JSON object: every payload field but feedback_id, in the contract's order."""
-
-
-def feedback_parts(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> FeedbackParts:
-    """Mask, detect the language, hash and serialize one validated record."""
-    masker = Masker(pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds))
-    text = masker.text(item.text)
-    metadata = masker.value(item.metadata) if item.metadata else {}
-    language = item.language or detect_language(text)
-    payload = {
-        "client_id": client,
-        "external_id": item.external_id,
-        "text": text,
-        "language": language,
-        "metadata": metadata,
-        "pii_masked": masker.counts,
-        "channel": item.channel,
-        "customer_id": item.customer_id,
-        "occurred_at": item.occurred_at,
-    }
-    for name in _OPTIONAL_FIELDS:
-        value = getattr(item, name)
-        if value is not None:
-            payload[name] = value
-    return FeedbackParts(
-        external_id=item.external_id,
-        channel=item.channel,
-        customer_id=item.customer_id,
-        payload_hash=model_hash("feedback", item),
-        pii_masked=masker.counts,
-        occurred_at=to_json(item.occurred_at),
-        payload=to_json(payload),
-    )
-
-
-def feedback_value(parts: FeedbackParts, source: bytes, event_id: bytes, produced_at: bytes) -> bytes:
-    """The bytes encode_record would make (tests compare them), spliced: the payload is serialized once,
-    before the id is known. `source` and `produced_at` are JSON strings, `event_id` the id's text."""
-    return b"".join(
-        (
-            b'{"event_id":"',
-            event_id,
-            b'","type":"feedback.received","version":1,"occurred_at":',
-            parts.occurred_at,
-            b',"produced_at":',
-            produced_at,
-            b',"source":',
-            source,
-            b',"key":',
-            to_json(parts.customer_id),
-            b',"payload":{"feedback_id":"',
-            event_id,
-            b'",',
-            parts.payload[1:],
-            b"}",
-        )
-    )
-
-
 _FEEDBACK_HEADERS = (("event_type", b"feedback.received"), ("event_version", b"1"))
-
-
-def feedback_from_parts(client: str, parts: FeedbackParts) -> Submission:
-    source = to_json(client)
-
-    def build(record_id: UUID) -> Record:
-        event_id = str(record_id).encode()
-        value = feedback_value(parts, source, event_id, to_json(datetime.now(UTC)))
-        return parts.customer_id.encode(), value, [("event_id", event_id), *_FEEDBACK_HEADERS]
-
-    return Submission(
-        external_id=parts.external_id,
-        kind="feedback",
-        channel=parts.channel,
-        topic=FEEDBACK_RECEIVED,
-        payload_hash=parts.payload_hash,
-        pii_masked=parts.pii_masked,
-        build=build,
-    )
 
 
 class Lot(NamedTuple):
@@ -188,22 +98,93 @@ def new_ids(count: int) -> list[str]:
     return out
 
 
-def feedback_lot(client: str, items: list[FeedbackIn], pii_kinds: Iterable[PiiKind]) -> Lot:
-    """Mask, hash and serialize validated records into a Lot, each under a new proposed id."""
-    kinds = pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds)
-    parts = [feedback_parts(client, item, kinds) for item in items]
-    ids = new_ids(len(parts))
+_VALUE_HEAD = b'{"event_id":"'
+_VALUE_TYPE = b'","type":"feedback.received","version":1,"occurred_at":'
+_VALUE_ID = b',"payload":{"feedback_id":"'
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def feedback_lot(
+    client: str, items: Sequence[FeedbackIn | PlainFeedback], pii_kinds: Iterable[PiiKind]
+) -> Lot:
+    """Mask, hash and serialize validated records into a Lot, each under a new proposed id, in one pass
+    (13-15 µs a record, the bulk of a batch's CPU). The payload is serialized before the id is known
+    and spliced into the envelope: the bytes encode_record would make (tests compare them)."""
+    ids = new_ids(len(items))
     source, produced_at = to_json(client), to_json(datetime.now(UTC))
+    after_time = b',"produced_at":' + produced_at + b',"source":' + source + b',"key":'
+    masker = Masker(pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds))
+    external_ids: list[str] = []
+    hashes: list[str] = []
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    channels: list[str] = []
+    masked: list[dict[str, int]] = []
+    for item, record_id in zip(items, ids, strict=True):
+        text = masker.text(item.text)
+        metadata = item.metadata
+        if metadata:
+            metadata = masker.value(metadata)
+        counts = masker.counts
+        if counts:
+            masker.counts = {}
+        else:
+            counts = _NO_PII
+        customer_id = item.customer_id
+        payload = {
+            "client_id": client,
+            "external_id": item.external_id,
+            "text": text,
+            "language": item.language or detect_language(text),
+            "metadata": metadata,
+            "pii_masked": counts,
+            "channel": item.channel,
+            "customer_id": customer_id,
+            "occurred_at": item.occurred_at,
+        }
+        for name in _OPTIONAL_FIELDS:
+            value = getattr(item, name)
+            if value is not None:
+                payload[name] = value
+        if isinstance(item, PlainFeedback):
+            given = item.hash_json()
+            body = _ENCODE(payload) if not metadata else to_json(payload)  # msgspec: see hash_json
+        else:
+            given = item.__pydantic_serializer__.to_json(item)
+            body = to_json(payload)
+        event_id = record_id.encode()
+        external_ids.append(item.external_id)
+        hashes.append(hashlib.sha256(b"feedback\x00" + given).hexdigest())
+        keys.append(customer_id.encode())
+        values.append(
+            b"".join(
+                (
+                    _VALUE_HEAD,
+                    event_id,
+                    _VALUE_TYPE,
+                    to_json(item.occurred_at),
+                    after_time,
+                    to_json(customer_id),
+                    _VALUE_ID,
+                    event_id,
+                    b'",',
+                    body[1:],
+                    b"}",
+                )
+            )
+        )
+        channels.append(item.channel)
+        masked.append(counts)
     return Lot(
         kind="feedback",
         topic=FEEDBACK_RECEIVED,
-        external_ids=[p.external_id for p in parts],
-        payload_hashes=[p.payload_hash for p in parts],
+        external_ids=external_ids,
+        payload_hashes=hashes,
         ids=ids,
-        keys=[p.customer_id.encode() for p in parts],
-        values=[feedback_value(p, source, i.encode(), produced_at) for p, i in zip(parts, ids, strict=True)],
-        channels=[p.channel for p in parts],
-        pii_masked=[p.pii_masked or _NO_PII for p in parts],
+        keys=keys,
+        values=values,
+        channels=channels,
+        pii_masked=masked,
         headers=_FEEDBACK_HEADERS,
     )
 
@@ -227,7 +208,22 @@ def single_lot(sub: Submission) -> Lot:
 
 
 def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
-    return feedback_from_parts(client, feedback_parts(client, item, pii_kinds))
+    """One record as a Submission (the channel adapters' path), built as a batch's records are."""
+    lot = feedback_lot(client, [item], pii_kinds)
+
+    def build(record_id: UUID) -> Record:
+        event_id = str(record_id)
+        return lot.keys[0], lot.value_for(0, event_id), [("event_id", event_id.encode()), *lot.headers]
+
+    return Submission(
+        external_id=item.external_id,
+        kind="feedback",
+        channel=item.channel,
+        topic=FEEDBACK_RECEIVED,
+        payload_hash=lot.payload_hashes[0],
+        pii_masked=lot.pii_masked[0],
+        build=build,
+    )
 
 
 EventIn = PurchaseIn | RefundIn | ReferralIn | SurveyCompletedIn

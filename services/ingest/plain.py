@@ -1,0 +1,138 @@
+"""A fast first reading of batch bodies whose records are all plainly valid (msgspec), pydantic for the rest.
+
+Validating a feedback record with pydantic costs 4.5-5.6 µs (FeedbackIn: strip whitespace, constraints,
+three Python validators); msgspec decodes the same record into a Struct in 0.7 µs (measured on 1,000-record
+bodies). This module accepts only what FeedbackIn accepts with the same values, and gives up (None: the
+caller validates with pydantic, which also words the errors) on anything else:
+
+- msgspec refuses anything outside the Struct's types and limits: unknown fields, wrong types (no lax
+  coercion: "3" for a score, 3.0, true), strings too long before stripping (pydantic strips first, so it
+  accepts at most as much);
+- strings are stripped of exactly what pydantic strips (Unicode White_Space, as Rust's `trim`), and an
+  identifier or label left empty gives up;
+- `occurred_at` must have an offset (msgspec accepts naive times), and a body with a seventh fraction
+  digit anywhere gives up (msgspec rounds it, pydantic truncates); msgspec reads fewer time formats
+  than pydantic (no `_` separator), never a format pydantic refuses;
+- text empty without a score, metadata over 8 KB or with a key pydantic would strip, a time too far in
+  the future, a NUL anywhere: give up.
+
+tests/unit/test_ingest_plain.py compares the two readings on generated bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from pydantic_core import to_json
+
+from services.ingest.schemas import FUTURE_TOLERANCE, MAX_METADATA_BYTES
+from shared.contracts.feedback import Channel, Language
+
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+"""What pydantic's str_strip_whitespace removes from either end (Unicode White_Space; Python's own
+`strip()` removes more, such as U+001C-U+001F)."""
+
+_Id = Annotated[str, msgspec.Meta(max_length=200)]
+_Label = Annotated[str, msgspec.Meta(max_length=100)]
+_LONG_FRACTION = re.compile(rb"\.\d{7}")
+"""Where a time might have more than microseconds: msgspec rounds them, pydantic truncates."""
+
+
+class PlainFeedback(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """FeedbackIn's fields in its order (so that `hash_json` is its JSON), read by attribute as a model's."""
+
+    external_id: _Id
+    channel: Channel
+    customer_id: _Id
+    csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    nps: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
+    ces: Annotated[int, msgspec.Meta(ge=1, le=7)] | None = None
+    stars: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    text: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+    language: Language | None = None
+    business_line: _Label | None = None
+    region: _Label | None = None
+    store_id: _Label | None = None
+    product_id: _Label | None = None
+    occurred_at: datetime
+    metadata: dict[str, Any] = {}
+
+    def hash_json(self) -> bytes:
+        """The JSON FeedbackIn's serializer makes for the same record (the payload hash's input)."""
+        if self.metadata:  # msgspec writes some floats differently (1e20 vs 1e+20)
+            return to_json(msgspec.structs.asdict(self))
+        return _ENCODE(self)
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    records: Annotated[list[PlainFeedback], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+_DECODE = msgspec.json.Decoder(_Batch).decode
+_ENCODE = msgspec.json.Encoder().encode
+_LABELS = ("business_line", "region", "store_id", "product_id")
+_SCORES = ("csat", "nps", "ces", "stars")
+
+
+def plain_records(raw: bytes) -> list[PlainFeedback] | None:
+    """Every record of a batch body, valid as FeedbackIn would make it; None when any record (or the
+    envelope) is not plainly valid and pydantic must decide."""
+    if b"\\u0000" in raw or _LONG_FRACTION.search(raw):
+        return None
+    try:
+        records = _DECODE(raw).records
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    latest = time.time() + FUTURE_TOLERANCE.total_seconds()
+    for record in records:
+        if not _settle(record, latest):
+            return None
+    return records
+
+
+def _settle(record: PlainFeedback, latest: float) -> bool:
+    """Strip and check what msgspec does not; False: not plainly valid. Field by field, unrolled: this
+    runs once a record."""
+    value = record.external_id
+    stripped = value.strip(WHITESPACE)
+    if not stripped:
+        return False
+    if stripped is not value:
+        record.external_id = stripped
+    value = record.customer_id
+    stripped = value.strip(WHITESPACE)
+    if not stripped:
+        return False
+    if stripped is not value:
+        record.customer_id = stripped
+    for name in _LABELS:
+        label = getattr(record, name)
+        if label is not None:
+            stripped = label.strip(WHITESPACE)
+            if not stripped:
+                return False
+            if stripped is not label:
+                setattr(record, name, stripped)
+    value = record.text
+    stripped = value.strip(WHITESPACE)
+    if stripped is not value:
+        record.text = stripped
+    if not stripped and all(getattr(record, name) is None for name in _SCORES):
+        return False
+    moment = record.occurred_at
+    if moment.tzinfo is None or moment.timestamp() > latest:  # not_in_future's test (0.7 µs; `>` 0.8)
+        return False
+    metadata = record.metadata
+    if not metadata:
+        return True
+    if any(key.strip(WHITESPACE) != key for key in metadata):
+        return False
+    return len(json.dumps(metadata, ensure_ascii=False).encode()) <= MAX_METADATA_BYTES
