@@ -78,7 +78,8 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True):
 
 _DECODE = msgspec.json.Decoder(_Batch).decode
 _ENCODE = msgspec.json.Encoder().encode
-_LABELS = ("business_line", "region", "store_id", "product_id")
+_STRIPPED = ("external_id", "customer_id", "business_line", "region", "store_id", "product_id")
+"""The identifiers and labels: stripped, and none may be left empty."""
 _SCORES = ("csat", "nps", "ces", "stars")
 
 
@@ -99,27 +100,14 @@ def plain_records(raw: bytes) -> list[PlainFeedback] | None:
 
 
 def _settle(record: PlainFeedback, latest: float) -> bool:
-    """Strip and check what msgspec does not; False: not plainly valid. Field by field, unrolled: this
-    runs once a record."""
-    value = record.external_id
-    stripped = value.strip(WHITESPACE)
-    if not stripped:
-        return False
-    if stripped is not value:
-        record.external_id = stripped
-    value = record.customer_id
-    stripped = value.strip(WHITESPACE)
-    if not stripped:
-        return False
-    if stripped is not value:
-        record.customer_id = stripped
-    for name in _LABELS:
-        label = getattr(record, name)
-        if label is not None:
-            stripped = label.strip(WHITESPACE)
+    """Strip and check what msgspec does not; False: not plainly valid."""
+    for name in _STRIPPED:
+        value = getattr(record, name)
+        if value is not None:  # only labels may be None
+            stripped = value.strip(WHITESPACE)
             if not stripped:
                 return False
-            if stripped is not label:
+            if stripped is not value:
                 setattr(record, name, stripped)
     value = record.text
     stripped = value.strip(WHITESPACE)
