@@ -33,7 +33,7 @@ from scripts.infra import (
     terminate,
     wait_until,
 )
-from scripts.prometheus_node import PrometheusNode
+from scripts.prometheus_node import AlertmanagerNode, PrometheusNode
 
 SERVICES = {"ingest": 8001, "sentiment": 8002, "alerting": 8003, "loyalty": 8004}
 RUN_DIR = LOCAL / "run"
@@ -171,6 +171,7 @@ def print_endpoints() -> None:
     print(f"    kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}")
     print(f"    postgres   {env['DATABASE_URL'].replace(':feedback@', ':***@')}")
     print(f"    prometheus {PrometheusNode().url}   (targets {PrometheusNode().url}/targets)")
+    print(f"    alertmanager {AlertmanagerNode().url}   (platform alerts and L3/L4 escalations)")
     print(f"    logs       {LOG_DIR}")
 
 
@@ -182,9 +183,15 @@ def up(foreground: bool = False) -> dict[str, subprocess.Popen[bytes]]:
         previous = json.loads(STARTED_FILE.read_text()) if STARTED_FILE.exists() else []
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         STARTED_FILE.write_text(json.dumps(sorted(set(previous) | set(started))))
+    alertmanager = AlertmanagerNode()
+    alertmanager.start()
+    # The alerting service's SSRF guard refuses loopback unless allowed: allowed here, on a local stack.
+    os.environ.setdefault("ALERTING_ALERTMANAGER_URL", alertmanager.url)
+    os.environ.setdefault("ALERTING_WEBHOOK_ALLOW", json.dumps(["127.0.0.1"]))
     say("Starting services")
     procs = start_services(foreground)
-    PrometheusNode().start({name: service_port(name) for name in SERVICES})
+    ports = {name: service_port(name) for name in SERVICES}
+    PrometheusNode().start(ports, alertmanagers=[alertmanager.address])
     print_endpoints()
     return procs
 
@@ -196,6 +203,7 @@ def down(only_started: bool = False) -> None:
     """
     stop_services()
     PrometheusNode().stop()
+    AlertmanagerNode().stop()
     started = json.loads(STARTED_FILE.read_text()) if STARTED_FILE.exists() else []
     infra_down(started if only_started else None)
     STARTED_FILE.unlink(missing_ok=True)
@@ -223,6 +231,7 @@ def status() -> None:
     print(f"kafka      {'running' if KafkaNode().running() else 'stopped'}")
     print(f"postgres   {'running' if local_postgres().running() else 'stopped'}")
     print(f"prometheus {'running' if PrometheusNode().running() else 'stopped'}")
+    print(f"alertmanager {'running' if AlertmanagerNode().running() else 'stopped'}")
     for name in SERVICES:
         state = "ready" if _ready(name) else ("running" if pid_alive(RUN_DIR / f"{name}.pid") else "stopped")
         print(f"{name:<10} {state}")

@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from scripts.deploygen.catalog import ROOT
-from scripts.infra import ensure_prometheus
-from scripts.prometheus_node import RULES_DIR, prometheus_config
+from scripts.infra import ensure_alertmanager, ensure_prometheus
+from scripts.prometheus_node import RULES_DIR, alertmanager_config, prometheus_config
 from tests.deploy.promql import dashboard_expressions, exported_names, metric_names, rule_expressions
 
 PROM = ROOT / "deploy" / "prometheus"
@@ -48,10 +48,26 @@ def test_alerts_fire_on_their_series_in_promtool_unit_tests():
 
 
 def test_the_local_prometheus_configuration_is_valid(tmp_path: Path):
-    config = prometheus_config({"ingest": "127.0.0.1:8001"}, [str(p) for p in RULES_DIR.glob("*.yml")])
+    rules = [str(p) for p in RULES_DIR.glob("*.yml")]
+    config = prometheus_config({"ingest": "127.0.0.1:8001"}, rules, alertmanagers=["127.0.0.1:9095"])
     (tmp_path / "prometheus.yml").write_text(json.dumps(config))
     result = promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "alertmanager" not in prometheus_config({"ingest": "127.0.0.1:8001"}, rules)
+
+
+def test_the_local_alertmanager_configuration_is_valid(tmp_path: Path):
+    ensure_alertmanager()
+
+    def check(config: dict[str, object]) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "alertmanager.yml").write_text(json.dumps(config))
+        command = ["amtool", "check-config", str(tmp_path / "alertmanager.yml")]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    result = check(alertmanager_config())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    assert check({"route": {"receiver": "nobody"}, "receivers": []}).returncode != 0
 
 
 def test_dashboards_query_the_provisioned_datasource():

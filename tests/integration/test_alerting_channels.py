@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
-import subprocess
-import time
-import urllib.request
 from typing import Any
 
 import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
 
-from scripts.infra import ensure_alertmanager
+from scripts.prometheus_node import AlertmanagerNode
 from services.alerting.channels import DeliveryError, send
 from services.alerting.config import AlertingSettings
 from services.alerting.rules import AlertingConfig, Contact, load_rules
@@ -96,32 +93,10 @@ async def test_slack_gets_a_text_payload_and_an_unreachable_smtp_is_a_delivery_e
 
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory):
-    binary = ensure_alertmanager()
-    directory = tmp_path_factory.mktemp("alertmanager")
-    (directory / "alertmanager.yml").write_text("route:\n  receiver: none\nreceivers:\n  - name: none\n")
-    port, cluster = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={directory / 'alertmanager.yml'}",
-            f"--storage.path={directory}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--cluster.listen-address=127.0.0.1:{cluster}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/-/ready", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(10)
+    node = AlertmanagerNode(home=tmp_path_factory.mktemp("alertmanager"), port=free_port())
+    assert node.start()
+    yield node.url
+    node.stop()
 
 
 async def test_alerts_reach_a_real_alertmanager(alertmanager: str):

@@ -1,6 +1,7 @@
 """`make up` in miniature: the stack script starts the four real uvicorn services, each ready and
 serving metrics, with the registry's topics on the broker, and a real Prometheus scraping them with the
-project's rules; every metric a dashboard or rule names is really exported; stopping leaves no process."""
+project's rules and sending alerts to a real Alertmanager; every metric a dashboard or rule names is
+really exported; stopping leaves no process."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from scripts import stack
 from scripts.infra import pid_alive, process_alive
-from scripts.prometheus_node import PrometheusNode
+from scripts.prometheus_node import AlertmanagerNode, PrometheusNode
 from shared.contracts.registry import TOPICS
 from tests.deploy.promql import (
     BUILT_IN,
@@ -30,6 +31,7 @@ from tests.deploy.promql import (
 pytestmark = pytest.mark.integration
 PORTS = {"ingest": 18001, "sentiment": 18002, "alerting": 18003, "loyalty": 18004}
 PROMETHEUS_PORT = 19090
+ALERTMANAGER_PORT = 19093
 
 
 def get(url: str) -> tuple[int, str, str]:
@@ -52,6 +54,7 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
         assert {spec.name, spec.dlq} <= existing
 
     prometheus = PrometheusNode(home=tmp_path / "prometheus", port=PROMETHEUS_PORT)
+    alertmanager = AlertmanagerNode(home=tmp_path / "alertmanager", port=ALERTMANAGER_PORT)
     try:
         await asyncio.to_thread(stack.start_services, False)
         exported: set[str] = set()
@@ -65,16 +68,22 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
             assert "# TYPE http_requests_total counter" in body, name
             exported |= exported_names(body)
         assert_every_named_metric_is_exported(exported)
-        await asyncio.to_thread(prometheus.start, PORTS, 1)
+        await asyncio.to_thread(alertmanager.start)
+        await asyncio.to_thread(prometheus.start, PORTS, 1, [alertmanager.address])
         await asyncio.to_thread(assert_prometheus_sees_every_service_up, prometheus.url)
+        await asyncio.to_thread(assert_prometheus_sends_to, prometheus.url, alertmanager.url)
         await asyncio.to_thread(assert_dashboards_and_rules_evaluate, prometheus.url)
     finally:
         pids = {name: pid_alive(tmp_path / "run" / f"{name}.pid") for name in PORTS}
         prometheus_pid = pid_alive(prometheus.pid_file)
+        alertmanager_pid = pid_alive(alertmanager.pid_file)
         await asyncio.to_thread(prometheus.stop)
+        await asyncio.to_thread(alertmanager.stop)
         await asyncio.to_thread(stack.stop_services)
     assert prometheus_pid is not None
     assert not process_alive(prometheus_pid)
+    assert alertmanager_pid is not None
+    assert not process_alive(alertmanager_pid)
     assert all(pids.values()), "every service had a live process"
     for name, pid in pids.items():
         assert pid is not None
@@ -109,6 +118,20 @@ def assert_prometheus_sees_every_service_up(base: str, timeout_s: float = 30.0) 
             return
         time.sleep(0.5)
     raise AssertionError(f"Prometheus up{{job}} after {timeout_s:.0f}s: {up}")
+
+
+def assert_prometheus_sends_to(base: str, alertmanager: str, timeout_s: float = 30.0) -> None:
+    """Prometheus lists the Alertmanager as active (it discovered and reached it)."""
+    deadline = time.monotonic() + timeout_s
+    active: list[str] = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/v1/alertmanagers", timeout=5) as response:
+            data = json.loads(response.read())["data"]
+        active = [entry["url"] for entry in data["activeAlertmanagers"]]
+        if active:
+            break
+        time.sleep(0.5)
+    assert active == [f"{alertmanager}/api/v2/alerts"], active
 
 
 def assert_dashboards_and_rules_evaluate(base: str, timeout_s: float = 30.0) -> None:
