@@ -108,7 +108,13 @@ SERVICES = (
         Resources("250m", "384Mi", "1", "768Mi"),
         secrets=("OPERATOR_API_KEY", "ALERTING_WEBHOOK_SECRET"),
         config_files=(ConfigFile("services/alerting/rules.yaml", "ALERTING_RULES_PATH"),),
-        env={"ALERTING_LOYALTY_URL": "http://loyalty:8004"},  # the console's member lookup
+        env={
+            "ALERTING_LOYALTY_URL": "http://loyalty:8004",  # the console's member lookup
+            # L3/L4 escalations: the Prometheus Operator's service for its Alertmanagers, in the namespace
+            # of the ServiceMonitors; a private address, so allowed past the SSRF guard by name.
+            "ALERTING_ALERTMANAGER_URL": f"http://alertmanager-operated.{MONITORING_NAMESPACE}.svc:9093",
+            "ALERTING_WEBHOOK_ALLOW": f'["alertmanager-operated.{MONITORING_NAMESPACE}.svc"]',
+        },
         egress_ports=(443, 25, 465, 587, 9093),
         calls=("loyalty",),
         # Windows count per business line, region or store while feedback is partitioned by customer:

@@ -15,7 +15,9 @@ import yaml
 
 from scripts.deploygen.__main__ import PLACEHOLDER, stale
 from scripts.deploygen.catalog import CONFIG_DIR, CONSUMER_DRAIN_S, ROOT, SERVICES
-from services.alerting.config import DEV_WEBHOOK_SECRET
+from services.alerting.channels import address, guard
+from services.alerting.config import DEV_WEBHOOK_SECRET, AlertingSettings
+from services.alerting.rules import DEFAULT_RULES, load_rules
 from services.ingest.config import DEV_PSEUDONYM_KEY
 from shared.contracts.registry import TOPICS, consumed_by
 from shared.security import hash_key
@@ -238,3 +240,18 @@ def test_production_images_are_pinned_to_the_release(rendered: Rendered):
     }
     assert len(images) == len(SERVICES)
     assert all(image.endswith(f":{version}") for image in images), images
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+async def test_alerting_reaches_the_clusters_alertmanager(rendered: Rendered, overlay: str, monkeypatch):
+    """The deployment's own variables, read as the service reads them: L3/L4 escalations have an
+    Alertmanager address, and the SSRF guard lets that private address through (by name: it would
+    otherwise resolve it, which fails outside a cluster)."""
+    deployment = of_kind(rendered[overlay], "Deployment")["alerting"]
+    for variable in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if variable["name"].startswith("ALERTING_") and "value" in variable:
+            monkeypatch.setenv(variable["name"], variable["value"])
+    settings = AlertingSettings()
+    url = address("alertmanager", "executives", load_rules(DEFAULT_RULES), settings)
+    assert url.startswith("http://alertmanager-operated.monitoring.svc:")
+    await guard(url + "/api/v2/alerts", settings.webhook_allow)
