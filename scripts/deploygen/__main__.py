@@ -13,7 +13,7 @@ from scripts.deploygen import workloads
 from scripts.deploygen.catalog import KAFKA_BOOTSTRAP, ROOT, SERVICES
 from scripts.deploygen.dashboards import DASHBOARDS, dashboard
 from scripts.deploygen.topics import kafka_topics
-from scripts.prometheus_node import RULES_DIR, prometheus_config
+from scripts.prometheus_node import RULES_DIR, alertmanager_config, prometheus_config
 
 BASE = ROOT / "deploy" / "k8s" / "base"
 PLACEHOLDER = "REPLACE_ME"
@@ -111,8 +111,9 @@ def outputs() -> dict[Path, str]:
     targets = {svc.name: f"{svc.name}:{svc.port}" for svc in SERVICES}
     compose_rules = [f"/etc/prometheus/rules/{path.name}" for path in sorted(RULES_DIR.glob("*.yml"))]
     files[ROOT / "deploy" / "prometheus" / "prometheus.compose.yml"] = _yaml(
-        prometheus_config(targets, compose_rules, interval_s=15)
+        prometheus_config(targets, compose_rules, interval_s=15, alertmanagers=["alertmanager:9093"])
     )
+    files[ROOT / "deploy" / "prometheus" / "alertmanager.compose.yml"] = _yaml(alertmanager_config())
     return files
 
 

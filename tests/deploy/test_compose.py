@@ -1,6 +1,7 @@
 """compose.yaml cannot run here (no Docker), so it is held to what it must agree with: the ports of
 `make run` and the k8s Services, variables the services really read, topics and migrations created by
-the same code as `make run`, and a Prometheus scraping every service with the project's rules."""
+the same code as `make run`, and a Prometheus scraping every service with the project's rules and
+sending to the Alertmanager that also takes the alerting service's escalations."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import yaml
 
 from scripts import stack
 from scripts.deploygen.catalog import BY_NAME, ROOT, SERVICES
+from scripts.prometheus_node import AlertmanagerNode, alertmanager_config
 from tests.deploy.conftest import Rendered, of_kind
 from tests.deploy.settings_env import service_env
 
+ALERTMANAGER_PORT = 9093
+"""The image's own port, inside the compose network."""
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
 
 
@@ -36,7 +40,7 @@ def test_every_variable_is_one_the_service_reads_and_points_at_compose_hosts():
         for key, value in env.items():
             if key.endswith("_URL") and key != "DATABASE_URL":
                 host, port = value.split("//")[1].split(":")
-                assert int(port) == BY_NAME[host].port
+                assert int(port) == (BY_NAME[host].port if host in BY_NAME else ALERTMANAGER_PORT), key
 
 
 def test_topics_and_migrations_come_from_the_code_before_any_service_starts(rendered: Rendered):
@@ -68,6 +72,21 @@ def test_prometheus_scrapes_every_service_with_the_project_rules():
     assert {f"/etc/prometheus/rules/{p.name}" for p in (ROOT / rules_dir).glob("*.yml")} == set(
         config["rule_files"]
     )
+
+
+def test_prometheus_and_the_alerting_service_send_to_the_alertmanager():
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.compose.yml").read_text())
+    (sink,) = prometheus["alerting"]["alertmanagers"]
+    assert sink["static_configs"][0]["targets"] == [f"alertmanager:{ALERTMANAGER_PORT}"]
+    alertmanager = COMPOSE["alertmanager"]
+    assert alertmanager["image"].startswith("prom/alertmanager:")
+    assert alertmanager["ports"] == [f"{AlertmanagerNode().port}:{ALERTMANAGER_PORT}"]
+    source, target = alertmanager["volumes"][0].removesuffix(":ro").split(":")
+    assert target == "/etc/alertmanager/alertmanager.yml"
+    assert yaml.safe_load((ROOT / source).read_text()) == alertmanager_config()
+    env = COMPOSE["alerting"]["environment"]
+    assert env["ALERTING_ALERTMANAGER_URL"] == f"http://alertmanager:{ALERTMANAGER_PORT}"
+    assert "alertmanager" in yaml.safe_load(env["ALERTING_WEBHOOK_ALLOW"])
 
 
 def test_kafka_is_the_version_make_run_fetches():
