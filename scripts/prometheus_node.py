@@ -14,9 +14,9 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from scripts.infra import (
     LOCAL,
@@ -72,11 +72,15 @@ class _Daemon:
 
     home: Path
     port: int
-    name: str = field(init=False, default="")
+    name: ClassVar[str]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}"
 
     @property
     def pid_file(self) -> Path:
@@ -85,7 +89,9 @@ class _Daemon:
     def running(self) -> bool:
         return pid_alive(self.pid_file) is not None
 
-    def _launch(self, argv: list[str]) -> None:
+    def _launch(self, binary: str, config: Path, *flags: str) -> None:
+        """Run binary with its configuration file, listening on address, and flags of its own."""
+        argv = [binary, f"--config.file={config}", f"--web.listen-address={self.address}", *flags]
         log = self.home / f"{self.name.lower()}.log"
         say(f"Starting {self.name} on {self.url}")
         with log.open("ab") as sink:
@@ -120,13 +126,9 @@ class _Daemon:
 class AlertmanagerNode(_Daemon):
     """Alertmanager on loopback, without clustering (a single node has no peers to gossip with)."""
 
+    name = "Alertmanager"
     home: Path = LOCAL / "alertmanager"
     port: int = int(os.environ.get("ALERTMANAGER_PORT", "9095"))
-    name: str = field(init=False, default="Alertmanager")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def start(self) -> bool:
         """True if this call started it."""
@@ -137,15 +139,7 @@ class AlertmanagerNode(_Daemon):
         if config is None:
             config = self.home / "alertmanager.yml"
             config.write_text(json.dumps(alertmanager_config(), indent=2))  # JSON is YAML
-        self._launch(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={self.home / 'data'}",
-                f"--web.listen-address={self.address}",
-                "--cluster.listen-address=",
-            ]
-        )
+        self._launch(binary, config, f"--storage.path={self.home / 'data'}", "--cluster.listen-address=")
         return True
 
 
@@ -153,9 +147,9 @@ class AlertmanagerNode(_Daemon):
 class PrometheusNode(_Daemon):
     """Prometheus on loopback with its data and generated config under home."""
 
+    name = "Prometheus"
     home: Path = LOCAL / "prometheus"
     port: int = int(os.environ.get("PROMETHEUS_PORT", "9090"))
-    name: str = field(init=False, default="Prometheus")
 
     def start(
         self, service_ports: dict[str, int], interval_s: int = 5, alertmanagers: Sequence[str] = ()
@@ -170,13 +164,10 @@ class PrometheusNode(_Daemon):
         # JSON is YAML: no dependency needed before the virtual environment exists.
         config.write_text(json.dumps(prometheus_config(targets, rules, interval_s, alertmanagers), indent=2))
         self._launch(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.home / 'data'}",
-                "--storage.tsdb.retention.time=2d",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-            ]
+            binary,
+            config,
+            f"--storage.tsdb.path={self.home / 'data'}",
+            "--storage.tsdb.retention.time=2d",
+            "--web.enable-lifecycle",
         )
         return True

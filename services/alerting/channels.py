@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,10 @@ TIMESTAMP_HEADER = "X-Feedback-Timestamp"
 DELIVERY_HEADER = "X-Feedback-Delivery"
 """The delivery's id, the same on every attempt: a send whose outcome a crash lost is sent again after its
 lease, under the same id, so a receiver that keeps the ids it has seen drops the repeat."""
+
+
+ALERTMANAGER_GRACE = timedelta(minutes=15)
+"""How long past its next due transition an alert stays active in Alertmanager unless sent again."""
 
 
 class DeliveryError(Exception):
@@ -175,8 +180,14 @@ def alertmanager_alert(payload: Mapping[str, Any]) -> dict[str, Any]:
         "annotations": {"summary": alert["summary"], "transition": payload["transition"]},
         "startsAt": alert["at"],
     }
+    # Without endsAt Alertmanager resolves an alert nobody re-sends within its resolve_timeout (5 min):
+    # an escalation is sent once, so it holds until its next transition is due (which sends it again,
+    # or at the next level), with some grace for the timer's lag.
+    next_action_at = payload.get("next_action_at")
     if payload["transition"] == "resolved":
         out["endsAt"] = alert["at"]
+    elif next_action_at:
+        out["endsAt"] = (datetime.fromisoformat(next_action_at) + ALERTMANAGER_GRACE).isoformat()
     return out
 
 

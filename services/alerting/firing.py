@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
-from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text
+from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, notification
 from services.alerting.metrics import ALERTS_FIRED
 from services.alerting.rules import AlertingConfig
 from shared.contracts.alerts import AlertChanged
@@ -196,7 +196,7 @@ async def _fire(
         ALERTS_FIRED.labels(f.rule_id, f.timers.level).inc()
         if f.silenced:
             continue
-        body = json.dumps({"alert": json.loads(payload.model_dump_json()), "transition": "fired"})
+        body = json.dumps(notification(payload, "fired", f.timers.next_action_at))
         step = step_of(f.timers.policy, f.timers.level)
         for target, who in recipients(step, config.schedules, now):
             deliveries += [(alert_id, channel, who, body) for channel in target.channels]

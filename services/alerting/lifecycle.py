@@ -21,6 +21,19 @@ from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
 
 EVIDENCE_KEPT = 20
+STATE_CHANNELS = frozenset({"alertmanager"})
+"""Channels that keep state rather than page someone: they also hear of resolutions, so the alert ends
+there too (a webhook, Slack or e-mail is not sent for an ack or a resolve)."""
+
+
+def notification(payload: AlertChanged, transition: str, next_action_at: datetime | None) -> dict[str, Any]:
+    """What every channel is sent: the alert, the transition and when the next one is due (escalation,
+    reminder or ack timeout; null once resolved), by which a state channel knows how long it holds."""
+    return {
+        "alert": json.loads(payload.model_dump_json()),
+        "transition": transition,
+        "next_action_at": None if next_action_at is None else next_action_at.isoformat(),
+    }
 
 
 @dataclass(frozen=True)
@@ -125,12 +138,14 @@ async def announce(
             value=envelope.to_bytes(),
         )
     )
-    if row.silenced or config is None or transition in ("acknowledged", "resolved"):
+    if row.silenced or config is None or transition == "acknowledged":
         return
     policy = Policy.model_validate(row.policy)
-    body = {"alert": json.loads(payload.model_dump_json()), "transition": transition}
+    body = notification(payload, transition, row.next_action_at)
     for target, who in recipients(step_of(policy, row.level), config.schedules, at):
         for channel in target.channels:
+            if transition == "resolved" and channel not in STATE_CHANNELS:
+                continue
             await conn.execute(
                 insert(deliveries).values(
                     alert_id=row.id,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.alerting.timers import tick
@@ -285,3 +286,46 @@ async def test_windowed_alert_auto_resolves_after_the_condition_stays_clear(
             await asyncio.sleep(0.1)
     assert body["status"] == "resolved"
     assert body["timeline"][-1]["actor"] == "auto-resolve"
+
+
+async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_hears_the_resolve(
+    kafka_settings, producer, tmp_path, receiver
+):
+    """Alertmanager drops an alert nobody re-sends within 5 minutes unless it has an endsAt: each one it
+    is sent ends when the alert's next transition is due (plus grace), and a resolve, which pages nobody
+    else, reaches it so the alert ends there too."""
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    doc = yaml.safe_load(rules.read_text())
+    for policy in doc["policies"].values():
+        for step in policy["steps"]:
+            for target in step["targets"]:
+                target["channels"] = ["webhook", "alertmanager"]
+    rules.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    async with alerting_app(kafka_settings, rules, clock, alertmanager_url=receiver.url) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C-9", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        fired_at = clock.now
+        clock.advance(hours=2)
+        await tick(app.state.runtime, _state(app), clock.now)
+        clock.advance(minutes=5)
+        resolved = await http.post(f"/v1/alerts/{alert['id']}/resolve", json={"actor": "manager-zhao"})
+        assert resolved.json()["status"] == "resolved"
+        await eventually(lambda: len(receiver.requests) >= 5, what="fired x2, escalated x2, resolved x1")
+        await asyncio.sleep(0.5)
+    sent = [(r["path"], json.loads(r["body"])) for r in receiver.requests]
+    webhook = [body["transition"] for path, body in sent if path != "/api/v2/alerts"]
+    alertmanager = {
+        (one["annotations"]["transition"], one["labels"]["level"]): one
+        for path, body in sent
+        if path == "/api/v2/alerts"
+        for one in body
+    }
+    assert webhook == ["fired", "escalated"], "no webhook page for a resolve"
+    assert set(alertmanager) == {("fired", "L1"), ("escalated", "L2"), ("resolved", "L2")}
+    grace = timedelta(minutes=15)
+    ends = {key: datetime.fromisoformat(one["endsAt"]) for key, one in alertmanager.items()}
+    assert ends[("fired", "L1")] == fired_at + timedelta(hours=2) + grace  # L1 escalates after 2 h
+    assert ends[("escalated", "L2")] == fired_at + timedelta(hours=2 + 24) + grace  # L2 after 24 h more
+    assert ends[("resolved", "L2")] == clock.now
+    assert {one["labels"]["alert_id"] for one in alertmanager.values()} == {alert["id"]}
