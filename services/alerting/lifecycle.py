@@ -22,8 +22,10 @@ from shared.contracts.envelope import Envelope
 
 EVIDENCE_KEPT = 20
 STATE_CHANNELS = frozenset({"alertmanager"})
-"""Channels that keep state rather than page someone: they also hear of resolutions, so the alert ends
-there too (a webhook, Slack or e-mail is not sent for an ack or a resolve)."""
+"""Channels that keep state rather than page someone: they also hear of acks (the alert holds there until
+its next reminder) and resolutions (it ends there too); a webhook, Slack or e-mail is not sent for either."""
+QUIET = ("acknowledged", "resolved")
+"""Transitions that page nobody."""
 
 
 def notification(payload: AlertChanged, transition: str, next_action_at: datetime | None) -> dict[str, Any]:
@@ -138,13 +140,13 @@ async def announce(
             value=envelope.to_bytes(),
         )
     )
-    if row.silenced or config is None or transition == "acknowledged":
+    if row.silenced or config is None:
         return
     policy = Policy.model_validate(row.policy)
     body = notification(payload, transition, row.next_action_at)
     for target, who in recipients(step_of(policy, row.level), config.schedules, at):
         for channel in target.channels:
-            if transition == "resolved" and channel not in STATE_CHANNELS:
+            if transition in QUIET and channel not in STATE_CHANNELS:
                 continue
             await conn.execute(
                 insert(deliveries).values(

@@ -288,12 +288,12 @@ async def test_windowed_alert_auto_resolves_after_the_condition_stays_clear(
     assert body["timeline"][-1]["actor"] == "auto-resolve"
 
 
-async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_hears_the_resolve(
+async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_hears_ack_and_resolve(
     kafka_settings, producer, tmp_path, receiver
 ):
     """Alertmanager drops an alert nobody re-sends within 5 minutes unless it has an endsAt: each one it
-    is sent ends when the alert's next transition is due (plus grace), and a resolve, which pages nobody
-    else, reaches it so the alert ends there too."""
+    is sent ends when the alert's next transition is due (plus grace); an ack and a resolve, which page
+    nobody else, reach it, so an acknowledged alert holds until its reminder and a resolved one ends."""
     clock = Clock()
     rules, suffix = rules_file(tmp_path, receiver.url)
     doc = yaml.safe_load(rules.read_text())
@@ -309,9 +309,13 @@ async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_he
         clock.advance(hours=2)
         await tick(app.state.runtime, _state(app), clock.now)
         clock.advance(minutes=5)
+        acked = await http.post(f"/v1/alerts/{alert['id']}/ack", json={"actor": "manager-zhao"})
+        assert acked.json()["status"] == "acknowledged"
+        acked_at = clock.now
+        clock.advance(minutes=5)
         resolved = await http.post(f"/v1/alerts/{alert['id']}/resolve", json={"actor": "manager-zhao"})
         assert resolved.json()["status"] == "resolved"
-        await eventually(lambda: len(receiver.requests) >= 5, what="fired x2, escalated x2, resolved x1")
+        await eventually(lambda: len(receiver.requests) >= 6, what="fired x2, escalated x2, ack, resolve")
         await asyncio.sleep(0.5)
     sent = [(r["path"], json.loads(r["body"])) for r in receiver.requests]
     webhook = [body["transition"] for path, body in sent if path != "/api/v2/alerts"]
@@ -321,11 +325,17 @@ async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_he
         if path == "/api/v2/alerts"
         for one in body
     }
-    assert webhook == ["fired", "escalated"], "no webhook page for a resolve"
-    assert set(alertmanager) == {("fired", "L1"), ("escalated", "L2"), ("resolved", "L2")}
+    assert webhook == ["fired", "escalated"], "no webhook page for an ack or a resolve"
+    assert set(alertmanager) == {
+        ("fired", "L1"),
+        ("escalated", "L2"),
+        ("acknowledged", "L2"),
+        ("resolved", "L2"),
+    }
     grace = timedelta(minutes=15)
     ends = {key: datetime.fromisoformat(one["endsAt"]) for key, one in alertmanager.items()}
     assert ends[("fired", "L1")] == fired_at + timedelta(hours=2) + grace  # L1 escalates after 2 h
     assert ends[("escalated", "L2")] == fired_at + timedelta(hours=2 + 24) + grace  # L2 after 24 h more
+    assert ends[("acknowledged", "L2")] == acked_at + timedelta(hours=24) + grace  # its first reminder
     assert ends[("resolved", "L2")] == clock.now
     assert {one["labels"]["alert_id"] for one in alertmanager.values()} == {alert["id"]}
