@@ -22,6 +22,7 @@ from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
 from shared.observability.http import ReadinessCheck, health_router, instrument
 from shared.observability.logging import configure_logging
+from shared.openapi import document_error_statuses
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -126,6 +127,7 @@ def build_app(
         lifespan=lifespan,
     )
     install_error_handlers(app, service)
+    document_error_statuses(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, service=service)
     instrument(app, service)  # added last, so outermost: it also counts the 413s BodyLimit answers
 

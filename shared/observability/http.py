@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -83,15 +84,31 @@ def instrument(app: FastAPI, service: str) -> None:
     app.add_middleware(RequestMetrics, service=service)
 
 
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Readiness(BaseModel):
+    """Each dependency's check; `messages` says what is wrong where a check said more than no."""
+
+    status: str
+    checks: dict[str, bool]
+    messages: dict[str, str] | None = None
+
+
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     """/healthz: the process answers. /readyz: every dependency in `checks` answers (else 503)."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        return Health()
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is not ready; see Retry-After"}},
+    )
     async def readyz() -> JSONResponse:
         names = list(checks)
         results = await asyncio.gather(*(checks[name]() for name in names), return_exceptions=True)
