@@ -29,7 +29,7 @@ from shared.contracts.codec import decode
 from shared.contracts.registry import COMMERCE_EVENTS
 from shared.db.engine import Database
 from shared.kafka.consumer import ConsumedEvent
-from shared.settings import DatabaseSettings, KafkaSettings
+from shared.settings import DEV_LOYALTY_KEY, DatabaseSettings, KafkaSettings
 
 EVENTS, NAIVE_EVENTS, BATCH = 20_000, 2_000, 500
 LEDGER_ROWS, MEMBERS = 1_000_000, 10_000
@@ -107,7 +107,8 @@ async def seed_ledger(database: Database) -> None:
 
 async def member_latency(url: str, samples: int = 2000) -> dict[str, float]:
     timings = []
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    reader = {"X-API-Key": DEV_LOYALTY_KEY}  # member reads need a key: the console's read-only one
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=reader) as http:
         for _ in range(200):
             await http.get(f"/v1/members/seed-{random.randint(1, MEMBERS)}")
         for _ in range(samples):

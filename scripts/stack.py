@@ -34,11 +34,18 @@ from scripts.infra import (
     wait_until,
 )
 from scripts.prometheus_node import AlertmanagerNode, PrometheusNode
+from shared.settings import DEV_INGEST_KEY, DEV_LOYALTY_KEY, DEV_OPERATOR_KEY
 
 SERVICES = {"ingest": 8001, "sentiment": 8002, "alerting": 8003, "loyalty": 8004}
 RUN_DIR = LOCAL / "run"
 LOG_DIR = LOCAL / "logs"
 STARTED_FILE = RUN_DIR / "started-infra.json"
+DEV_KEYS = (
+    ("OPERATOR_API_KEY", DEV_OPERATOR_KEY, "operator: operator endpoints of every service, console sign-in"),
+    ("INGEST_API_KEYS", DEV_INGEST_KEY, "ingest client `demo`: POST feedback and events"),
+    ("LOYALTY_API_KEYS", DEV_LOYALTY_KEY, "loyalty read-only client `console`: member summaries, ledgers"),
+)
+"""(variable, development key, use): what a local stack accepts where the environment sets no key."""
 
 
 def service_port(name: str) -> int:
@@ -173,6 +180,11 @@ def print_endpoints() -> None:
     print(f"    prometheus {PrometheusNode().url}   (targets {PrometheusNode().url}/targets)")
     print(f"    alertmanager {AlertmanagerNode().url}   (platform alerts and L3/L4 escalations)")
     print(f"    logs       {LOG_DIR}")
+    keys = [(key, use) for variable, key, use in DEV_KEYS if variable not in os.environ]
+    if keys:
+        print("    keys       (X-API-Key; development keys, refused under APP_ENV=production)")
+        for key, use in keys:
+            print(f"      {key:<18} {use}")
 
 
 def up(foreground: bool = False) -> dict[str, subprocess.Popen[bytes]]:

@@ -9,7 +9,7 @@ from shared.security import hash_key, require_client
 from shared.settings import ServiceSettings
 
 
-def require_operator(settings: ServiceSettings) -> Callable[[str | None], Awaitable[str]]:
+def require_operator(settings: ServiceSettings) -> Callable[[Request, str | None], Awaitable[str]]:
     """A dependency admitting only the operator API key (401 otherwise)."""
     hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
     return require_client(lambda: hashes)

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEV_INGEST_KEY = "dev-ingest-key"
 DEV_OPERATOR_KEY = "dev-operator-key"
+DEV_LOYALTY_KEY = "dev-loyalty-key"
+"""Loyalty's read-only key of client `console`, which the alerting console sends for member lookup."""
 LOCAL_DATABASE_URL = "postgresql+asyncpg://feedback:feedback@127.0.0.1:55432/feedback"
 
 

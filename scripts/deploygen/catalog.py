@@ -106,7 +106,7 @@ SERVICES = (
         "alerting",
         8003,
         Resources("250m", "384Mi", "1", "768Mi"),
-        secrets=("OPERATOR_API_KEY", "ALERTING_WEBHOOK_SECRET"),
+        secrets=("OPERATOR_API_KEY", "ALERTING_WEBHOOK_SECRET", "ALERTING_LOYALTY_API_KEY"),
         config_files=(ConfigFile("services/alerting/rules.yaml", "ALERTING_RULES_PATH"),),
         env={
             "ALERTING_LOYALTY_URL": "http://loyalty:8004",  # the console's member lookup
@@ -125,7 +125,7 @@ SERVICES = (
         "loyalty",
         8004,
         Resources("250m", "256Mi", "1", "512Mi"),
-        secrets=("OPERATOR_API_KEY",),
+        secrets=("OPERATOR_API_KEY", "LOYALTY_API_KEYS"),
         config_files=(ConfigFile("services/loyalty/earning_rules.yaml", "LOYALTY_RULES_PATH"),),
     ),
 )

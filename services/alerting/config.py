@@ -7,7 +7,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.alerting.rules import DEFAULT_RULES
-from shared.settings import ServiceSettings
+from shared.settings import DEV_LOYALTY_KEY, ServiceSettings
 
 DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 - refused when APP_ENV=production
 
@@ -38,6 +38,8 @@ class AlertingSettings(ServiceSettings):
     max_attempts: int = Field(default=8, ge=1)
     loyalty_url: str = "http://127.0.0.1:8004"
     """The loyalty service, asked by the console's member lookup (a same-origin proxy: no CORS needed)."""
+    loyalty_api_key: SecretStr = SecretStr(DEV_LOYALTY_KEY)
+    """The read-only key member lookup sends to loyalty (one of LOYALTY_API_KEYS)."""
     console_secret: SecretStr | None = None
     """Signs console session cookies; derived from OPERATOR_API_KEY when unset."""
     console_session_ttl_s: float = Field(default=12 * 3600, gt=0)
@@ -47,5 +49,9 @@ class AlertingSettings(ServiceSettings):
         if self.app_env == "production" and self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET:
             raise ValueError(
                 "ALERTING_WEBHOOK_SECRET: the development secret is refused when APP_ENV=production"
+            )
+        if self.app_env == "production" and self.loyalty_api_key.get_secret_value() == DEV_LOYALTY_KEY:
+            raise ValueError(
+                "ALERTING_LOYALTY_API_KEY: the development key is refused when APP_ENV=production"
             )
         return self

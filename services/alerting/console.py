@@ -22,7 +22,7 @@ from sqlalchemy import select
 from services.alerting.config import AlertingSettings
 from services.alerting.models import alerts
 from services.alerting.session import COOKIE, ConsoleSessions, same_origin
-from shared.security import client_for_key, hash_key
+from shared.security import hash_key, identify
 from shared.service import Runtime
 
 STATIC = Path(__file__).parent / "console"
@@ -74,10 +74,11 @@ def console_router(
 
     @router.post("/session")
     async def sign_in(request: Request, body: SignIn, response: Response) -> dict[str, Any]:
-        """Exchanges the operator key for a signed, HttpOnly, SameSite=Strict session cookie."""
+        """Exchanges the operator key for a signed, HttpOnly, SameSite=Strict session cookie (wrong keys
+        count towards the caller's lock-out like X-API-Key's)."""
         if not same_origin(request):
             raise HTTPException(403, "cross-origin sign-in refused")
-        if client_for_key(operator_hash, body.key) is None:
+        if identify(request, operator_hash, body.key) is None:
             raise HTTPException(401, "wrong operator key")
         if not body.name.strip():
             raise HTTPException(422, detail=[{"field": "name", "message": "must not be blank"}])
@@ -125,7 +126,8 @@ def console_router(
                     .limit(50)
                 )
             ).all()
-        status, summary, ledger = await _loyalty(settings.loyalty_url, customer_id)
+        key = settings.loyalty_api_key.get_secret_value()
+        status, summary, ledger = await _loyalty(settings.loyalty_url, key, customer_id)
         return {
             "customer_id": customer_id,
             "loyalty": status,
@@ -138,12 +140,14 @@ def console_router(
 
 
 async def _loyalty(
-    base_url: str, customer_id: str
+    base_url: str, key: str, customer_id: str
 ) -> tuple[LoyaltyStatus, dict[str, Any] | None, list[dict[str, Any]]]:
-    """The member's summary and last 10 ledger entries; a loyalty outage yields "unavailable", not 5xx."""
+    """The member's summary and last 10 ledger entries, read with loyalty's read-only key; a loyalty
+    outage (or a refused key) yields "unavailable", not 5xx."""
     path = f"/v1/members/{quote(customer_id, safe='')}"
+    headers = {"X-API-Key": key}
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=5.0) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=5.0, headers=headers) as client:
             found = await client.get(path)
             if found.status_code == 404:
                 return "not_found", None, []

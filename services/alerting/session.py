@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Security, status
 
-from shared.security import API_KEY_HEADER, client_for_key, hash_key
+from shared.security import API_KEY_HEADER, authenticate, hash_key
 from shared.settings import ServiceSettings
 
 COOKIE = "console_session"
@@ -89,19 +89,14 @@ def require_operator_or_session(
 ) -> Callable[..., Awaitable[str]]:
     """A dependency returning who calls: "operator" for the key, the signed-in name for a session.
 
-    401 without either; a session's unsafe request needs the CSRF header and a same-origin Origin (403).
+    401 without either (429 while the caller's address is locked out for wrong keys); a session's unsafe
+    request needs the CSRF header and a same-origin Origin (403).
     """
     hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
 
     async def dependency(request: Request, presented: str | None = Security(API_KEY_HEADER)) -> str:
         if presented is not None:
-            if client_for_key(hashes, presented) is None:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    "missing or invalid X-API-Key",
-                    headers={"WWW-Authenticate": "ApiKey"},
-                )
-            return "operator"
+            return authenticate(request, hashes, presented)
         session = sessions.verify(request.cookies.get(COOKIE))
         if session is None:
             raise HTTPException(

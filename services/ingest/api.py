@@ -34,7 +34,7 @@ from services.ingest.schemas import (
 )
 from services.ingest.service import Ingestor, Outcome, Status, Unavailable
 from services.ingest.store import RecordStore
-from shared.security import API_KEY_HEADER, client_for_key
+from shared.security import API_KEY_HEADER, authenticate
 from shared.service import Runtime
 
 
@@ -53,15 +53,10 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     pii_kinds = frozenset(settings.pii_kinds)
 
-    def admitted(presented: str | None) -> str:
-        """The calling client's name: 401 without a valid key, 429 over its rate."""
-        name = client_for_key(settings.api_keys, presented)
-        if name is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing or invalid X-API-Key",
-                headers={"WWW-Authenticate": "ApiKey"},
-            )
+    def admitted(request: Request, presented: str | None) -> str:
+        """The calling client's name: 401 without a valid key, 429 over its rate or while its address is
+        locked out for wrong keys (shared.security)."""
+        name = authenticate(request, settings.api_keys, presented)
         wait = buckets.take(name)
         if wait > 0:
             metrics.REJECTIONS.labels("rate_limited").inc()
@@ -72,8 +67,8 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             )
         return name
 
-    async def client(presented: Annotated[str | None, Security(API_KEY_HEADER)]) -> str:
-        return admitted(presented)
+    async def client(request: Request, presented: Annotated[str | None, Security(API_KEY_HEADER)]) -> str:
+        return admitted(request, presented)
 
     ingestors: dict[int, Ingestor] = {}
 
@@ -124,7 +119,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         return body
 
     def admit(request: Request) -> str:
-        return admitted(request.headers.get("x-api-key"))
+        return admitted(request, request.headers.get("x-api-key"))
 
     def ingestor_of(request: Request) -> Ingestor:
         runtime: Runtime = request.scope["app"].state.runtime

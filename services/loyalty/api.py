@@ -11,15 +11,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.apply import MemberState, expire_due, record_entry
+from services.loyalty.config import OPERATOR, LoyaltySettings
 from services.loyalty.ledger import Draw, Entry, InsufficientPoints
 from services.loyalty.repository import load, save
 from services.loyalty.rules import LoyaltyRules
 from services.loyalty.schedule import run_schedule
 from services.loyalty.tiers import CENTS, progress, qualifying_spend
 from shared.contracts.registry import LOYALTY_CHANGES
-from shared.ops import require_operator
+from shared.security import require_client
 from shared.service import Runtime
-from shared.settings import ServiceSettings
 
 
 class RedemptionIn(BaseModel):
@@ -55,8 +55,12 @@ _SAVE_REDEMPTION = text("""
 _REVERSED = text("UPDATE loyalty.redemptions SET reversed_at = :a WHERE customer_id = :c AND reference = :r")
 
 
-def loyalty_router(settings: ServiceSettings, rules: Callable[[], LoyaltyRules]) -> APIRouter:
-    operator = Depends(require_operator(settings))
+def loyalty_router(settings: LoyaltySettings, rules: Callable[[], LoyaltyRules]) -> APIRouter:
+    keys = settings.key_hashes()
+    # Every route needs a key, a read-only client's or the operator's (only health, metrics and docs are
+    # open: members' balances, spend and orders are customer data); only the operator key writes.
+    reader = Depends(require_client(lambda: keys))
+    operator = Depends(require_client(lambda: keys, allowed={OPERATOR}))
     topic = LOYALTY_CHANGES.name + settings.kafka.topic_suffix
     router = APIRouter(prefix="/v1", tags=["loyalty"])
 
@@ -64,13 +68,13 @@ def loyalty_router(settings: ServiceSettings, rules: Callable[[], LoyaltyRules])
         state: Runtime = request.app.state.runtime
         return state
 
-    @router.get("/tiers")
+    @router.get("/tiers", dependencies=[reader])
     async def tiers() -> list[dict[str, Any]]:
         """Tiers with their qualifying spend, points multiplier and benefits."""
         current = rules()
         return [t.model_dump(mode="json") for t in current.tiers]
 
-    @router.get("/members/{customer_id}")
+    @router.get("/members/{customer_id}", dependencies=[reader])
     async def member(customer_id: str, request: Request) -> dict[str, Any]:
         """Balance, tier, qualifying spend, progress to next tier, points expiring in 30 days, benefits."""
         current = rules()
@@ -95,7 +99,7 @@ def loyalty_router(settings: ServiceSettings, rules: Callable[[], LoyaltyRules])
             "benefits": current.tier(tier).benefits,
         }
 
-    @router.get("/members/{customer_id}/ledger")
+    @router.get("/members/{customer_id}/ledger", dependencies=[reader])
     async def member_ledger(
         customer_id: str,
         request: Request,

@@ -39,7 +39,9 @@ def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
         title="Loyalty service",
         description=(
             "Points ledger and member tiers from purchase, refund, referral, survey and feedback events; "
-            "changes published on loyalty.changes.v1 through a transactional outbox."
+            "changes published on loyalty.changes.v1 through a transactional outbox. Every /v1 route needs "
+            "`X-API-Key`: a read-only client's key (LOYALTY_API_KEYS; local development: `dev-loyalty-key`) "
+            "or the operator key, which alone may write."
         ),
         consumers=[ConsumerSpec(group, [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS], loyalty_handler(rules))],
         routers=[loyalty_router(settings, rules), operator_router(settings)],

@@ -76,9 +76,10 @@ def sentiment_router(scorer: Scorer | ModelUnavailable, settings: ServiceSetting
             results.append(TextScore(**verdict.__dict__, aspects=aspects, flags=flags))
         return ScoreResponse(model=live.context.model.model_dump(exclude_none=True), results=results)
 
-    @router.get("/model")
+    @router.get("/model", dependencies=[operator])
     async def model(request: Request) -> dict[str, Any]:
-        """The served model: id, version, backend, labels and the metrics recorded when it was built."""
+        """The served model: id, version, backend, labels and the metrics recorded when it was built.
+        Operator key required (only health, readiness, metrics and docs are open)."""
         live = ready()
         card = live.model.card
         return {

@@ -48,7 +48,7 @@ async def alert(http: httpx.AsyncClient, platform: Platform, alert_id: str) -> d
 
 
 async def member(http: httpx.AsyncClient, platform: Platform, customer_id: str) -> dict[str, Any] | None:
-    response = await http.get(f"{platform.url('loyalty')}/v1/members/{customer_id}")
+    response = await http.get(f"{platform.url('loyalty')}/v1/members/{customer_id}", headers=OPERATOR_KEY)
     return dict(response.json()) if response.status_code == 200 else None
 
 

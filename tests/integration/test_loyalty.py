@@ -22,6 +22,7 @@ from tests.integration.helpers import EXAMPLES, feedback_received, to_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 OPERATOR = {"X-API-Key": "dev-operator-key"}
+READER = {"X-API-Key": "dev-loyalty-key"}  # the read-only key of client `console`
 TUESDAY = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 
 
@@ -61,7 +62,7 @@ async def send(
 async def member_when(http: httpx.AsyncClient, customer: str, check, timeout_s: float = 30) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for _ in range(int(timeout_s * 10)):
-        response = await http.get(f"/v1/members/{customer}")
+        response = await http.get(f"/v1/members/{customer}", headers=READER)
         if response.status_code == 200:
             body = response.json()
             if check(body):
@@ -161,7 +162,7 @@ async def test_rewards_for_referral_survey_and_feedback_within_caps(loyalty, pro
     await send(producer, kafka_settings, two_feedbacks, spec=FEEDBACK_RECEIVED)
     await member_when(loyalty, referrer, lambda b: b["balance"] == 560)
     await asyncio.sleep(1.0)
-    assert (await loyalty.get(f"/v1/members/{referrer}")).json()["balance"] == 560
+    assert (await loyalty.get(f"/v1/members/{referrer}", headers=READER)).json()["balance"] == 560
 
 
 def resolved_complaint(who: str, status: str = "resolved") -> dict[str, Any]:
@@ -181,8 +182,8 @@ async def test_resolved_complaints_earn_goodwill_points_within_the_monthly_cap(
     await send(producer, kafka_settings, docs, spec=ALERTS)
     await member_when(loyalty, who, lambda b: b["balance"] == 200)
     await asyncio.sleep(1.0)
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 200
-    ledger = (await loyalty.get(f"/v1/members/{who}/ledger")).json()["entries"]
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 200
+    ledger = (await loyalty.get(f"/v1/members/{who}/ledger", headers=READER)).json()["entries"]
     assert [e["points"] for e in ledger] == [100, 100]
 
 
@@ -199,8 +200,8 @@ async def test_redelivery_and_replay_never_apply_twice(kafka_settings, producer,
     )
     async with app.router.lifespan_context(app):
         await asyncio.sleep(5)
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 300
-    ledger = (await loyalty.get(f"/v1/members/{who}/ledger")).json()["entries"]
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 300
+    ledger = (await loyalty.get(f"/v1/members/{who}/ledger", headers=READER)).json()["entries"]
     assert [e["points"] for e in ledger] == [200, 100]
 
 
@@ -224,27 +225,45 @@ async def test_redemptions_are_idempotent_refuse_overdraw_and_never_overdraw_con
     ]
     codes = sorted(r.status_code for r in await asyncio.gather(*attempts))
     assert codes == [201] * 4 + [409] * 4
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 0
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 0
 
     reversal = await loyalty.post(f"{url}/r1/reversal", headers=OPERATOR)
     assert (reversal.json()["restored"], reversal.json()["balance"]) == (100, 100)
     twice = await loyalty.post(f"{url}/r1/reversal", headers=OPERATOR)
     assert twice.json()["status"] == "already_reversed"
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 100
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 100
+
+
+async def test_member_data_needs_a_key_and_only_the_operator_key_writes(loyalty, producer, kafka_settings):
+    who = customer()
+    await send(producer, kafka_settings, [purchase(who, "300")])
+    await member_when(loyalty, who, lambda b: b["balance"] == 300)
+    for path in (f"/v1/members/{who}", f"/v1/members/{who}/ledger"):
+        assert (await loyalty.get(path)).status_code == 401, path
+        assert (await loyalty.get(path, headers={"X-API-Key": "guess"})).status_code == 401, path
+        for key in (READER, OPERATOR):
+            assert (await loyalty.get(path, headers=key)).status_code == 200, (path, key)
+    read_only = await loyalty.post(
+        f"/v1/members/{who}/redemptions", json={"points": 1, "reference": "r"}, headers=READER
+    )
+    assert read_only.status_code == 403
+    assert (await loyalty.get("/v1/tiers")).status_code == 401, "only health, metrics and docs are open"
 
 
 async def test_ledger_pages_with_a_cursor_and_tiers_are_listed(loyalty, producer, kafka_settings):
     who = customer()
     await send(producer, kafka_settings, [purchase(who, str(amount)) for amount in range(1, 6)])
     await member_when(loyalty, who, lambda b: b["balance"] == 15)
-    first = (await loyalty.get(f"/v1/members/{who}/ledger", params={"limit": 3})).json()
+    first = (await loyalty.get(f"/v1/members/{who}/ledger", params={"limit": 3}, headers=READER)).json()
     rest = (
-        await loyalty.get(f"/v1/members/{who}/ledger", params={"limit": 3, "cursor": first["next_cursor"]})
+        await loyalty.get(
+            f"/v1/members/{who}/ledger", params={"limit": 3, "cursor": first["next_cursor"]}, headers=READER
+        )
     ).json()
     assert [e["points"] for e in first["entries"] + rest["entries"]] == [5, 4, 3, 2, 1]
-    tiers = (await loyalty.get("/v1/tiers")).json()
+    tiers = (await loyalty.get("/v1/tiers", headers=READER)).json()
     assert [t["name"] for t in tiers] == ["bronze", "silver", "gold", "diamond"]
-    assert (await loyalty.get("/v1/members/nobody-here")).status_code == 404
+    assert (await loyalty.get("/v1/members/nobody-here", headers=READER)).status_code == 404
 
 
 def metric(text: str, name: str, label: str) -> float:

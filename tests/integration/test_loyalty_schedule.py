@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.integration.test_loyalty import OPERATOR, customer, member_when, purchase, send
+from tests.integration.test_loyalty import OPERATOR, READER, customer, member_when, purchase, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -41,12 +41,12 @@ async def test_points_expire_after_12_months_with_reminders_30_15_3_days_ahead(
         await schedule(loyalty, expires - timedelta(days=days))  # twice: still one reminder
     await schedule(loyalty, expires - timedelta(days=20))  # no reminder due that day
     assert (await outbox_types(database, who)).count("expiry_reminder") == 3
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["balance"] == 100
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 100
     report = await schedule(loyalty, expires + timedelta(minutes=1))
     assert report["expired_members"] >= 1
-    body = (await loyalty.get(f"/v1/members/{who}")).json()
+    body = (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()
     assert body["balance"] == 0
-    ledger = (await loyalty.get(f"/v1/members/{who}/ledger")).json()["entries"]
+    ledger = (await loyalty.get(f"/v1/members/{who}/ledger", headers=READER)).json()["entries"]
     assert [(e["kind"], e["points"]) for e in ledger] == [("expired", -100), ("earned", 100)]
     assert (await outbox_types(database, who)).count("points_expired") == 1
 
@@ -60,12 +60,14 @@ async def test_downgrade_is_warned_30_days_ahead_and_drops_one_level(
     assert (await member_when(loyalty, who, lambda b: b["balance"] > 0))["tier"] == "diamond"
     evaluation = bought + timedelta(days=400)  # the spend has left the 12-month window
     await schedule(loyalty, evaluation, tiers=True)
-    body = (await loyalty.get(f"/v1/members/{who}")).json()
+    body = (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()
     assert (body["tier"], body["downgrade_warning_at"] is not None) == ("diamond", True)
     await schedule(loyalty, evaluation + timedelta(days=29), tiers=True)
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["tier"] == "diamond"
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["tier"] == "diamond"
     await schedule(loyalty, evaluation + timedelta(days=30), tiers=True)
-    assert (await loyalty.get(f"/v1/members/{who}")).json()["tier"] == "gold", "one level at a time"
+    assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["tier"] == "gold", (
+        "one level at a time"
+    )
     kinds = await outbox_types(database, who)
     assert kinds.count("tier_downgrade_warning") == 1
     assert kinds.count("tier_changed") == 2  # the upgrade, then the downgrade

@@ -101,8 +101,9 @@ async def test_score_endpoint_needs_the_operator_key_and_bounds_the_batch(sentim
     assert "texts" in too_many.text
 
 
-async def test_model_endpoint_describes_the_served_model(sentiment):
-    body = (await sentiment.get("/v1/model")).json()
+async def test_model_endpoint_describes_the_served_model_to_the_operator(sentiment):
+    assert (await sentiment.get("/v1/model")).status_code == 401
+    body = (await sentiment.get("/v1/model", headers=OPERATOR)).json()
     assert body["id"] == "tiny"
     assert body["backend"] == "onnx-int8"
     assert body["schema"] == "stars5"
