@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from services.alerting.config import AlertingSettings
 from services.alerting.models import alerts
-from services.alerting.session import COOKIE, ConsoleSessions, same_origin
+from services.alerting.session import COOKIE, ConsoleSessions, database_of, same_origin
 from shared.security import hash_key, identify
 from shared.service import Runtime
 
@@ -82,7 +82,7 @@ def console_router(
             raise HTTPException(401, "wrong operator key")
         if not body.name.strip():
             raise HTTPException(422, detail=[{"field": "name", "message": "must not be blank"}])
-        cookie, session = sessions.issue(body.name.strip())
+        cookie, session = await sessions.issue(database_of(request), body.name.strip())
         response.set_cookie(
             COOKIE,
             cookie,
@@ -97,13 +97,15 @@ def console_router(
     @router.get("/session")
     async def current(request: Request) -> dict[str, Any]:
         """The signed-in name and the CSRF token to send as X-CSRF-Token with every write."""
-        session = sessions.verify(request.cookies.get(COOKIE))
+        session = await sessions.verify(database_of(request), request.cookies.get(COOKIE))
         if session is None:
             raise HTTPException(401, "not signed in")
         return _session_body(session.name, session.expires_at, session.csrf)
 
     @router.delete("/session", status_code=204)
-    async def sign_out(response: Response) -> None:
+    async def sign_out(request: Request, response: Response) -> None:
+        """Ends the session server-side (a copy of the cookie opens nothing after this) and drops it."""
+        await sessions.revoke(database_of(request), request.cookies.get(COOKIE))
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
 
     @router.get("/api/members/{customer_id}", dependencies=[Depends(auth)])

@@ -153,3 +153,14 @@ audit = Table(
     Column("subject", String(200), nullable=False),
     Column("note", Text),
 )
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+"""Console sign-ins: a cookie opens a session only while its row is unexpired and not revoked (sign-out)."""

@@ -1,25 +1,31 @@
-"""Who may call the alerting API: the operator key (X-API-Key), or a console session — a signed,
-HttpOnly, SameSite=Strict cookie got by signing in with that key, whose writes also need a CSRF token.
+"""Who may call the alerting API: the operator key (X-API-Key), or a console session got by signing in with
+that key — an HttpOnly, SameSite=Strict cookie whose writes also need a CSRF token.
 
-A session is stateless: `base64(json) . HMAC-SHA256(secret, base64(json))`. The CSRF token is an HMAC
-of the session's nonce, so only a page that can read `GET /console/session` (same origin) learns it.
+A session is a row of `alerting.console_sessions`; the cookie carries its random id signed with
+itsdangerous, so a forged or malformed cookie is refused before the database is asked. Signing out revokes
+the row, so a copied cookie stops working on every replica and after restarts. The CSRF token is an HMAC
+of the session id, so only a page that can read `GET /console/session` (same origin) learns it.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Security, status
+from itsdangerous import BadData, Signer
+from sqlalchemy import delete, insert, select, update
 
+from services.alerting.models import console_sessions
+from shared.db.engine import Database
 from shared.security import API_KEY_HEADER, authenticate, hash_key
+from shared.service import Runtime
 from shared.settings import ServiceSettings
 
 COOKIE = "console_session"
@@ -34,40 +40,85 @@ class Session:
     csrf: str
 
 
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _row_id(session_id: str) -> str:
+    """What the table keeps of a session id: its digest, so a copy of the table opens no session."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 class ConsoleSessions:
-    """Issues and verifies console session cookies; a changed secret (or operator key) ends them all."""
+    """Issues, verifies and revokes console sessions; a changed secret (or operator key) ends them all."""
 
     def __init__(self, secret: bytes, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
+        self._signer = Signer(secret, salt="alerting-console-session", digest_method=hashlib.sha256)
         self._secret, self._ttl_s, self._clock = secret, ttl_s, clock
 
-    def _sign(self, data: bytes) -> str:
-        return base64.urlsafe_b64encode(hmac.new(self._secret, data, hashlib.sha256).digest()).decode()
+    def cookie_for(self, session_id: str) -> str:
+        return self._signer.sign(session_id).decode()
 
-    def issue(self, name: str) -> tuple[str, Session]:
-        """The cookie value and the session it stands for."""
-        claims = {"n": name, "e": self._clock() + self._ttl_s, "r": secrets.token_urlsafe(16)}
-        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode()
-        return f"{body}.{self._sign(body.encode())}", self._session(claims)
-
-    def verify(self, cookie: str | None) -> Session | None:
-        """The session a cookie carries, or None when it is absent, forged, malformed or expired."""
-        if not cookie or cookie.count(".") != 1:
-            return None
-        body, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._sign(body.encode())):
+    def session_id(self, cookie: str | None) -> str | None:
+        """The id a cookie carries when this secret signed it; None when absent, forged or malformed."""
+        if not cookie:
             return None
         try:
-            claims = json.loads(base64.urlsafe_b64decode(body.encode()))
-            session = self._session(claims)
-        except (ValueError, KeyError, TypeError):
+            return self._signer.unsign(cookie).decode("ascii")
+        except (BadData, UnicodeError):
             return None
-        return session if session.expires_at > self._clock() else None
 
-    def _session(self, claims: dict[str, object]) -> Session:
-        nonce, name, expires = claims["r"], claims["n"], claims["e"]
-        if not isinstance(nonce, str) or not isinstance(name, str) or not isinstance(expires, int | float):
-            raise TypeError("malformed claims")
-        return Session(name, float(expires), self._sign(b"csrf|" + nonce.encode()))
+    def csrf(self, session_id: str) -> str:
+        return hmac.new(self._secret, b"csrf|" + session_id.encode(), hashlib.sha256).hexdigest()
+
+    async def issue(self, database: Database, name: str) -> tuple[str, Session]:
+        """A new session (stored before it is answered) and its cookie value; expired ones are swept."""
+        session_id, now = secrets.token_urlsafe(32), self._clock()
+        expires_at, table = _at(now + self._ttl_s), console_sessions
+        async with database.connection() as conn:
+            await conn.execute(delete(table).where(table.c.expires_at < _at(now)))
+            await conn.execute(
+                insert(table).values(id_hash=_row_id(session_id), name=name, expires_at=expires_at)
+            )
+        return self.cookie_for(session_id), Session(name, expires_at.timestamp(), self.csrf(session_id))
+
+    async def verify(self, database: Database, cookie: str | None) -> Session | None:
+        """The session a cookie stands for, or None when it is absent, forged, malformed, expired or
+        signed out."""
+        session_id = self.session_id(cookie)
+        if session_id is None:
+            return None
+        table = console_sessions
+        async with database.connection() as conn:
+            row = (
+                await conn.execute(
+                    select(table.c.name, table.c.expires_at).where(
+                        table.c.id_hash == _row_id(session_id),
+                        table.c.revoked_at.is_(None),
+                        table.c.expires_at > _at(self._clock()),
+                    )
+                )
+            ).first()
+        return None if row is None else Session(row.name, row.expires_at.timestamp(), self.csrf(session_id))
+
+    async def revoke(self, database: Database, cookie: str | None) -> bool:
+        """Ends the cookie's session for every replica, for good; False when there was none to end."""
+        session_id = self.session_id(cookie)
+        if session_id is None:
+            return False
+        table = console_sessions
+        async with database.connection() as conn:
+            ended = await conn.execute(
+                update(table)
+                .where(table.c.id_hash == _row_id(session_id), table.c.revoked_at.is_(None))
+                .values(revoked_at=_at(self._clock()))
+            )
+        return bool(ended.rowcount)
+
+
+def database_of(request: Request) -> Database:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.database
 
 
 def session_secret(settings: ServiceSettings, configured: str | None) -> bytes:
@@ -97,7 +148,7 @@ def require_operator_or_session(
     async def dependency(request: Request, presented: str | None = Security(API_KEY_HEADER)) -> str:
         if presented is not None:
             return authenticate(request, hashes, presented)
-        session = sessions.verify(request.cookies.get(COOKIE))
+        session = await sessions.verify(database_of(request), request.cookies.get(COOKIE))
         if session is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
