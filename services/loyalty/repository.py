@@ -126,19 +126,20 @@ _SAVE_MEMBERS = text("""
         tier_since = CASE WHEN m.tier <> t.tier THEN now() ELSE m.tier_since END,
         tier = t.tier, downgrade_warned_at = t.warned, balance = t.balance, updated_at = now()
     FROM unnest(CAST(:ids AS text[]), CAST(:tiers AS text[]), CAST(:warned AS timestamptz[]),
-                CAST(:balances AS int[])) AS t(c, tier, warned, balance)
+                CAST(:balances AS bigint[])) AS t(c, tier, warned, balance)
     WHERE m.customer_id = t.c
 """)
 _SAVE_LOTS = text("""
     INSERT INTO loyalty.lots (customer_id, lot_id, earned_at, expires_at, points, remaining)
     SELECT * FROM unnest(CAST(:c AS text[]), CAST(:lot AS text[]), CAST(:earned AS timestamptz[]),
-                         CAST(:expires AS timestamptz[]), CAST(:points AS int[]), CAST(:remaining AS int[]))
+                         CAST(:expires AS timestamptz[]), CAST(:points AS bigint[]),
+                         CAST(:remaining AS bigint[]))
     ON CONFLICT (customer_id, lot_id) DO UPDATE SET remaining = EXCLUDED.remaining
 """)
 _SAVE_LEDGER = text("""
     INSERT INTO loyalty.ledger (customer_id, kind, points, balance_after, source, reason, draws, at)
     SELECT c, k, p, b, s, r, CAST(d AS jsonb), a
-    FROM unnest(CAST(:c AS text[]), CAST(:k AS text[]), CAST(:p AS int[]), CAST(:b AS int[]),
+    FROM unnest(CAST(:c AS text[]), CAST(:k AS text[]), CAST(:p AS bigint[]), CAST(:b AS bigint[]),
                 CAST(:s AS text[]), CAST(:r AS text[]), CAST(:d AS text[]), CAST(:a AS timestamptz[]))
          WITH ORDINALITY AS t(c, k, p, b, s, r, d, a, n)
     ORDER BY n
@@ -147,7 +148,7 @@ _SAVE_ORDERS = text("""
     INSERT INTO loyalty.orders
         (customer_id, order_id, amount, points_earned, points_clawed_back, refunded, lot_id, at)
     SELECT * FROM unnest(CAST(:c AS text[]), CAST(:o AS text[]), CAST(:amount AS numeric[]),
-                         CAST(:earned AS int[]), CAST(:clawed AS int[]), CAST(:refunded AS numeric[]),
+                         CAST(:earned AS bigint[]), CAST(:clawed AS bigint[]), CAST(:refunded AS numeric[]),
                          CAST(:lot AS text[]), CAST(:at AS timestamptz[]))
     ON CONFLICT (customer_id, order_id) DO UPDATE
         SET points_clawed_back = EXCLUDED.points_clawed_back, refunded = EXCLUDED.refunded

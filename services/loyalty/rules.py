@@ -5,18 +5,24 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.contracts.bounds import MAX_POINTS
 from shared.contracts.feedback import Channel
-from shared.contracts.loyalty import Tier
+from shared.contracts.loyalty import MAX_DAYS_AHEAD, Tier
 from shared.yamlconfig import load_yaml
 
 DEFAULT_RULES = Path(__file__).with_name("earning_rules.yaml")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TIER_ORDER: tuple[Tier, ...] = ("bronze", "silver", "gold", "diamond")
+MAX_MULTIPLIER = Decimal(10)
+MAX_POINTS_PER_UNIT = Decimal(100)
+"""Bounds that keep a purchase's points within MAX_POINTS (what loyalty.changes.v1 carries and the bigint
+ledger columns hold): MAX_AMOUNT × MAX_POINTS_PER_UNIT × MAX_MULTIPLIER (tier) × MAX_MULTIPLIER (promotion)
+stays below it (tests/unit/test_contract_bounds.py checks the product)."""
 
 
 class Strict(BaseModel):
@@ -27,7 +33,7 @@ class Promotion(Strict):
     """A multiplier on purchase points when every condition given holds."""
 
     name: str
-    multiplier: Decimal = Field(gt=0, le=10)
+    multiplier: Decimal = Field(gt=0, le=MAX_MULTIPLIER)
     weekdays: list[Weekday] | None = None
     date_from: date | None = None
     date_to: date | None = None
@@ -35,7 +41,7 @@ class Promotion(Strict):
 
 
 class Reward(Strict):
-    points: int = Field(ge=0)
+    points: int = Field(ge=0, le=MAX_POINTS)
     daily_cap: int | None = Field(default=None, ge=1)
     """How many times a member can earn it per day (None: unlimited)."""
     monthly_cap: int | None = Field(default=None, ge=1)
@@ -52,7 +58,7 @@ class Rewards(Strict):
 class TierRule(Strict):
     name: Tier
     qualifying_spend: Decimal = Field(ge=0)
-    multiplier: Decimal = Field(gt=0, le=10)
+    multiplier: Decimal = Field(gt=0, le=MAX_MULTIPLIER)
     benefits: list[str] = Field(default_factory=list)
 
 
@@ -68,10 +74,12 @@ class Downgrade(Strict):
 
 
 class LoyaltyRules(Strict):
-    points_per_currency_unit: Decimal = Field(gt=0)
+    points_per_currency_unit: Decimal = Field(gt=0, le=MAX_POINTS_PER_UNIT)
     rounding: Literal["floor", "half_up"] = "floor"
     lot_expiry_months: int = Field(ge=1, le=120)
-    expiry_reminder_days: list[int] = Field(min_length=0, max_length=10)
+    expiry_reminder_days: list[Annotated[int, Field(ge=0, le=MAX_DAYS_AHEAD)]] = Field(
+        min_length=0, max_length=10
+    )
     redemption: Redemption
     tiers: list[TierRule] = Field(min_length=1)
     promotions: list[Promotion] = Field(default_factory=list)

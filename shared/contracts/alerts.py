@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field, StrictInt
 
+from shared.contracts.bounds import MAX_INT, FreeText, IdText, LabelText, Timestamp
 from shared.contracts.envelope import Contract
 
 Level = Literal["L1", "L2", "L3", "L4"]
@@ -18,13 +19,13 @@ class AlertChanged(Contract):
     """Envelope type `alert.<transition>`; the alert's state after the transition."""
 
     alert_id: UUID
-    rule_id: str = Field(min_length=1)
-    group_key: dict[str, str] = Field(default_factory=dict)
+    rule_id: str = Field(min_length=1, max_length=100)
+    group_key: dict[LabelText, IdText] = Field(default_factory=dict, max_length=50)
     level: Level
     status: AlertStatus
-    count: int = Field(ge=1)
-    summary: str
-    customer_id: str | None = None
-    feedback_ids: list[UUID] = Field(default_factory=list)
-    actor: str | None = None
-    at: AwareDatetime
+    count: StrictInt = Field(ge=1, le=MAX_INT)
+    summary: FreeText
+    customer_id: IdText | None = None
+    feedback_ids: list[UUID] = Field(default_factory=list, max_length=100)
+    actor: IdText | None = None
+    at: Timestamp

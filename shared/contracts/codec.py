@@ -30,7 +30,7 @@ def decode(spec: TopicSpec, value: bytes | None) -> Envelope[BaseModel]:
     if not isinstance(raw, dict):
         raise InvalidMessage("envelope must be a JSON object")
     event_type, version = raw.get("type"), raw.get("version", 1)
-    if not isinstance(event_type, str) or not isinstance(version, int):
+    if not isinstance(event_type, str) or not isinstance(version, int) or isinstance(version, bool):
         raise InvalidMessage("envelope needs a string `type` and an integer `version`")
     model = spec.model_for(event_type, version)
     if model is None:

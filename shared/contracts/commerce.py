@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from pydantic import Field
 
-from pydantic import AwareDatetime, Field
-
+from shared.contracts.bounds import Amount, IdText, LabelText, Price, Quantity, Timestamp
 from shared.contracts.envelope import Contract
 from shared.contracts.feedback import Channel
+
+MAX_LINE_ITEMS = 500
 
 
 class CommerceEvent(Contract):
@@ -16,26 +17,26 @@ class CommerceEvent(Contract):
 
 
 class LineItem(Contract):
-    sku: str
-    quantity: int = Field(ge=1)
-    unit_price: Decimal = Field(ge=0)
+    sku: IdText
+    quantity: Quantity
+    unit_price: Price
 
 
 class Purchase(CommerceEvent):
     order_id: str = Field(min_length=1, max_length=200)
     customer_id: str = Field(min_length=1, max_length=200)
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: Amount
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    occurred_at: AwareDatetime
-    items: list[LineItem] = Field(default_factory=list)
+    occurred_at: Timestamp
+    items: list[LineItem] = Field(default_factory=list, max_length=MAX_LINE_ITEMS)
     channel: Channel | None = None
-    store_id: str | None = None
+    store_id: LabelText | None = None
 
 
 class Refund(CommerceEvent):
     order_id: str = Field(min_length=1, max_length=200)
     customer_id: str = Field(min_length=1, max_length=200)
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: Amount
 
 
 class Referral(CommerceEvent):

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic_core import to_json
+
+from shared.contracts.bounds import Timestamp
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -25,9 +27,9 @@ class Envelope(BaseModel, Generic[PayloadT]):
 
     event_id: UUID = Field(default_factory=uuid4)
     type: str = Field(min_length=1, max_length=100)
-    version: int = Field(default=1, ge=1)
-    occurred_at: AwareDatetime
-    produced_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    version: StrictInt = Field(default=1, ge=1, le=1000)
+    occurred_at: Timestamp
+    produced_at: Timestamp = Field(default_factory=lambda: datetime.now(UTC))
     source: str = Field(min_length=1, max_length=100)
     key: str = Field(min_length=1, max_length=200)
     payload: PayloadT

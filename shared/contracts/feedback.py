@@ -5,8 +5,20 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
+from shared.contracts.bounds import (
+    Ces,
+    Count,
+    Csat,
+    FreeText,
+    IdText,
+    LabelText,
+    Nps,
+    Number,
+    Stars,
+    Timestamp,
+)
 from shared.contracts.envelope import Contract
 
 Channel = Literal["web", "app", "email", "phone", "chat", "social", "survey", "store", "sms", "im"]
@@ -22,34 +34,34 @@ class FeedbackReceived(Contract):
     external_id: str = Field(min_length=1, max_length=200)
     channel: Channel
     customer_id: str = Field(min_length=1, max_length=200)
-    text: str = Field(default="", max_length=10_000)
+    text: FreeText = ""
     language: Language
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
-    stars: int | None = Field(default=None, ge=1, le=5)
-    business_line: str | None = None
-    region: str | None = None
-    store_id: str | None = None
-    product_id: str | None = None
-    occurred_at: AwareDatetime
+    csat: Csat | None = None
+    nps: Nps | None = None
+    ces: Ces | None = None
+    stars: Stars | None = None
+    business_line: LabelText | None = None
+    region: LabelText | None = None
+    store_id: LabelText | None = None
+    product_id: LabelText | None = None
+    occurred_at: Timestamp
     metadata: dict[str, Any] = Field(default_factory=dict)
-    pii_masked: dict[str, int] = Field(default_factory=dict)
+    pii_masked: dict[LabelText, Count] = Field(default_factory=dict)
     """How many items of personal data (by kind: email, phone, card, id_number) ingest masked."""
 
 
 class ModelRef(Contract):
-    id: str
-    version: str
-    backend: str | None = None
+    id: IdText
+    version: IdText
+    backend: IdText | None = None
 
 
 class Aspect(Contract):
     """A topic mentioned in the text (e.g. packaging, service) with its own polarity."""
 
-    name: str
+    name: LabelText
     label: SentimentLabel
-    keywords: list[str] = Field(default_factory=list)
+    keywords: list[LabelText] = Field(default_factory=list, max_length=100)
 
 
 ScoreFlag = Literal["empty_text", "truncated", "score_text_disagreement", "unsupported_language"]
@@ -61,27 +73,27 @@ class FeedbackScored(Contract):
     `stars` is the model's verdict; the customer's own rating, if any, is `rated_stars`."""
 
     feedback_id: UUID
-    client_id: str | None = None
-    external_id: str | None = None
-    customer_id: str
+    client_id: LabelText | None = None
+    external_id: IdText | None = None
+    customer_id: IdText
     channel: Channel
     language: Language
-    text: str = Field(default="", max_length=10_000)
-    stars: int = Field(ge=1, le=5)
-    stars_expected: float = Field(ge=1, le=5)
+    text: FreeText = ""
+    stars: Stars
+    stars_expected: Number = Field(ge=1, le=5)
     label: SentimentLabel
-    score: float = Field(ge=-1, le=1)
-    confidence: float = Field(ge=0, le=1)
-    aspects: list[Aspect] = Field(default_factory=list)
-    flags: list[ScoreFlag] = Field(default_factory=list)
+    score: Number = Field(ge=-1, le=1)
+    confidence: Number = Field(ge=0, le=1)
+    aspects: list[Aspect] = Field(default_factory=list, max_length=100)
+    flags: list[ScoreFlag] = Field(default_factory=list, max_length=10)
     model: ModelRef
-    rated_stars: int | None = Field(default=None, ge=1, le=5)
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
-    business_line: str | None = None
-    region: str | None = None
-    store_id: str | None = None
-    product_id: str | None = None
-    occurred_at: AwareDatetime
+    rated_stars: Stars | None = None
+    csat: Csat | None = None
+    nps: Nps | None = None
+    ces: Ces | None = None
+    business_line: LabelText | None = None
+    region: LabelText | None = None
+    store_id: LabelText | None = None
+    product_id: LabelText | None = None
+    occurred_at: Timestamp
     metadata: dict[str, Any] = Field(default_factory=dict)
