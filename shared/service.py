@@ -38,8 +38,15 @@ class Runtime:
     producer: EventProducer
     consumers: list[EventConsumer] = field(default_factory=list)
 
-    async def consumers_running(self) -> bool:
-        return all(consumer.state == "running" for consumer in self.consumers)
+    def consumers_ready(self) -> bool | str:
+        """True while every consumer runs and none has a stalled partition; else what is wrong."""
+        problems = [f"{c.group_id} is {c.state}" for c in self.consumers if c.state != "running"]
+        problems += [
+            f"{c.group_id} stalled on {tp.topic}[{tp.partition}]"
+            for c in self.consumers
+            for tp in c.stalled()
+        ]
+        return "; ".join(problems) or True
 
 
 @dataclass(frozen=True)
@@ -141,8 +148,8 @@ def build_app(
     async def kafka_ready() -> bool:
         return await runtime().producer.broker_reachable()
 
-    async def consumers_ready() -> bool:
-        return await runtime().consumers_running()
+    async def consumers_ready() -> bool | str:
+        return runtime().consumers_ready()
 
     checks: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}
     if consumers:

@@ -32,6 +32,12 @@ class KafkaSettings(BaseSettings):
     15.7), a fifth of the ingest process's CPU in batch ingestion."""
     topic_suffix: str = ""
     """Appended to every topic name; tests use it to get topics of their own."""
+    stall_after_s: float = Field(default=120.0, gt=0)
+    """A partition with records to process and no progress for this long is stalled: /readyz answers 503
+    and `kafka_consumer_stalled` is 1. Keep it above the slowest batch a handler takes when healthy."""
+    unknown_error_attempts: int = Field(default=5, ge=1)
+    """How many times one event whose handler fails with an unrecognised error is tried before it is
+    dead-lettered (transient errors are retried for as long as they last, deterministic ones never)."""
 
 
 class DatabaseSettings(BaseSettings):

@@ -3,48 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from collections.abc import Sequence
+from typing import Literal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import ConsumerRecord
-from pydantic import BaseModel
 
 from shared.contracts.codec import InvalidMessage, decode
-from shared.contracts.envelope import Envelope
 from shared.contracts.registry import TopicSpec
-from shared.kafka.dlq import DlqLimit, DlqLimitExceeded, dlq_headers
-from shared.kafka.producer import BrokerUnavailable, EventProducer
+from shared.kafka.backoff import Backoff, pause
+from shared.kafka.dlq import DeadLetterWriter, DlqCause, DlqLimit, DlqLimitExceeded
+from shared.kafka.events import ConsumedEvent, Handler, Item, PoisonEvent, Record
+from shared.kafka.isolation import BatchRunner
+from shared.kafka.producer import EventProducer
+from shared.kafka.stalls import StallWatch
 from shared.observability import metrics
 from shared.settings import KafkaSettings
 
+__all__ = ["ConsumedEvent", "EventConsumer", "Handler", "PoisonEvent", "State"]
 log = structlog.get_logger(__name__)
-Record: TypeAlias = ConsumerRecord  # aiokafka is untyped: ConsumerRecord[bytes, bytes] at run time
 State = Literal["starting", "running", "halted", "stopped"]
-
-
-@dataclass(frozen=True)
-class ConsumedEvent:
-    envelope: Envelope[BaseModel]
-    topic: str
-    partition: int
-    offset: int
-
-
-Handler = Callable[[list[ConsumedEvent]], Awaitable[None]]
-
-
-class PoisonEvent(Exception):
-    """Raised by a handler for one event that can never succeed: it goes to the DLQ, the rest is retried."""
-
-    def __init__(self, event: ConsumedEvent, reason: str) -> None:
-        super().__init__(reason)
-        self.event = event
+Batches = dict[TopicPartition, list[Record]]
 
 
 class EventConsumer:
@@ -52,8 +32,13 @@ class EventConsumer:
 
     Guarantees: offsets are committed only after the handler returned (its effect must be durable by
     then), so every record is handled at least once; handlers must be idempotent on `event_id`.
-    Transient handler errors are retried with backoff; invalid records go to the topic's DLQ with
-    their original bytes. `stop()` drains the batch in hand, commits and closes within its timeout.
+    Invalid records go to the topic's DLQ with their original bytes. Handler failures are classified
+    (shared.kafka.failures): transient ones are retried with backoff for as long as they last; an event
+    that fails deterministically, or keeps failing in an unknown way, is isolated by splitting its batch
+    and dead-lettered with the error while the rest is applied (shared.kafka.isolation), so no single
+    record can stop a partition. A partition with records to process and no progress for
+    `settings.stall_after_s` is reported by `stalled()` and the `kafka_consumer_stalled` gauge.
+    `stop()` drains the batch in hand, commits and closes within its timeout.
     """
 
     def __init__(
@@ -70,32 +55,64 @@ class EventConsumer:
     ) -> None:
         self.service, self.group_id = service, group_id
         self._specs = {spec.name + settings.topic_suffix: spec for spec in topics}
-        self._suffix = settings.topic_suffix
-        self._handler, self._producer, self._settings = handler, producer, settings
-        self._max_batch = max_batch
+        self._suffix, self._settings, self._max_batch = settings.topic_suffix, settings, max_batch
         self._limit = dlq_limit or DlqLimit()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._dead_letters = DeadLetterWriter(producer, service, self._stopping)
+        self._runner = BatchRunner(
+            service=service,
+            group=group_id,
+            handler=handler,
+            dead_letter=self._dead_letter_item,
+            limit=self._limit,
+            stopping=self._stopping,
+            unknown_attempts=settings.unknown_error_attempts,
+        )
+        self._stalls = StallWatch(service, group_id, settings.stall_after_s)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.state: State = "starting"
         self.halt_reason: str | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self.group_id}-consumer")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"{self.group_id}-consumer"),
+            asyncio.create_task(self._watch(), name=f"{self.group_id}-stall-watch"),
+        ]
 
     async def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, commit and close; cancel if that takes longer than timeout."""
         self._stopping.set()
-        if self._task is None:
+        if not self._tasks:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*self._tasks)), timeout)
         except TimeoutError:
             log.error("consumer_stop_timeout", group=self.group_id, timeout_s=timeout)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stalled(self) -> list[TopicPartition]:
+        """The partitions that have had records to process for longer than `stall_after_s` without
+        progress (a handler failing transiently, a batch that never finishes); empty unless running."""
+        consumer = self._consumer
+        if consumer is None or self.state != "running":
+            return []
+        return self._stalls.stalled(consumer.highwater)
+
+    async def _watch(self) -> None:
+        """Keeps `kafka_consumer_stalled` current, whatever the loop is blocked on."""
+        interval = min(self._settings.stall_after_s / 4, 5.0)
+        while not await pause(self._stopping, interval):
+            if self._consumer is not None and self.state == "running":
+                self._stalls.publish(self._consumer.highwater)
+            else:
+                self._stalls.clear()
+        self._stalls.clear()
 
     async def _connect(self) -> AIOKafkaConsumer | None:
-        delay = 0.5
+        backoff = Backoff(first=0.5, cap=10.0)
         while not self._stopping.is_set():
             consumer = AIOKafkaConsumer(
                 *self._specs,
@@ -112,17 +129,11 @@ class EventConsumer:
             except (KafkaError, OSError) as exc:
                 await consumer.stop()
                 log.warning("kafka_consumer_connect_failed", group=self.group_id, error=str(exc))
-                await self._sleep(delay)
-                delay = min(delay * 2, 10.0)
+                await pause(self._stopping, backoff.delay())
         return None
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, waking early when stop() is called."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-
     async def _run(self) -> None:
-        consumer = await self._connect()
+        consumer = self._consumer = await self._connect()
         if consumer is None:
             self.state = "stopped"
             return
@@ -131,6 +142,7 @@ class EventConsumer:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                self._stalls.polled(consumer.assignment(), batches)
                 if batches:
                     await self._process(consumer, batches)
         except DlqLimitExceeded as exc:
@@ -142,10 +154,35 @@ class EventConsumer:
             if self.state != "halted":
                 self.state = "stopped"
 
-    async def _process(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Record]]) -> None:
-        valid: list[tuple[ConsumedEvent, Record]] = []
+    async def _process(self, consumer: AIOKafkaConsumer, batches: Batches) -> None:
+        valid, offsets, halted = await self._decode(batches)
+        if offsets is None:
+            return  # stopping while the DLQ was unreachable: nothing committed, all redelivered
+        unresolved, halt = await self._runner.run(valid) if valid else ([], None)
+        for event, _ in unresolved:  # committed up to the first of them, redelivered from there
+            tp = TopicPartition(event.topic, event.partition)
+            offsets[tp] = min(offsets[tp], event.offset)
+        await self._commit(consumer, offsets)
+        self._stalls.committed(offsets)
+        for tp, records in batches.items():
+            done = offsets.get(tp, 0)
+            metrics.KAFKA_CONSUMED.labels(self.service, tp.topic).inc(sum(r.offset < done for r in records))
+            highwater = consumer.highwater(tp)
+            if highwater is not None and tp in offsets:
+                metrics.KAFKA_LAG.labels(self.service, self.group_id, tp.topic, tp.partition).set(
+                    max(highwater - offsets[tp], 0)
+                )
+        if (breach := halted or halt) is not None:
+            raise breach
+
+    async def _decode(
+        self, batches: Batches
+    ) -> tuple[list[Item], dict[TopicPartition, int] | None, DlqLimitExceeded | None]:
+        """The batch's valid events, and the offsets to commit once they are handled; invalid records
+        are dead-lettered. Stops early at a DLQ limit breach (returned), or with no offsets at all when
+        stop() interrupted a DLQ write."""
+        valid: list[Item] = []
         offsets: dict[TopicPartition, int] = {}
-        halted: DlqLimitExceeded | None = None
         for tp, records in batches.items():
             spec = self._specs[tp.topic]
             for record in records:
@@ -156,94 +193,20 @@ class EventConsumer:
                 except InvalidMessage as exc:
                     try:
                         self._limit.record(invalid=True)
-                    except DlqLimitExceeded as limit:
-                        halted = limit
-                        break
-                    if not await self._dead_letter(spec, record, str(exc)):
-                        return
+                    except DlqLimitExceeded as halt:
+                        return valid, offsets, halt
+                    if not await self._dead_letter(spec, record, str(exc), "invalid"):
+                        return valid, None, None
                 offsets[tp] = record.offset + 1
-            if halted:
-                break
-        if valid and not await self._handle(valid):
-            return  # stopping while the handler kept failing: nothing committed, all redelivered
-        await self._commit(consumer, offsets)
-        for tp, records in batches.items():
-            metrics.KAFKA_CONSUMED.labels(self.service, tp.topic).inc(len(records))
-            highwater = consumer.highwater(tp)
-            if highwater is not None and tp in offsets:
-                metrics.KAFKA_LAG.labels(self.service, self.group_id, tp.topic, tp.partition).set(
-                    max(highwater - offsets[tp], 0)
-                )
-        if halted:
-            raise halted
+        return valid, offsets, None
 
-    async def _handle(self, batch: list[tuple[ConsumedEvent, Record]]) -> bool:
-        """Run the handler until it succeeds; False if stop() interrupted the retries."""
-        delay = 0.2
-        while batch:
-            started = time.perf_counter()
-            events = [event for event, _ in batch]
-            try:
-                # Log lines written by the handler carry the event id (or the batch's first ids).
-                with structlog.contextvars.bound_contextvars(
-                    event_id=str(events[0].envelope.event_id) if len(events) == 1 else None,
-                    event_ids=[str(e.envelope.event_id) for e in events[:5]] if len(events) > 1 else None,
-                    batch_size=len(events),
-                ):
-                    await self._handler(events)
-            except PoisonEvent as poison:
-                record = next(r for e, r in batch if e is poison.event)
-                if not await self._dead_letter(self._specs[poison.event.topic], record, str(poison)):
-                    return False
-                batch = [(e, r) for e, r in batch if e is not poison.event]
-                continue
-            except Exception as exc:
-                metrics.KAFKA_HANDLER_RETRIES.labels(self.service, self.group_id).inc()
-                log.warning(
-                    "kafka_handler_failed",
-                    group=self.group_id,
-                    error=repr(exc),
-                    retry_in_s=delay,
-                    event_ids=[str(e.envelope.event_id) for e in events[:5]],
-                    batch_size=len(events),
-                )
-                if self._stopping.is_set():
-                    return False
-                await self._sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            metrics.KAFKA_HANDLER_LATENCY.labels(self.service, self.group_id).observe(
-                time.perf_counter() - started
-            )
-            return True
-        return True
+    async def _dead_letter_item(self, item: Item, error: str, cause: DlqCause) -> bool:
+        event, record = item
+        return await self._dead_letter(self._specs[event.topic], record, error, cause)
 
-    async def _dead_letter(self, spec: TopicSpec, record: Record, error: str) -> bool:
+    async def _dead_letter(self, spec: TopicSpec, record: Record, error: str, cause: DlqCause) -> bool:
         """Write the original record to the DLQ, retrying while the broker is away; False if stopping."""
-        delay = 0.5
-        dlq = spec.dlq + self._suffix
-        while True:
-            try:
-                await self._producer.send_raw_many(
-                    dlq, [(record.key, record.value, dlq_headers(record, error))]
-                )
-            except BrokerUnavailable as exc:
-                log.warning("kafka_dlq_write_failed", topic=dlq, error=str(exc))
-                if self._stopping.is_set():
-                    return False
-                await self._sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            metrics.KAFKA_DLQ.labels(self.service, record.topic).inc()
-            log.warning(
-                "kafka_record_dead_lettered",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                event_id=dict(record.headers or ()).get("event_id", b"").decode(errors="replace") or None,
-                error=error,
-            )
-            return True
+        return await self._dead_letters.write(record, spec.dlq + self._suffix, error, cause)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:

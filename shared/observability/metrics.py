@@ -24,8 +24,8 @@ KAFKA_PRODUCE_FAILURES = Counter(
 )
 KAFKA_DLQ = Counter(
     "kafka_dlq_messages_total",
-    "Invalid records sent to the dead-letter topic.",
-    ["service", "topic"],
+    "Records sent to the dead-letter topic, by cause: invalid, poison, deterministic, unknown.",
+    ["service", "topic", "cause"],
 )
 KAFKA_LAG = Gauge(
     "kafka_consumer_lag_messages",
@@ -39,8 +39,20 @@ KAFKA_HANDLER_LATENCY = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30),
 )
 KAFKA_HANDLER_RETRIES = Counter(
-    "kafka_handler_retries_total", "Batches retried after a transient error.", ["service", "group"]
+    "kafka_handler_retries_total",
+    "Batches retried after a backoff (a transient error, or an unknown one on a single event).",
+    ["service", "group"],
+)
+KAFKA_HANDLER_FAILURES = Counter(
+    "kafka_handler_failures_total",
+    "Handler calls that raised, by kind: transient, deterministic, unknown, poison.",
+    ["service", "group", "kind"],
 )
 KAFKA_CONSUMER_HALTED = Gauge(
     "kafka_consumer_halted", "1 when the consumer stopped itself (DLQ limit).", ["service", "group"]
+)
+KAFKA_CONSUMER_STALLED = Gauge(
+    "kafka_consumer_stalled",
+    "1 while a partition has had records to process for longer than KAFKA_STALL_AFTER_S without progress.",
+    ["service", "group", "topic", "partition"],
 )

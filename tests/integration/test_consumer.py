@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from shared.contracts.codec import MAX_MESSAGE_BYTES
 from shared.contracts.registry import FEEDBACK_RECEIVED
@@ -244,3 +249,163 @@ async def test_oversized_and_wrongly_versioned_records_go_to_dlq_with_original_b
     assert b"exceeds" in errors[0]
     assert b"version 2" in errors[1]
     assert b"unknown event 'feedback.teleported'" in errors[2]
+
+
+async def dlq_size(settings: KafkaSettings) -> int:
+    """How many records the feedback DLQ holds (its end offsets): read once every write is acknowledged."""
+    dlq = FEEDBACK_RECEIVED.dlq + settings.topic_suffix
+    return sum((await end_offsets(settings, dlq, FEEDBACK_RECEIVED.dlq_partitions)).values())
+
+
+async def end_offsets(settings: KafkaSettings, topic: str, count: int) -> dict[int, int]:
+    """The end offset of each of the `count` partitions of `topic`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(count)]
+        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(settings: KafkaSettings, group: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items()}
+
+
+async def everything_committed(settings: KafkaSettings, group: str) -> bool:
+    topic = spec_topic(FEEDBACK_RECEIVED, settings)
+    ends = await end_offsets(settings, topic, FEEDBACK_RECEIVED.partitions)
+    committed = await committed_offsets(settings, group)
+    return all(committed.get(p) == end for p, end in ends.items() if end > 0)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 30.0) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await check():
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"{what} not reached within {timeout_s}s") from None
+
+
+def spread(count: int) -> list[dict]:
+    """Events of nine customers, so over several partitions."""
+    return [feedback_received(f"C{i % 9}") for i in range(count)]
+
+
+async def test_an_event_its_handler_cannot_apply_goes_to_the_dlq_and_the_rest_of_its_batch_is_applied(
+    kafka_settings, producer
+):
+    docs = spread(40)
+    bad = docs[17]
+    await publish(producer, kafka_settings, docs)
+    applied: list[str] = []
+
+    async def handle(events: list[ConsumedEvent]) -> None:  # all or nothing, like one transaction
+        if any(str(e.envelope.event_id) == bad["event_id"] for e in events):
+            raise OverflowError("points 3000000000 out of int32 range")
+        applied.extend(str(e.envelope.event_id) for e in events)
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = consumer_for(kafka_settings, producer, handle, group)
+    await consumer.start()
+    await eventually(lambda: len(applied) == 39, what="the 39 good events")
+    await until(lambda: everything_committed(kafka_settings, group), "offsets committed past the bad event")
+    await consumer.stop()
+
+    assert sorted(applied) == sorted(d["event_id"] for d in docs if d is not bad)  # each once
+    dead = await read_all(
+        kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1
+    )
+    assert [r.value for r in dead] == [to_bytes(bad)]
+    headers = dict(dead[0].headers)
+    assert headers["dlq.cause"] == b"deterministic"
+    assert (
+        headers["dlq.error"]
+        == b"handler failed (deterministic): OverflowError: points 3000000000 out of int32 range"
+    )
+    assert consumer.state == "stopped"
+
+
+async def test_an_event_failing_in_an_unknown_way_is_isolated_tried_a_bounded_number_of_times_then_dlqd(
+    kafka_settings, producer
+):
+    settings = kafka_settings.model_copy(update={"unknown_error_attempts": 3})
+    docs = spread(30)
+    bad = docs[5]
+    await publish(producer, settings, docs)
+    applied: list[str] = []
+    alone: list[int] = []  # calls holding only the bad event
+
+    async def handle(events: list[ConsumedEvent]) -> None:
+        if any(str(e.envelope.event_id) == bad["event_id"] for e in events):
+            if len(events) == 1:
+                alone.append(1)
+            raise RuntimeError("the rules engine said no")
+        applied.extend(str(e.envelope.event_id) for e in events)
+
+    consumer = consumer_for(settings, producer, handle)
+    await consumer.start()
+    await eventually(lambda: len(applied) == 29, what="the 29 good events")
+    await consumer.stop()
+
+    assert sorted(applied) == sorted(d["event_id"] for d in docs if d is not bad)
+    assert len(alone) == 3
+    dead = await read_all(settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + settings.topic_suffix, 1)
+    assert [r.value for r in dead] == [to_bytes(bad)]
+    assert dict(dead[0].headers)["dlq.cause"] == b"unknown"
+    assert dict(dead[0].headers)["dlq.error"] == (
+        b"handler failed (unknown, 3 attempts): RuntimeError: the rules engine said no"
+    )
+
+
+async def test_a_lost_database_connection_is_retried_not_split_and_never_dead_lettered(
+    kafka_settings, producer, database
+):
+    # One unknown attempt would dead-letter at once: only the transient classification keeps these events.
+    settings = kafka_settings.model_copy(update={"unknown_error_attempts": 1})
+    docs = [feedback_received("C-same") for _ in range(5)]
+    await publish(producer, settings, docs)
+    sizes: list[int] = []
+    applied: set[str] = set()
+
+    async def handle(events: list[ConsumedEvent]) -> None:
+        sizes.append(len(events))
+        async with database.connection() as conn:
+            if len(sizes) <= 3:  # the server ends this session, as a failover or restart would
+                await conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        applied.update(str(e.envelope.event_id) for e in events)
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = consumer_for(settings, producer, handle, group)
+    await consumer.start()
+    await eventually(lambda: len(applied) == 5, what="all events applied after the retries")
+    await consumer.stop()
+
+    assert applied == {d["event_id"] for d in docs}
+    assert sizes[:4] == [sizes[0]] * 4, "the same events retried, never split"
+    assert await dlq_size(settings) == 0
+    failures = REGISTRY.get_sample_value(
+        "kafka_handler_failures_total", {"service": "tests", "group": group, "kind": "transient"}
+    )
+    assert failures == 3
+
+
+async def test_consumer_halts_when_its_handler_fails_on_every_event(kafka_settings, producer):
+    await publish(producer, kafka_settings, [feedback_received("C-same") for _ in range(10)])
+
+    async def handle(events: list[ConsumedEvent]) -> None:
+        raise ValueError("a bad deploy: nothing applies")
+
+    consumer = consumer_for(kafka_settings, producer, handle, dlq_limit=DlqLimit(max_consecutive_count=3))
+    await consumer.start()
+    await eventually(lambda: consumer.state == "halted", what="halt")
+    assert consumer.halt_reason == "4 consecutive events failed in their handler"
+    await consumer.stop()
+    assert await dlq_size(kafka_settings) == 3  # dead-lettered up to the limit, then stopped
