@@ -1,18 +1,18 @@
-"""Clear answers to bad requests: 413 for oversized bodies, 400 for malformed JSON, 422 naming each field."""
+"""Clear answers to bad requests: 413 for oversized bodies, 400 for malformed JSON, 422 naming each field;
+what no route handled is answered by shared.http_failures (4xx, 503, or a 500 logged with its request id)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
-from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-NUL_MESSAGE = "must not contain NUL (U+0000) characters, which cannot be stored"
+from shared.http_failures import install_failure_answers
+from shared.params import NUL_MESSAGE as NUL_MESSAGE  # re-exported: its historic home
 
 REJECTIONS = Counter(
     "http_request_rejections_total", "Requests refused before reaching a handler.", ["service", "reason"]
@@ -21,20 +21,6 @@ REJECTIONS = Counter(
 
 class BodyTooLarge(Exception):
     pass
-
-
-UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
-"""PostgreSQL's SQLSTATEs for text it cannot store (a NUL character, in text or jsonb): bad input."""
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        state = getattr(seen, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
 
 
 class BodyLimit:
@@ -74,6 +60,26 @@ def too_large(service: str, max_bytes: int) -> JSONResponse:
     """The 413 answer to a body over `max_bytes` (counted as a rejection)."""
     REJECTIONS.labels(service, "too_large").inc()
     return JSONResponse({"detail": f"request body exceeds {max_bytes} bytes"}, status_code=413)
+
+
+async def read_body(request: Request, max_bytes: int, service: str) -> bytes:
+    """The body of a route that takes less than the app's limit (answered 413 above `max_bytes`, declared
+    or streamed, like BodyLimit): read by the route itself, because FastAPI reads a declared body before
+    any of the route's code runs."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        _refuse_large(service, max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            _refuse_large(service, max_bytes)
+    return bytes(body)
+
+
+def _refuse_large(service: str, max_bytes: int) -> None:
+    REJECTIONS.labels(service, "too_large").inc()
+    raise HTTPException(413, detail=f"request body exceeds {max_bytes} bytes")
 
 
 async def _empty_receive() -> Message:
@@ -134,12 +140,4 @@ def install_error_handlers(app: FastAPI, service: str) -> None:
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
-    async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
-        if _sqlstate(exc) not in UNSTORABLE_TEXT:
-            raise exc
-        REJECTIONS.labels(service, "validation").inc()
-        detail = [{"field": "body", "message": NUL_MESSAGE, "type": "string_nul"}]
-        return JSONResponse({"detail": detail}, status_code=422)
-
-    app.add_exception_handler(DBAPIError, unstorable_text)
-    app.add_exception_handler(asyncpg.PostgresError, unstorable_text)
+    install_failure_answers(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -10,10 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,10 +25,23 @@ from services.alerting.metrics import TIME_TO_ACK
 from services.alerting.models import alerts, audit, deliveries, member_tiers, silences, timeline
 from services.alerting.rules import AlertingConfig
 from services.alerting.session import actor_of
-from services.alerting.silences import Matcher
+from services.alerting.silences import Matcher, not_matching_everything
+from shared.contracts.bounds import Timestamp
 from shared.contracts.registry import ALERTS
+from shared.errors import read_body
+from shared.params import NO_NUL_SCHEMA, StorableText, in_utc
 from shared.service import Runtime
-from shared.yamlconfig import ConfigError, parse_yaml
+from shared.yamlconfig import ConfigError, ConfigTooComplex, parse_yaml
+
+RULES_MAX_BYTES = 256 * 1024
+"""A rules file to validate: the service's own is a few KiB; parsing takes CPU time per byte."""
+RULES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string", "maxLength": RULES_MAX_BYTES}}},
+    }
+}
+Label = Annotated[str | None, Query(max_length=200, json_schema_extra=NO_NUL_SCHEMA), StorableText]
 
 
 class Action(BaseModel):
@@ -42,9 +56,11 @@ class Action(BaseModel):
 class SilenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    matchers: list[Matcher] = Field(min_length=1)
-    starts_at: datetime | None = None
-    ends_at: datetime
+    matchers: Annotated[list[Matcher], AfterValidator(not_matching_everything)] = Field(
+        min_length=1, max_length=50
+    )
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp
     created_by: str = Field(min_length=1, max_length=200)
     comment: str = Field(min_length=1, max_length=2000)
 
@@ -77,6 +93,19 @@ def _cursor(row: Row[Any]) -> str:
     return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
 
 
+def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a `next_cursor` names; 422 naming `cursor` for anything else."""
+    try:
+        at, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        since = datetime.fromisoformat(at)
+        if since.utcoffset() is None:
+            raise ValueError("no UTC offset")
+        return in_utc(since), uuid.UUID(alert_id)  # in_utc: a time past the calendar once in UTC
+    except ValueError as exc:
+        wrong = [{"field": "cursor", "message": "not a cursor from this API"}]
+        raise HTTPException(422, detail=wrong) from exc
+
+
 def _etag(body: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(jsonable_encoder(body), sort_keys=True).encode()).hexdigest()
     return f'"{digest[:32]}"'
@@ -100,11 +129,11 @@ def alerting_router(
             Query(description="repeat for several, e.g. status=open&status=acknowledged"),
         ] = None,
         level: Literal["L1", "L2", "L3", "L4"] | None = None,
-        rule: str | None = None,
-        group: Annotated[str | None, Query(description="e.g. business_line=retail")] = None,
-        customer: Annotated[str | None, Query(description="alerts about this customer_id")] = None,
+        rule: Label = None,
+        group: Annotated[Label, Query(description="e.g. business_line=retail")] = None,
+        customer: Annotated[Label, Query(description="alerts about this customer_id")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Response:
         """Newest first; pass `next_cursor` back as `cursor` for the next page. Carries an `ETag`: send it
         back as `If-None-Match` to poll cheaply (304 while nothing changed); `X-Server-Now` is the service
@@ -122,13 +151,7 @@ def alerting_router(
         if group:
             query = query.where(alerts.c.group_text.contains(group))
         if cursor:
-            try:
-                at, alert_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-                since, after = datetime.fromisoformat(at), uuid.UUID(alert_id)
-            except ValueError as exc:
-                raise HTTPException(
-                    422, detail=[{"field": "cursor", "message": "not a cursor from this API"}]
-                ) from exc
+            since, after = _after(cursor)
             query = query.where(
                 or_(alerts.c.created_at < since, and_(alerts.c.created_at == since, alerts.c.id < after))
             )
@@ -261,6 +284,10 @@ def alerting_router(
 
     @router.post("/silences", status_code=201)
     async def create_silence(request: Request, body: SilenceCreate) -> dict[str, str]:
+        """Silences the alerts its matchers match from `starts_at` (default: now) to `ends_at`. A matcher
+        `{name, value}` holds when the alert's label `name` (rule, level or a group dimension) equals
+        `value`; a label the alert lacks counts as empty. Every matcher must hold; at least one must have
+        a non-empty value (matchers that all match the empty string are refused, as in Alertmanager)."""
         starts = body.starts_at or clock()
         if body.ends_at <= starts:
             raise HTTPException(422, detail=[{"field": "ends_at", "message": "must be after starts_at"}])
@@ -288,7 +315,11 @@ def alerting_router(
 
     @router.delete("/silences/{silence_id}")
     async def delete_silence(
-        request: Request, silence_id: uuid.UUID, actor: Annotated[str, Query(min_length=1)]
+        request: Request,
+        silence_id: uuid.UUID,
+        actor: Annotated[
+            str, Query(min_length=1, max_length=200, json_schema_extra=NO_NUL_SCHEMA), StorableText
+        ],
     ) -> dict[str, str]:
         async with runtime(request).database.connection() as conn:
             done = await conn.execute(
@@ -314,11 +345,23 @@ def alerting_router(
             "policies": {k: v.model_dump(mode="json") for k, v in config.policies.items()},
         }
 
-    @router.post("/rules/validate")
-    async def validate(yaml_text: Annotated[str, Body(media_type="application/yaml")]) -> dict[str, Any]:
-        """Validates a rules file (send it as the body) without loading it."""
+    parsing = asyncio.Semaphore(2)
+    """Rules files parsed at once: each holds a worker thread (and the GIL) for its parse."""
+
+    @router.post("/rules/validate", openapi_extra=RULES_BODY)
+    async def validate(request: Request) -> dict[str, Any]:
+        """Validates a rules file (send it as the body, UTF-8, at most 256 KiB) without loading it: 200 with
+        `valid` and the problems by line and field; 422 for a file nested deeper than 50 levels."""
+        body = await read_body(request, RULES_MAX_BYTES, "alerting")
         try:
-            config = parse_yaml(yaml_text, AlertingConfig, "rules")
+            text = body.decode()
+        except UnicodeDecodeError as exc:
+            raise HTTPException(422, detail=[{"field": "body", "message": f"not UTF-8: {exc}"}]) from exc
+        try:
+            async with parsing:  # in a worker thread: CPU-bound for long enough to stall every request
+                config = await asyncio.to_thread(parse_yaml, text, AlertingConfig, "rules")
+        except ConfigTooComplex as exc:
+            raise HTTPException(422, detail=[{"field": "body", "message": str(exc)}]) from exc
         except ConfigError as exc:
             return {"valid": False, "errors": str(exc).splitlines()}
         return {"valid": True, "rules": len(config.rules), "policies": sorted(config.policies)}

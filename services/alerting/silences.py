@@ -1,4 +1,12 @@
-"""Silences: label matchers over a time range; silenced alerts are recorded but not notified."""
+"""Silences: label matchers over a time range; silenced alerts are recorded but not notified.
+
+Matcher semantics (Alertmanager's equality matcher; there are no regex or negative matchers here): a
+matcher `{name, value}` holds when the alert's label `name` equals `value` exactly, and a label the alert
+does not have counts as the empty string, so `value: ""` holds for every alert lacking that label. A
+silence holds when all of its matchers hold. An alert's labels are `rule` (its rule id), `level` (L1–L4)
+and its group dimensions (e.g. `business_line`). As Alertmanager does, a silence whose every matcher
+matches the empty string is refused: it would silence every alert lacking those labels, nearly all.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +19,32 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.models import silences
+from shared.contracts.bounds import ID_LENGTH, LABEL_LENGTH
+
+MATCHES_EVERYTHING = (
+    "at least one matcher must have a non-empty value: matchers that all match the empty string "
+    "would silence every alert lacking those labels"
+)
 
 
 class Matcher(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, description="rule, level, or a group dimension such as business_line")
-    value: str
+    name: str = Field(
+        min_length=1,
+        max_length=LABEL_LENGTH,
+        description="rule, level, or a group dimension such as business_line",
+    )
+    value: str = Field(
+        max_length=ID_LENGTH, description="the label's exact value; empty holds for alerts without the label"
+    )
+
+
+def not_matching_everything(matchers: list[Matcher]) -> list[Matcher]:
+    """`matchers` if one of them needs a label to be present (validator of a silence's matchers)."""
+    if all(m.value == "" for m in matchers):
+        raise ValueError(MATCHES_EVERYTHING)
+    return matchers
 
 
 def matches(matchers: Sequence[Mapping[str, Any]], labels: Mapping[str, Any]) -> bool:

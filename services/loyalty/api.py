@@ -5,8 +5,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,13 +17,20 @@ from services.loyalty.repository import load, save
 from services.loyalty.rules import LoyaltyRules
 from services.loyalty.schedule import run_schedule
 from services.loyalty.tiers import CENTS, progress, qualifying_spend
+from shared.contracts.bounds import ID_LENGTH, Timestamp
 from shared.contracts.registry import LOYALTY_CHANGES
+from shared.params import BIGINT_MAX, NO_NUL_SCHEMA, StorableText
 from shared.security import require_client
 from shared.service import Runtime
 
+CustomerId = Annotated[
+    str, Path(min_length=1, max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), StorableText
+]
+Reference = Annotated[str, Path(min_length=1, max_length=200, json_schema_extra=NO_NUL_SCHEMA), StorableText]
+
 
 class RedemptionIn(BaseModel):
-    points: int = Field(gt=0, le=100_000_000)
+    points: StrictInt = Field(gt=0, le=100_000_000)
     reference: str = Field(min_length=1, max_length=200, description="Idempotency key of this redemption")
 
 
@@ -75,7 +82,7 @@ def loyalty_router(settings: LoyaltySettings, rules: Callable[[], LoyaltyRules])
         return [t.model_dump(mode="json") for t in current.tiers]
 
     @router.get("/members/{customer_id}", dependencies=[reader])
-    async def member(customer_id: str, request: Request) -> dict[str, Any]:
+    async def member(customer_id: CustomerId, request: Request) -> dict[str, Any]:
         """Balance, tier, qualifying spend, progress to next tier, points expiring in 30 days, benefits."""
         current = rules()
         async with runtime(request).database.connection() as conn:
@@ -101,9 +108,11 @@ def loyalty_router(settings: LoyaltySettings, rules: Callable[[], LoyaltyRules])
 
     @router.get("/members/{customer_id}/ledger", dependencies=[reader])
     async def member_ledger(
-        customer_id: str,
+        customer_id: CustomerId,
         request: Request,
-        cursor: Annotated[int | None, Query(description="entry_id to continue before")] = None,
+        cursor: Annotated[
+            int | None, Query(ge=1, le=BIGINT_MAX, description="entry_id to continue before")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:
         """Ledger entries, newest first; pass `next_cursor` back as `cursor` for the next page."""
@@ -127,7 +136,7 @@ def loyalty_router(settings: LoyaltySettings, rules: Callable[[], LoyaltyRules])
 
     @router.post("/members/{customer_id}/redemptions", status_code=201, dependencies=[operator])
     async def redeem(
-        customer_id: str, body: RedemptionIn, request: Request, response: Response
+        customer_id: CustomerId, body: RedemptionIn, request: Request, response: Response
     ) -> dict[str, Any]:
         """Spend points (oldest lots first). The same `reference` again returns the first result (200);
         more points than the balance → 409. Concurrent redemptions are serialised on the member."""
@@ -170,7 +179,7 @@ def loyalty_router(settings: LoyaltySettings, rules: Callable[[], LoyaltyRules])
         }
 
     @router.post("/members/{customer_id}/redemptions/{reference}/reversal", dependencies=[operator])
-    async def reverse(customer_id: str, reference: str, request: Request) -> dict[str, Any]:
+    async def reverse(customer_id: CustomerId, reference: Reference, request: Request) -> dict[str, Any]:
         """Restore a redemption's points to the lots they came from (once)."""
         now = datetime.now(UTC)
         async with runtime(request).database.connection() as conn:
@@ -205,13 +214,13 @@ def loyalty_router(settings: LoyaltySettings, rules: Callable[[], LoyaltyRules])
     @router.post("/ops/schedule", dependencies=[operator], tags=["operations"])
     async def schedule(
         request: Request,
-        at: Annotated[datetime | None, Query(description="Run as of this time (default: now)")] = None,
+        at: Annotated[
+            Timestamp | None, Query(description="Run as of this time with its offset (default: now)")
+        ] = None,
         tiers: Annotated[bool, Query(description="Also evaluate tier downgrades")] = False,
     ) -> dict[str, int]:
         """Run expiry, expiry reminders and (optionally) tier downgrade evaluation now, or as of `at`."""
-        now = at or datetime.now(UTC)
-        if now.tzinfo is None:
-            raise HTTPException(422, "at: needs a time zone offset")
+        now = at or datetime.now(UTC)  # `at` has its offset and lies within the contracts' window
         report = await run_schedule(runtime(request).database, rules(), now, topic, evaluate_tiers=tiers)
         return report.__dict__
 

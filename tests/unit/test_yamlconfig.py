@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, Field
 
-from shared.yamlconfig import ConfigError, parse_yaml
+from shared.yamlconfig import MAX_DEPTH, MAX_NODES, ConfigError, ConfigTooComplex, parse_yaml
 
 
 class Tier(BaseModel):
@@ -55,3 +55,41 @@ def test_hot_reload_takes_a_valid_change_and_keeps_the_old_config_on_a_bad_one(t
     os.utime(path, (2, 2))
     assert config().title == "two", "the running config stays in force"
     assert "tiers.0.spend" in (config.last_error or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("title: t\ntiers: " + "[" * 5000 + "]" * 5000 + "\n", 2),  # flow style: once a RecursionError
+        ("title: t\ntiers:\n  " + "- " * 5000 + "x\n", 3),  # block style
+    ],
+)
+def test_nesting_deeper_than_the_limit_is_refused_at_its_line_before_it_is_built(text, line):
+    with pytest.raises(ConfigTooComplex, match=rf"^x.yaml:{line}: nested deeper than {MAX_DEPTH} levels"):
+        parse_yaml(text, Config, "x.yaml")
+
+
+def test_aliases_expanding_past_the_limits_are_refused_without_being_expanded():
+    shared = parse_yaml("base: &gold {name: gold, spend: 5}\ntitle: t\ntiers: [*gold, *gold]\n", Config)
+    assert [t.name for t in shared.tiers] == ["gold", "gold"]  # within the limits: fine
+    laughs = (
+        "a: &a ["
+        + ", ".join(["lol"] * 30)
+        + "]\n"
+        + "".join(
+            f"{c}: &{c} [{', '.join([f'*{p}'] * 30)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)
+        )
+    )  # 30^7 nodes
+    with pytest.raises(ConfigTooComplex, match=rf"more than {MAX_NODES} nodes"):
+        parse_yaml(laughs, Config, "x.yaml")
+    deep = "a: &a " + "[" * 30 + "]" * 30 + "\nb: " + "[" * 30 + "*a" + "]" * 30 + "\n"
+    with pytest.raises(ConfigTooComplex, match=r"x.yaml:2: deeper than"):
+        parse_yaml(deep, Config, "x.yaml")
+    with pytest.raises(ConfigTooComplex, match=r"refers to a node that contains it"):
+        parse_yaml("a: &a [*a]\n", Config, "x.yaml")
+
+
+@pytest.mark.parametrize(("value", "problem"), [("2024-13-45", "month must be in"), ("1" * 5000, "digits")])
+def test_a_scalar_that_cannot_be_built_is_refused_at_its_line(value, problem):
+    with pytest.raises(ConfigError, match=rf"x.yaml:3: not valid YAML: .*{problem}"):
+        parse_yaml(f"title: t\ntiers: []\nwhen: {value}\n", Config, "x.yaml")
