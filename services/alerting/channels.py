@@ -5,10 +5,8 @@ Each delivery is independent; a failure raises DeliveryError with a message for 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import time
@@ -16,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import aiosmtplib
 
 from services.alerting.config import AlertingSettings
 from services.alerting.rules import AlertingConfig
+from services.alerting.ssrf import Allowed, DestinationRefused, check_url, is_guarded
+from services.alerting.ssrf import guard as guard  # re-exported: checks a URL as a send would
 
 SIGNATURE_HEADER = "X-Feedback-Signature"
 TIMESTAMP_HEADER = "X-Feedback-Timestamp"
@@ -67,43 +66,6 @@ def address(channel: str, target: str, config: AlertingConfig, settings: Alertin
     return found
 
 
-async def guard(url: str, allow: Sequence[str]) -> None:
-    """SSRF guard: http(s) only, and no loopback, private, link-local or reserved address unless allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DeliveryError(f"refused {url!r}: only http(s) URLs")
-    host = parts.hostname
-    if host in allow:
-        return
-    networks = [ipaddress.ip_network(a, strict=False) for a in allow if _is_network(a)]
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, parts.port or (443 if parts.scheme == "https" else 80)
-    )
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if any(ip in net for net in networks):
-            continue
-        if (
-            ip.is_private
-            or ip.is_loopback
-            or ip.is_link_local
-            or ip.is_multicast
-            or ip.is_reserved
-            or ip.is_unspecified
-        ):
-            raise DeliveryError(
-                f"refused {host}: resolves to non-public {ip} (allow-list it in ALERTING_WEBHOOK_ALLOW)"
-            )
-
-
-def _is_network(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
-    return True
-
-
 def _line(payload: Mapping[str, Any]) -> str:
     alert = payload["alert"]
     head = f"[{alert['level']}] {payload['transition']}: {alert['summary']}"
@@ -113,14 +75,18 @@ def _line(payload: Mapping[str, Any]) -> str:
 async def _post(
     http: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str], allow: Sequence[str]
 ) -> None:
-    await guard(url, allow)
     try:
+        check_url(url, Allowed(allow))  # a host name is checked by the session's resolver, once
+        if not is_guarded(http):
+            raise DestinationRefused("refused: the HTTP session has no SSRF guard (ssrf.guarded_connector)")
         async with http.post(
             url, data=body, headers={"Content-Type": "application/json", **headers}, allow_redirects=False
         ) as response:
             if response.status >= 300:
                 raise DeliveryError(f"HTTP {response.status}: {(await response.text())[:200]}")
             await response.read()
+    except DestinationRefused as exc:
+        raise DeliveryError(str(exc)) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 

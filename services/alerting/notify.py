@@ -25,6 +25,7 @@ from services.alerting.channels import DeliveryError, address, send
 from services.alerting.config import AlertingSettings
 from services.alerting.metrics import NOTIFICATIONS
 from services.alerting.rules import AlertingConfig
+from services.alerting.ssrf import guarded_connector
 from shared.service import Runtime
 
 log = structlog.get_logger(__name__)
@@ -160,7 +161,8 @@ class Notifier:
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)  # the lanes bound what is in flight
+        # Resolves through the SSRF guard; no connection limits: the lanes bound what is in flight.
+        connector = guarded_connector(self.settings.webhook_allow, limit=0, limit_per_host=0)
         timeout = aiohttp.ClientTimeout(total=5.0)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             recorder = asyncio.create_task(self._record_forever())

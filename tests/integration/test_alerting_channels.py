@@ -15,6 +15,7 @@ from scripts.prometheus_node import AlertmanagerNode
 from services.alerting.channels import DeliveryError, send
 from services.alerting.config import AlertingSettings
 from services.alerting.rules import AlertingConfig, Contact, load_rules
+from services.alerting.ssrf import guarded_connector
 from tests.integration.alerting_helpers import Receiver
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ async def test_email_goes_out_over_smtp():
     controller.start()
     try:
         settings = AlertingSettings(smtp_port=port)
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=guarded_connector(settings.webhook_allow)) as http:
             await send(
                 "email",
                 "managers",
@@ -81,7 +82,7 @@ async def test_slack_gets_a_text_payload_and_an_unreachable_smtp_is_a_delivery_e
     try:
         settings = AlertingSettings(webhook_allow=["127.0.0.1"], smtp_port=free_port())
         config = config_with(ops=Contact(slack=receiver.url, email="ops@example.com"))
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=guarded_connector(settings.webhook_allow)) as http:
             await send("slack", "ops", PAYLOAD, config, settings, http)
             with pytest.raises(DeliveryError, match="SMTP"):
                 await send("email", "ops", PAYLOAD, config, settings, http)
@@ -101,7 +102,7 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory):
 
 async def test_alerts_reach_a_real_alertmanager(alertmanager: str):
     settings = AlertingSettings(webhook_allow=["127.0.0.1"], alertmanager_url=alertmanager)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(connector=guarded_connector(settings.webhook_allow)) as http:
         await send("alertmanager", "executives", PAYLOAD, config_with(), settings, http)
         for _ in range(50):
             async with http.get(alertmanager + "/api/v2/alerts") as response:
