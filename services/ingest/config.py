@@ -1,12 +1,14 @@
 """Settings of the ingest service (env prefix INGEST_)."""
 
 import os
+from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, StringConstraints, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import AwareDatetime, Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.ingest.pii import ALL_KINDS, PiiKind
+from shared.contracts.bounds import EARLIEST, LATEST
 from shared.security import HASH_PATTERN, hash_key
 from shared.settings import DEV_INGEST_KEY, ServiceSettings
 
@@ -57,3 +59,23 @@ class IngestSettings(ServiceSettings):
                 "INGEST_PSEUDONYM_KEY: the development secret is refused when APP_ENV=production"
             )
         return self
+
+
+class TimeBounds(BaseSettings):
+    """How far back and ahead of this service's clock ingest accepts event times (INGEST_EARLIEST_TIME,
+    INGEST_FUTURE_TOLERANCE_S). Read from the environment by services.ingest.times, where request times are
+    checked, so that the helper processes validating batches apply the same bounds as the event loop."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+
+    earliest_time: AwareDatetime = EARLIEST
+    future_tolerance_s: float = Field(default=300.0, ge=0, le=86_400)
+    """Clients' clocks may run ahead of ours by this much."""
+
+    @field_validator("earliest_time")
+    @classmethod
+    def _within_the_contracts(cls, value: datetime) -> datetime:
+        # Earlier than the contracts allow, ingest would accept records it then cannot publish.
+        if not EARLIEST <= value < LATEST:
+            raise ValueError(f"must be from {EARLIEST.isoformat()} and before {LATEST.isoformat()}")
+        return value

@@ -13,8 +13,10 @@ caller validates with pydantic, which also words the errors) on anything else:
 - `occurred_at` must have an offset (msgspec accepts naive times), and a body with a seventh fraction
   digit anywhere gives up (msgspec rounds it, pydantic truncates); msgspec reads fewer time formats
   than pydantic (no `_` separator), never a format pydantic refuses;
-- text empty without a score, metadata over 8 KB or with a key pydantic would strip, a time too far in
-  the future, a NUL anywhere: give up.
+- text empty without a score, metadata over 8 KB or with a key pydantic would strip, a time outside
+  services.ingest.times.accepted_times() (too early or too far ahead), a NUL anywhere: give up;
+- scores are integers and times are strings here as in FeedbackIn (strict: no booleans, no numbers for
+  times), and msgspec's bounds on them are FeedbackIn's.
 
 tests/unit/test_ingest_plain.py compares the two readings on generated bodies.
 """
@@ -23,14 +25,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from pydantic_core import to_json
 
-from services.ingest.schemas import FUTURE_TOLERANCE, MAX_METADATA_BYTES
+from services.ingest.schemas import MAX_METADATA_BYTES
+from services.ingest.times import accepted_times
 from shared.contracts.feedback import Channel, Language
 
 WHITESPACE = (
@@ -92,14 +94,14 @@ def plain_records(raw: bytes) -> list[PlainFeedback] | None:
         records = _DECODE(raw).records
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    latest = time.time() + FUTURE_TOLERANCE.total_seconds()
+    earliest, latest = accepted_times()
     for record in records:
-        if not _settle(record, latest):
+        if not _settle(record, earliest, latest):
             return None
     return records
 
 
-def _settle(record: PlainFeedback, latest: float) -> bool:
+def _settle(record: PlainFeedback, earliest: float, latest: float) -> bool:
     """Strip and check what msgspec does not; False: not plainly valid."""
     for name in _STRIPPED:
         value = getattr(record, name)
@@ -116,7 +118,7 @@ def _settle(record: PlainFeedback, latest: float) -> bool:
     if not stripped and all(getattr(record, name) is None for name in _SCORES):
         return False
     moment = record.occurred_at
-    if moment.tzinfo is None or moment.timestamp() > latest:  # not_in_future's test (0.7 µs; `>` 0.8)
+    if moment.tzinfo is None or not earliest <= moment.timestamp() <= latest:  # within_accepted_times' test
         return False
     metadata = record.metadata
     if not metadata:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from services.ingest.times import EventTime
+from shared.contracts.bounds import Amount, Ces, Csat, Nps, Number, Price, Quantity, Stars
+from shared.contracts.commerce import MAX_LINE_ITEMS
 from shared.contracts.feedback import Channel, Language
 
-FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_METADATA_BYTES = 8 * 1024
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=100)]
@@ -21,12 +20,6 @@ Label = Annotated[str, Field(min_length=1, max_length=100)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-def not_in_future(value: datetime) -> datetime:
-    if value.timestamp() > time.time() + FUTURE_TOLERANCE.total_seconds():
-        raise ValueError("must not be more than 5 minutes in the future")
-    return value
 
 
 class FeedbackIn(Strict):
@@ -56,10 +49,10 @@ class FeedbackIn(Strict):
     external_id: Id
     channel: Channel
     customer_id: Id
-    csat: int | None = Field(default=None, ge=1, le=5)
-    nps: int | None = Field(default=None, ge=0, le=10)
-    ces: int | None = Field(default=None, ge=1, le=7)
-    stars: int | None = Field(default=None, ge=1, le=5)
+    csat: Csat | None = None
+    nps: Nps | None = None
+    ces: Ces | None = None
+    stars: Stars | None = None
     # Declared after the scores so that its validator can see them.
     text: str = Field(default="", max_length=10_000, validate_default=True)
     language: Language | None = None
@@ -67,10 +60,8 @@ class FeedbackIn(Strict):
     region: Label | None = None
     store_id: Label | None = None
     product_id: Label | None = None
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-    _future = field_validator("occurred_at")(not_in_future)
 
     @field_validator("metadata")
     @classmethod
@@ -97,8 +88,8 @@ class FeedbackBatchIn(Strict):
 
 class LineItemIn(Strict):
     sku: Id
-    quantity: int = Field(ge=1)
-    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    quantity: Quantity
+    unit_price: Price
 
 
 class PurchaseIn(Strict):
@@ -106,14 +97,12 @@ class PurchaseIn(Strict):
     external_id: Id
     order_id: Id
     customer_id: Id
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: Amount
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    occurred_at: AwareDatetime
-    items: list[LineItemIn] = Field(default_factory=list, max_length=500)
+    occurred_at: EventTime
+    items: list[LineItemIn] = Field(default_factory=list, max_length=MAX_LINE_ITEMS)
     channel: Channel | None = None
     store_id: Label | None = None
-
-    _future = field_validator("occurred_at")(not_in_future)
 
 
 class RefundIn(Strict):
@@ -121,8 +110,8 @@ class RefundIn(Strict):
     external_id: Id
     order_id: Id
     customer_id: Id
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
-    occurred_at: AwareDatetime | None = None
+    amount: Amount
+    occurred_at: EventTime | None = None
 
 
 class ReferralIn(Strict):
@@ -130,7 +119,7 @@ class ReferralIn(Strict):
     external_id: Id
     referrer_id: Id
     referee_id: Id
-    occurred_at: AwareDatetime | None = None
+    occurred_at: EventTime | None = None
 
 
 class SurveyCompletedIn(Strict):
@@ -138,7 +127,7 @@ class SurveyCompletedIn(Strict):
     external_id: Id
     customer_id: Id
     survey_id: Id
-    occurred_at: AwareDatetime | None = None
+    occurred_at: EventTime | None = None
 
 
 EventIn = Annotated[PurchaseIn | RefundIn | ReferralIn | SurveyCompletedIn, Field(discriminator="type")]
@@ -152,15 +141,19 @@ class EmailWebhookIn(Strict):
     to: str | None = Field(default=None, max_length=320)
     subject: str = Field(default="", max_length=1000)
     body: str = Field(default="", max_length=10_000)
-    received_at: AwareDatetime
+    received_at: EventTime
     customer_id: Id | None = None
     business_line: Label | None = None
+
+
+MAX_CALL_S = 86_400.0
+"""A segment starting later than a day into the call is a unit mistake (milliseconds), not a call."""
 
 
 class TranscriptSegment(Strict):
     speaker: Literal["customer", "agent", "ivr"]
     text: str = Field(max_length=10_000)
-    start_s: float | None = Field(default=None, ge=0)
+    start_s: Number | None = Field(default=None, ge=0, le=MAX_CALL_S)
 
 
 class CallTranscriptIn(Strict):
@@ -169,9 +162,9 @@ class CallTranscriptIn(Strict):
     call_id: Id
     customer_id: Id
     agent_id: Label | None = None
-    started_at: AwareDatetime
+    started_at: EventTime
     segments: list[TranscriptSegment] = Field(min_length=1, max_length=2000)
-    csat: int | None = Field(default=None, ge=1, le=5)
+    csat: Csat | None = None
     business_line: Label | None = None
     region: Label | None = None
 

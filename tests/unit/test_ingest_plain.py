@@ -27,6 +27,8 @@ TIMES = [
     "2026-11-20T09:30:00.123456+08:00",
     "2026-11-20T09:30:00+0800",
     (NOW + timedelta(minutes=4)).isoformat(),
+    "2000-01-01T00:00:00Z",  # the earliest accepted
+    "1999-12-31T23:30:00-01:00",  # 2000 in UTC
 ]
 ODD_TIMES = [
     "2026-11-20_09:30:00Z",
@@ -40,6 +42,13 @@ ODD_TIMES = [
     "2026-11-20T09:30:00,5Z",
     "2026-11-20",
     (NOW + timedelta(minutes=6)).isoformat(),
+    "0001-01-01T00:00:00+00:00",  # before the earliest accepted time
+    "1999-12-31T23:59:59Z",
+    "2000-01-01T00:30:00+01:00",  # 1999 in UTC
+    "9999-12-31T23:59:59-01:00",
+    0,  # numbers are not times
+    1_700_000_000,
+    "1700000000",
 ]
 _PAD = st.sampled_from(["", "", "", " ", "\t", "\n", "\u3000", "\xa0", "\x1f", "\u200b", "\x85"])
 _WORD = st.sampled_from(["x", "C1", "客服", "a b", "13812345678", "x@y.com", "e" * 100])
@@ -163,7 +172,7 @@ def test_everyday_bodies_take_the_plain_reading():
 def test_what_only_pydantic_reads_or_words_is_left_to_it():
     base = {"external_id": "e", "channel": "web", "customer_id": "c", "text": "t", "occurred_at": TIMES[0]}
     for change in (
-        {"csat": "3"},  # pydantic coerces in lax mode
+        {"csat": "3"},  # refused (strict), in pydantic's words
         {"external_id": " \u3000 "},  # empty once stripped
         {"text": "", "csat": None},  # neither text nor score
         {"occurred_at": "2026-11-20T09:30:00"},  # no offset
@@ -195,3 +204,22 @@ def test_model_hash_and_plain_hash_agree():
     [model] = _ALL_VALID.validate_json(raw).records
     assert isinstance(plain, PlainFeedback)
     assert feedback_lot("pos", [plain], KINDS).payload_hashes == [model_hash("feedback", model)]
+
+
+OUT_OF_BOUNDS = [
+    {"occurred_at": "0001-01-01T00:00:00+00:00"},
+    {"occurred_at": "1999-12-31T23:59:59.999999Z"},
+    {"occurred_at": "2000-01-01T00:59:59+01:00"},
+    {"occurred_at": 0},
+    {"occurred_at": "1700000000"},
+    {"csat": True},
+    {"stars": 1.0},
+]
+
+
+def test_out_of_bounds_records_are_refused_by_both_readings():
+    base = {"external_id": "e", "channel": "web", "customer_id": "c", "text": "t", "occurred_at": TIMES[0]}
+    for change in OUT_OF_BOUNDS:
+        raw = json.dumps({"records": [{**base, **change}]}).encode()
+        assert plain_records(raw) is None, change
+        assert pydantic_reading(raw) is None, change
