@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks.common import Server, ensure_wrk, run_wrk, say, write_report
 from scripts.stack import infra_env, infra_up
+from services.ingest.pii import Masking
 from services.ingest.records import feedback_submission
 from services.ingest.schemas import FeedbackIn
 from shared.contracts.registry import FEEDBACK_RECEIVED, TOPICS
@@ -47,6 +48,7 @@ TEXTS = [
     "车门生锈了，才买了三个月",
     "Great staff at the Pudong store, very helpful!",
 ]
+MASKING = Masking(frozenset(["email", "phone"]), b"bench-key")
 
 
 def record(i: int, run: str) -> dict[str, Any]:
@@ -91,8 +93,7 @@ async def raw_producer_rate(bootstrap: str) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     total = BATCHES * BATCH_SIZE
     subs = [
-        feedback_submission("demo", FeedbackIn.model_validate(record(i, run)), ["email", "phone"])
-        for i in range(total)
+        feedback_submission("demo", FeedbackIn.model_validate(record(i, run)), MASKING) for i in range(total)
     ]
     messages = [s.build(uuid.uuid4()) for s in subs]
     settings = KafkaSettings()

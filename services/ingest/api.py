@@ -12,6 +12,7 @@ from pydantic_core import to_json
 from services.ingest import metrics
 from services.ingest.config import IngestSettings
 from services.ingest.direct import direct_route, is_json, refuse_nul
+from services.ingest.pii import Masking
 from services.ingest.prepare import Preparer, prepare_single
 from services.ingest.ratelimit import TokenBuckets
 from services.ingest.records import (
@@ -51,7 +52,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     """`preparer`: where batch bodies are validated, masked and serialized (default: in-process)."""
     preparer = preparer or Preparer(0)
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
-    pii_kinds = frozenset(settings.pii_kinds)
+    masking = Masking(frozenset(settings.pii_kinds), settings.pseudonym_key.get_secret_value().encode())
 
     def admitted(request: Request, presented: str | None) -> str:
         """The calling client's name: 401 without a valid key, 429 over its rate or while its address is
@@ -135,7 +136,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     async def feedback_handler(request: Request) -> Response:
         who = admit(request)
         json_body = is_json(request.headers.get("content-type"))
-        lot = prepare_single(who, await request.body(), json_body, pii_kinds)
+        lot = prepare_single(who, await request.body(), json_body, masking)
         result = await submit_one(ingestor_of(request), who, lot)
         code, body = answered(result, "feedback_id")
         return Response(to_json(body), status_code=code, media_type="application/json")
@@ -143,7 +144,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     async def batch_handler(request: Request) -> Response:
         who = admit(request)
         json_body = is_json(request.headers.get("content-type"))
-        lot, indices, rejected = await preparer.prepare(who, await request.body(), json_body, pii_kinds)
+        lot, indices, rejected = await preparer.prepare(who, await request.body(), json_body, masking)
         metrics.BATCH_SIZE.observe(lot.size + len(rejected))
         outcome = await submit(ingestor_of(request), who, lot)
         items: list[dict[str, Any]] = [
@@ -211,7 +212,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
     ) -> EventAccepted:
         """A business event for loyalty: purchase, refund, referral or survey_completed."""
         refuse_nul(event)
-        result = await submit_one(ingest, who, single_lot(event_submission(who, event)))
+        result = await submit_one(ingest, who, single_lot(event_submission(who, event, masking)))
         return EventAccepted.model_validate(answer(result, response, "event_id"))
 
     @router.post("/adapters/email", status_code=202, responses=responses, tags=["channel adapters"])
@@ -224,7 +225,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
             lambda: email_to_feedback(mail, settings.pseudonym_key.get_secret_value()),
             {"text": "body", "occurred_at": "received_at"},
         )
-        result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, pii_kinds)))
+        result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, masking)))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     @router.post("/adapters/call-transcript", status_code=202, responses=responses, tags=["channel adapters"])
@@ -236,7 +237,7 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         item = adapted(
             lambda: transcript_to_feedback(call), {"text": "segments", "occurred_at": "started_at"}
         )
-        result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, pii_kinds)))
+        result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, masking)))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
     return router

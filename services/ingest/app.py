@@ -16,7 +16,9 @@ Accepts omnichannel feedback and business events over HTTP and publishes them to
 * `202` means Kafka acknowledged the record (acks=all); `200` means this `external_id` was already
   accepted with the same payload; `409` means it was accepted with a different one.
 * `503` with `Retry-After` means the broker or database is unavailable: nothing was accepted, retry.
-* Personal data (e-mail, phone, card and ID numbers) in text and metadata is masked before publication.
+* Personal data (e-mail, phone, card and ID numbers) in text and metadata is masked before publication;
+  in identifiers (customer, store, product, order ids, region, external_id) it is replaced by a stable
+  keyed pseudonym (`pii_` and 20 letters), so records of one customer still join.
 """
 
 

@@ -30,7 +30,8 @@ class IngestSettings(ServiceSettings):
 
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     pii_kinds: set[PiiKind] = Field(default_factory=lambda: set(ALL_KINDS))
-    """Kinds of personal data masked in text and free-form fields; [] turns masking off."""
+    """Kinds of personal data masked in text and metadata (keys and values) and replaced by pseudonyms
+    in identifiers; [] turns both off."""
 
     database_timeout_s: float = Field(default=10.0, gt=0)
     """How long claiming records may take before the request answers 503 (database hung or locked)."""
@@ -42,7 +43,9 @@ class IngestSettings(ServiceSettings):
     2 CPUs two helpers took batch throughput ~19 % above one (the OS shares the cores out)."""
 
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
-    """Keyed-hash secret turning e-mail senders without a customer_id into stable pseudonyms."""
+    """Keyed-hash secret of the stable pseudonyms that replace personal data in identifiers (see
+    services.ingest.pii) and of e-mail senders without a customer_id. Changing it changes every
+    pseudonym: customers seen before no longer join with their history."""
 
     def helper_processes(self) -> int:
         if self.prepare_workers is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from services.ingest.language import detect_language
-from services.ingest.pii import Masker, PiiKind
+from services.ingest.pii import Masking
 from services.ingest.plain import PlainFeedback
 from services.ingest.schemas import (
     CallTranscriptIn,
@@ -50,8 +50,10 @@ def model_hash(kind: str, model: BaseModel) -> str:
     return hashlib.sha256(kind.encode() + b"\x00" + model.__pydantic_serializer__.to_json(model)).hexdigest()
 
 
-_OPTIONAL_FIELDS = ("csat", "nps", "ces", "stars", "business_line", "region", "store_id", "product_id")
+_SCORES = ("csat", "nps", "ces", "stars")
 """FeedbackIn's fields published as given when set (the others are masked, detected or renamed)."""
+_LABELS = ("business_line", "region", "store_id", "product_id")
+"""FeedbackIn's optional identifiers, published when set (pseudonymised, as the other identifiers)."""
 _FEEDBACK_HEADERS = (("event_type", b"feedback.received"), ("event_version", b"1"))
 
 
@@ -104,16 +106,16 @@ _VALUE_ID = b',"payload":{"feedback_id":"'
 _ENCODE = msgspec.json.Encoder().encode
 
 
-def feedback_lot(
-    client: str, items: Sequence[FeedbackIn | PlainFeedback], pii_kinds: Iterable[PiiKind]
-) -> Lot:
-    """Mask, hash and serialize validated records into a Lot, each under a new proposed id, in one pass
-    (13-15 µs a record, the bulk of a batch's CPU). The payload is serialized before the id is known
-    and spliced into the envelope: the bytes encode_record would make (tests compare them)."""
+def feedback_lot(client: str, items: Sequence[FeedbackIn | PlainFeedback], masking: Masking) -> Lot:
+    """Mask (text, metadata), pseudonymise (identifiers, and so the key and the stored external_id),
+    hash and serialize validated records into a Lot, each under a new proposed id, in one pass (the
+    bulk of a batch's CPU). The payload is serialized before the id is known and spliced into the
+    envelope: the bytes encode_record would make (tests compare them)."""
     ids = new_ids(len(items))
     source, produced_at = to_json(client), to_json(datetime.now(UTC))
     after_time = b',"produced_at":' + produced_at + b',"source":' + source + b',"key":'
-    masker = Masker(pii_kinds if isinstance(pii_kinds, frozenset) else frozenset(pii_kinds))
+    masker = masking.masker()
+    identifier = masker.identifier
     external_ids: list[str] = []
     hashes: list[str] = []
     keys: list[bytes] = []
@@ -125,27 +127,32 @@ def feedback_lot(
         metadata = item.metadata
         if metadata:
             metadata = masker.value(metadata)
-        counts = masker.counts
-        if counts:
-            masker.counts = {}
-        else:
-            counts = _NO_PII
-        customer_id = item.customer_id
+        customer_id, external_id = identifier(item.customer_id), identifier(item.external_id)
         payload = {
             "client_id": client,
-            "external_id": item.external_id,
+            "external_id": external_id,
             "text": text,
             "language": item.language or detect_language(text),
             "metadata": metadata,
-            "pii_masked": counts,
+            "pii_masked": _NO_PII,  # counted below, the labels too
             "channel": item.channel,
             "customer_id": customer_id,
             "occurred_at": item.occurred_at,
         }
-        for name in _OPTIONAL_FIELDS:
+        for name in _SCORES:
             value = getattr(item, name)
             if value is not None:
                 payload[name] = value
+        for name in _LABELS:
+            value = getattr(item, name)
+            if value is not None:
+                payload[name] = identifier(value)
+        counts = masker.counts
+        if counts:
+            masker.counts = {}
+            payload["pii_masked"] = counts
+        else:
+            counts = _NO_PII
         if isinstance(item, PlainFeedback):
             given = item.hash_json()
             body = _ENCODE(payload) if not metadata else to_json(payload)  # msgspec: see hash_json
@@ -153,7 +160,7 @@ def feedback_lot(
             given = item.__pydantic_serializer__.to_json(item)
             body = to_json(payload)
         event_id = record_id.encode()
-        external_ids.append(item.external_id)
+        external_ids.append(external_id)
         hashes.append(hashlib.sha256(b"feedback\x00" + given).hexdigest())
         keys.append(customer_id.encode())
         values.append(
@@ -207,16 +214,16 @@ def single_lot(sub: Submission) -> Lot:
     )
 
 
-def feedback_submission(client: str, item: FeedbackIn, pii_kinds: Iterable[PiiKind]) -> Submission:
+def feedback_submission(client: str, item: FeedbackIn, masking: Masking) -> Submission:
     """One record as a Submission (the channel adapters' path), built as a batch's records are."""
-    lot = feedback_lot(client, [item], pii_kinds)
+    lot = feedback_lot(client, [item], masking)
 
     def build(record_id: UUID) -> Record:
         event_id = str(record_id)
         return lot.keys[0], lot.value_for(0, event_id), [("event_id", event_id.encode()), *lot.headers]
 
     return Submission(
-        external_id=item.external_id,
+        external_id=lot.external_ids[0],
         kind="feedback",
         channel=item.channel,
         topic=FEEDBACK_RECEIVED,
@@ -238,13 +245,16 @@ _EVENT_MODELS: dict[str, type[BaseModel]] = {
 _EVENT_ENVELOPES: dict[str, type[Envelope[Any]]] = {name: Envelope[m] for name, m in _EVENT_MODELS.items()}  # type: ignore[valid-type]
 
 
-def event_submission(client: str, event: EventIn) -> Submission:
+def event_submission(client: str, event: EventIn, masking: Masking) -> Submission:
+    """The event as published: every string in it (ids, order and survey ids, SKUs) pseudonymised
+    where it holds personal data, and so its key (the customer, or the referrer) and external_id."""
     model = _EVENT_MODELS[event.type]
-    key = event.referrer_id if isinstance(event, ReferralIn) else event.customer_id
     occurred_at = event.occurred_at or datetime.now(UTC)
-    body = event.model_dump(
-        exclude={"type", "occurred_at"} if not isinstance(event, PurchaseIn) else {"type"}
+    masker = masking.masker()
+    body = masker.identifiers(
+        event.model_dump(exclude={"type", "occurred_at"} if not isinstance(event, PurchaseIn) else {"type"})
     )
+    key = body["referrer_id"] if isinstance(event, ReferralIn) else body["customer_id"]
 
     def build(record_id: UUID) -> Record:
         envelope = _EVENT_ENVELOPES[event.type](
@@ -258,12 +268,12 @@ def event_submission(client: str, event: EventIn) -> Submission:
         return envelope.record()
 
     return Submission(
-        external_id=event.external_id,
+        external_id=body["external_id"],
         kind=event.type,
         channel=getattr(event, "channel", None) or "none",
         topic=COMMERCE_EVENTS,
         payload_hash=model_hash(event.type, event),
-        pii_masked={},
+        pii_masked=masker.counts,
         build=build,
     )
 

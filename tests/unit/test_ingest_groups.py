@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.ingest.pii import Masking
 from services.ingest.records import Lot, feedback_lot
 from services.ingest.schemas import FeedbackIn
 from services.ingest.service import Ingestor, Outcome, Unavailable
@@ -70,7 +71,7 @@ def lot(*records: dict[str, Any]) -> Lot:
         )
         for r in records
     ]
-    return feedback_lot("demo", items, frozenset(["phone"]))
+    return feedback_lot("demo", items, Masking(frozenset(["phone"]), b"test-key"))
 
 
 async def until_claimed(ingestor: Ingestor) -> None:

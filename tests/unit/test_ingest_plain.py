@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.ingest.pii import ALL_KINDS
+from services.ingest.pii import ALL_KINDS, Masking
 from services.ingest.plain import WHITESPACE, PlainFeedback, plain_records
 from services.ingest.prepare import _ALL_VALID, prepare_batch
 from services.ingest.records import feedback_lot, model_hash
 
-KINDS = frozenset(ALL_KINDS)
+KINDS = Masking(frozenset(ALL_KINDS), b"test-key")
 NOW = datetime.now(UTC)
 TIMES = [
     "2026-11-20T09:30:00+08:00",

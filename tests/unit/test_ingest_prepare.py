@@ -12,10 +12,10 @@ import uuid
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from services.ingest.pii import ALL_KINDS
+from services.ingest.pii import ALL_KINDS, Masking
 from services.ingest.prepare import OFFLOAD_MIN_BYTES, Prepared, Preparer, prepare_batch
 
-KINDS = frozenset(ALL_KINDS)
+KINDS = Masking(frozenset(ALL_KINDS), b"test-key")
 
 
 def body(count: int, **extra: object) -> bytes:
