@@ -59,7 +59,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def _refuse_expansion(root: yaml.Node, source: str) -> None:
     """ConfigTooComplex when aliases make the document deeper than MAX_DEPTH, larger than MAX_NODES, or
-    contain themselves. Iterative, each node measured once: the expansion itself is never built."""
+    contain themselves. Iterative, each node sized once: the expansion itself is never built."""
     measured: dict[int, tuple[int, int]] = {}  # id(node) → (nodes, depth) of its expansion
     expanding: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
