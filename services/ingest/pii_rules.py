@@ -50,9 +50,22 @@ def _luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+CARD_GROUPINGS = frozenset({(4, 6, 4), (4, 6, 5)})
+"""Diners' and Amex's groups; every other card is written in fours (the last group shorter)."""
+
+
+def _card_grouping(span: str) -> bool:
+    """Whether the digit groups are the way a card number is written: one run, fours, or 4-6-4/4-6-5.
+    An identifier such as F8506053787-123 has a card's digit count and passes Luhn one time in ten."""
+    groups = tuple(len(group) for group in _GROUP.findall(span))
+    if len(groups) == 1 or groups in CARD_GROUPINGS:
+        return True
+    return all(size == 4 for size in groups[:-1]) and groups[-1] <= 4
+
+
 def _is_card(span: str) -> bool:
     digits = span.translate(_NOT_DIGITS)
-    if not 13 <= len(digits) <= 19 or not _luhn_valid(digits):
+    if not 13 <= len(digits) <= 19 or not _card_grouping(span) or not _luhn_valid(digits):
         return False
     # One dot or slash is a decimal point or a fraction; a card grouped by them has several.
     return ("." not in span and "/" not in span) or len(span) - len(digits) >= 2

@@ -40,6 +40,7 @@ def masked(text: str) -> tuple[str, dict[str, int]]:
         ("ID 110105 19900307 123X ok", "ID **************123X ok", "id_number"),
         ("ID 110105.1990.0307.1234", "ID **************1234", "id_number"),
         ("ID 110105-19900307-1234", "ID **************1234", "id_number"),
+        ("Amex 3782 822463 10005 on file", "Amex **** **** **** 0005 on file", "card"),
     ],
 )
 def test_each_kind_is_masked_and_counted(text, expected, kind):
@@ -205,7 +206,19 @@ def test_pseudonyms_are_keyed_letters_after_pii():
 
 
 @pytest.mark.parametrize(
-    "ordinary", ["C10086", "c-123", "web-2026-000123", "SH-017", "20261120000123", "nps-q4", "v1.2.3"]
+    "ordinary",
+    [
+        "C10086",
+        "c-123",
+        "web-2026-000123",
+        "SH-017",
+        "20261120000123",
+        "nps-q4",
+        "v1.2.3",
+        # 13 Luhn-valid digits, but grouped as no card is written
+        "F8506053787-105",
+        "batch 2026112/0000/1238",
+    ],
 )
 def test_identifiers_without_personal_data_pass_unchanged(ordinary):
     masker = Masker(pseudonym_key=KEY)
