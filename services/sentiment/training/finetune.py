@@ -33,6 +33,8 @@ def buckets(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list
 def predictor(
     model: BertForSequenceClassification, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64
 ) -> Callable[[Sequence[str]], np.ndarray]:
+    length = min(MAX_LENGTH, model.config.max_position_embeddings)
+
     def predict(texts: Sequence[str]) -> np.ndarray:
         model.eval()
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -44,7 +46,7 @@ def predictor(
                     [texts[i] for i in idx],
                     padding=True,
                     truncation=True,
-                    max_length=MAX_LENGTH,
+                    max_length=length,
                     return_tensors="pt",
                 )
                 enc = enc.to(model.device)
@@ -79,6 +81,7 @@ def finetune(
         label2id={v: k for k, v in STAR_LABELS.items()},
         ignore_mismatched_sizes=True,
     ).to(device)
+    length = min(MAX_LENGTH, model.config.max_position_embeddings)
     texts = [t for t, _ in train]
     targets = torch.tensor([y for _, y in train], dtype=torch.float32, device=device)
     lengths = [len(t) for t in texts]
@@ -97,7 +100,7 @@ def finetune(
                 [texts[i] for i in batch],
                 padding=True,
                 truncation=True,
-                max_length=MAX_LENGTH,
+                max_length=length,
                 return_tensors="pt",
             ).to(device)
             log_probs = torch.log_softmax(model(**enc).logits, -1)
