@@ -77,8 +77,13 @@ class DlqLimit:
             raise DlqLimitExceeded(f"{invalid_count} of the last {len(self._recent)} messages were invalid")
 
 
-def dlq_headers(record: ConsumerRecord, error: str, cause: DlqCause = "invalid") -> list[tuple[str, bytes]]:
-    """The original headers plus where the record came from and why it was dead-lettered."""
+def dlq_headers(
+    record: ConsumerRecord, error: str, cause: DlqCause = "invalid", *, service: str
+) -> list[tuple[str, bytes]]:
+    """The original headers plus where the record came from, which service refused it and why.
+
+    `dlq.service` matters where a topic has several consumers (feedback.received.v1: sentiment and
+    loyalty): each dead-letters on its own, into the same DLQ."""
     original = list(record.headers or ())
     return [
         *original,
@@ -86,6 +91,7 @@ def dlq_headers(record: ConsumerRecord, error: str, cause: DlqCause = "invalid")
         ("dlq.original.partition", str(record.partition).encode()),
         ("dlq.original.offset", str(record.offset).encode()),
         ("dlq.original.timestamp", str(record.timestamp).encode()),
+        ("dlq.service", service.encode()),
         ("dlq.cause", cause.encode()),
         ("dlq.error", error[:2000].encode()),
         ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
@@ -101,11 +107,10 @@ class DeadLetterWriter:
     async def write(self, record: ConsumerRecord, dlq: str, error: str, cause: DlqCause) -> bool:
         """Retries while the broker is away; False only when stop() interrupted that (nothing written)."""
         backoff = Backoff(first=0.5, cap=10.0)
+        headers = dlq_headers(record, error, cause, service=self._service)
         while True:
             try:
-                await self._producer.send_raw_many(
-                    dlq, [(record.key, record.value, dlq_headers(record, error, cause))]
-                )
+                await self._producer.send_raw_many(dlq, [(record.key, record.value, headers)])
                 break
             except BrokerUnavailable as exc:
                 log.warning("kafka_dlq_write_failed", topic=dlq, error=str(exc))
