@@ -10,6 +10,7 @@ import numpy as np
 
 from services.alerting.rules import Condition
 from shared.contracts.feedback import FeedbackScored
+from shared.textfold import to_simplified
 
 LABEL_CODES = {"negative": 0, "neutral": 1, "positive": 2}
 TIER_CODES = {"bronze": 0, "silver": 1, "gold": 2, "diamond": 3}
@@ -38,7 +39,8 @@ class Columns:
     @property
     def texts(self) -> list[str]:
         if self._texts is None:
-            self._texts = [e.text.lower() for e in self.events]
+            # Keywords and texts meet in Simplified Chinese: 生銹 counts for a rule written 生锈.
+            self._texts = [to_simplified(e.text.lower()) for e in self.events]
         return self._texts
 
     def values(self, dimension: str) -> list[str]:
@@ -153,7 +155,7 @@ def compile_condition(condition: Condition) -> Check:
         aspects, aspect_label = list(c.aspects), c.aspect_label
         parts.append(lambda b: _aspects(b, aspects, aspect_label))
     if c.keywords:
-        pattern = re.compile("|".join(re.escape(w.lower()) for w in c.keywords))
+        pattern = re.compile("|".join(re.escape(to_simplified(w.lower())) for w in c.keywords))
         parts.append(lambda b: _keywords(b, pattern))
     alternatives = [compile_condition(alt) for alt in c.any_of or []]
 

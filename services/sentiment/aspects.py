@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.feedback import Aspect, SentimentLabel
+from shared.textfold import to_simplified
 from shared.yamlconfig import load_yaml
 
 DEFAULT_ASPECTS = Path(__file__).with_name("aspects.yaml")
@@ -50,15 +51,19 @@ def _en_pattern(words: list[str]) -> re.Pattern[str] | None:
     )
 
 
+def _folded(words: list[str]) -> list[str]:
+    return list(dict.fromkeys(to_simplified(word) for word in words))
+
+
 class AspectTagger:
     """Pure and thread-safe: built once from a taxonomy, then `tag(text, overall)` per feedback."""
 
     def __init__(self, taxonomy: AspectTaxonomy) -> None:
-        self.aspects = [(name, kw.zh, _en_pattern(kw.en)) for name, kw in taxonomy.aspects.items()]
+        self.aspects = [(name, _folded(kw.zh), _en_pattern(kw.en)) for name, kw in taxonomy.aspects.items()]
         cues = taxonomy.cues
-        self.positive = (cues.positive.zh, _en_pattern(cues.positive.en))
-        self.negative = (cues.negative.zh, _en_pattern(cues.negative.en))
-        self.negators_zh = tuple(cues.negators.zh)
+        self.positive = (_folded(cues.positive.zh), _en_pattern(cues.positive.en))
+        self.negative = (_folded(cues.negative.zh), _en_pattern(cues.negative.en))
+        self.negators_zh = tuple(_folded(cues.negators.zh))
         self.negators_en = _en_pattern([w for w in cues.negators.en if w != "n't"])
 
     def _hits(self, clause: str, zh: list[str], en: re.Pattern[str] | None) -> list[tuple[int, str]]:
@@ -81,8 +86,9 @@ class AspectTagger:
         return balance
 
     def tag(self, text: str, overall: SentimentLabel) -> list[Aspect]:
-        """Aspects mentioned in `text`; each labelled by the cue balance of its clauses, else `overall`."""
-        clauses = [c for c in _CLAUSE.split(text) if c and c.strip()]
+        """Aspects mentioned in `text`; each labelled by the cue balance of its clauses, else `overall`.
+        Text and keywords are compared in Simplified Chinese, so either script matches either."""
+        clauses = [c for c in _CLAUSE.split(to_simplified(text)) if c and c.strip()]
         found: list[Aspect] = []
         for name, zh, en in self.aspects:
             keywords: list[str] = []

@@ -12,6 +12,7 @@ from services.sentiment.config import SentimentSettings
 from services.sentiment.metrics import FLAGS, LABELS, MODEL, STARS, business_line_label
 from services.sentiment.scoring import ScoringContext, build_scored
 from shared.contracts.feedback import FeedbackReceived, FeedbackScored, ModelRef
+from shared.textfold import to_simplified
 
 
 @dataclass
@@ -22,9 +23,11 @@ class Scorer:
 
     async def score_texts(self, texts: Sequence[str], *, urgent: bool = False) -> list[Scored | None]:
         """None for empty (whitespace-only) texts, which are not run through the model. `urgent` (an API
-        caller waiting) goes ahead of the consumer's backlog."""
+        caller waiting) goes ahead of the consumer's backlog. The model reads Traditional Chinese folded
+        to Simplified, the script it was trained on."""
         nonempty = [i for i, t in enumerate(texts) if t.strip()]
-        results = await self.batcher.score([texts[i] for i in nonempty], urgent=urgent) if nonempty else []
+        folded = [to_simplified(texts[i]) for i in nonempty]
+        results = await self.batcher.score(folded, urgent=urgent) if nonempty else []
         out: list[Scored | None] = [None] * len(texts)
         for i, result in zip(nonempty, results, strict=True):
             out[i] = result
