@@ -81,17 +81,23 @@ async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l
     async with alerting_app(kafka_settings, rules, clock) as (_, http):
         await send(producer, kafka_settings, [tier_doc("VIP-1", "gold")], LOYALTY_CHANGES)
         await asyncio.sleep(1.0)
-        await send(
-            producer,
-            kafka_settings,
-            [
-                scored_doc("C-1", 1, "negative", "retail", clock.now),
-                scored_doc("VIP-1", 1, "negative", "retail", clock.now),
-            ],
-        )
+        sent = [
+            scored_doc("C-1", 1, "negative", "retail", clock.now),
+            scored_doc("VIP-1", 1, "negative", "retail", clock.now),
+        ]
+        await send(producer, kafka_settings, sent)
         found = {a["customer_id"]: a for a in await alerts_of(http, rule, 2)}
         assert found["C-1"]["level"] == "L1"
         assert found["VIP-1"]["level"] == "L2"
+        # Evidence says which model gave the verdict and where the scored event sits in Kafka.
+        model = sent[0]["payload"]["model"]
+        [evidence] = found["C-1"]["evidence"]
+        assert evidence["feedback_id"] == sent[0]["payload"]["feedback_id"]
+        assert evidence["model"] == f"{model['id']}@{model['version']}"
+        topic, partition, offset = evidence["offset"].rsplit("/", 2)
+        assert topic == spec_topic(FEEDBACK_SCORED, kafka_settings)
+        assert int(partition) >= 0
+        assert int(offset) >= 0
         await eventually(lambda: len(receiver.requests) >= 2, what="two webhook deliveries")
         events = await read_all(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 2)
         await asyncio.sleep(0.5)
