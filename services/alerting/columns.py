@@ -103,6 +103,10 @@ def _aspects(batch: Columns, names: list[str], label: str | None) -> np.ndarray:
     )
 
 
+def _flagged(batch: Columns, flags: frozenset[str]) -> np.ndarray:
+    return np.fromiter((not flags.isdisjoint(e.flags) for e in batch.events), dtype=bool, count=batch.size)
+
+
 def _keywords(batch: Columns, pattern: re.Pattern[str]) -> np.ndarray:
     text, starts = batch.joined_text()
     mask = np.zeros(batch.size, dtype=bool)
@@ -154,6 +158,9 @@ def compile_condition(condition: Condition) -> Check:
     if c.aspects:
         aspects, aspect_label = list(c.aspects), c.aspect_label
         parts.append(lambda b: _aspects(b, aspects, aspect_label))
+    if c.flags:
+        flags = frozenset(c.flags)
+        parts.append(lambda b: _flagged(b, flags))
     if c.keywords:
         pattern = re.compile("|".join(re.escape(to_simplified(w.lower())) for w in c.keywords))
         parts.append(lambda b: _keywords(b, pattern))

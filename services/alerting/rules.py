@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.contracts.alerts import Level
-from shared.contracts.feedback import Channel, SentimentLabel
+from shared.contracts.feedback import Channel, ScoreFlag, SentimentLabel
 from shared.contracts.loyalty import Tier
 from shared.yamlconfig import load_yaml
 
@@ -53,6 +53,9 @@ class Condition(Strict):
     keywords: list[str] | None = None
     """Any of these substrings in the text, case-insensitive."""
     business_lines: list[str] | None = None
+    flags: list[ScoreFlag] | None = None
+    """Any of these scoring flags, e.g. `score_text_disagreement`: the customer's rating and the text's
+    sentiment point opposite ways (a 5-star rating on a complaint)."""
     any_of: list[Condition] | None = None
 
 

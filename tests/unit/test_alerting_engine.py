@@ -218,3 +218,27 @@ def test_validate_command_accepts_the_shipped_file_and_refuses_a_bad_one(tmp_pat
     bad.write_text("rules:\n  - id: x\n    kind: nonsense\npolicies: {}\n")
     assert main([str(bad)]) == 1
     assert "bad.yaml:2" in capsys.readouterr().err
+
+
+def test_a_rule_can_match_feedback_whose_rating_and_text_disagree():
+    e = engine(
+        {
+            "id": "disagree",
+            "kind": "per_feedback",
+            "match": {"flags": ["score_text_disagreement"]},
+            "group_by": ["feedback_id"],
+        }
+    )
+    flagged = scored(T0, "negative", flags=["score_text_disagreement"], csat=5)
+    batch = [flagged, scored(T0, "negative", flags=["truncated"]), scored(T0, "positive")]
+    [signal] = fired(e.process(columns(batch, {})))
+    assert dict(signal.group_key)["feedback_id"] == str(flagged.feedback_id)
+
+
+def test_an_unknown_flag_in_a_rule_is_refused_naming_the_field():
+    with pytest.raises(ConfigError, match="flags"):
+        parse_yaml(
+            "rules: [{id: x, kind: per_feedback, match: {flags: [sarcasm]}}]\n"
+            "policies: {default: {steps: [{level: L1, timeout: 2h, targets: [{kind: team, name: t}]}]}}",
+            AlertingConfig,
+        )
