@@ -107,7 +107,7 @@ def finetune(
             loss = -(targets[batch] * log_probs).sum(-1).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            scale = min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup)))
+            scale = min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
             for group in optimizer.param_groups:
                 group["lr"] = lr * scale
             optimizer.step()
