@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+import structlog
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
 from services.sentiment.labels import STAR_DECODINGS, LabelMap, label_map
+
+log = structlog.get_logger(__name__)
 
 BackendName = Literal["onnx-int8", "onnx", "torch"]
 ONNX_FILES: dict[str, str] = {"onnx-int8": "model.int8.onnx", "onnx": "model.onnx"}
@@ -180,12 +183,24 @@ def _version(directory: Path, files: Sequence[str]) -> str:
 
 
 def load_model(
-    source: str, backend: BackendName | Literal["auto"], *, max_length: int = 128, threads: int = 1
+    source: str,
+    backend: BackendName | Literal["auto"],
+    *,
+    max_length: int = 128,
+    threads: int = 1,
+    onnx_cache: Path | None = None,
 ) -> LoadedModel:
     """Loads a local directory or a hub id. `auto` takes the backend recorded by the training pipeline
-    (serving.json), else int8 ONNX when present, else torch. Raises ModelUnavailable with the reason."""
+    (serving.json), else int8 ONNX when present; any other checkpoint is exported to ONNX into
+    `onnx_cache` on first load (services.sentiment.fastpath), or served by torch where it cannot be
+    (or without a cache). Raises ModelUnavailable with the reason."""
     directory = Path(source)
     card: dict[str, Any] = {}
+    if backend == "auto" and onnx_cache is not None and _plain_checkpoint(directory, source):
+        exported = _exported(source, onnx_cache)
+        if exported is not None:
+            found = load_model(str(exported[0]), exported[1], max_length=max_length, threads=threads)
+            return replace(found, id=source.rstrip("/").rsplit("/", 1)[-1], card={"fastpath": exported[2]})
     try:
         if directory.is_dir():
             if (directory / "serving.json").exists():
@@ -221,3 +236,24 @@ def load_model(
         raise
     except Exception as exc:
         raise ModelUnavailable(f"{source}: {type(exc).__name__}: {exc}") from exc
+
+
+def _plain_checkpoint(directory: Path, source: str) -> bool:
+    """A checkpoint the training pipeline did not build: no serving.json and no ONNX file (a hub id too)."""
+    if not directory.is_dir():
+        return not source.startswith(("/", "."))
+    if (directory / "serving.json").exists():
+        return False
+    return not any((directory / name).exists() for name in ONNX_FILES.values())
+
+
+def _exported(source: str, cache: Path) -> tuple[Path, BackendName, dict[str, Any]] | None:
+    """The cached ONNX export of `source` and its backend; None (torch serves it) when not exportable."""
+    from services.sentiment.fastpath import NotExportable, cached_export
+
+    try:
+        directory, choice = cached_export(source, cache)
+    except NotExportable as exc:
+        log.warning("sentiment_model_not_exportable", source=source, reason=str(exc))
+        return None
+    return directory, choice["backend"], choice

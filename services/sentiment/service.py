@@ -49,7 +49,11 @@ def build_scorer(settings: SentimentSettings, tagger: AspectTagger) -> Scorer | 
     """The scorer, or the reason the model could not be loaded (the service then reports not ready)."""
     try:
         model = load_model(
-            settings.model, settings.backend, max_length=settings.max_length, threads=settings.threads
+            settings.model,
+            settings.backend,
+            max_length=settings.max_length,
+            threads=settings.threads,
+            onnx_cache=settings.onnx_cache,
         )
     except ModelUnavailable as exc:
         return exc
