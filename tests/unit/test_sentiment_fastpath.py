@@ -9,29 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from services.sentiment import fastpath
 from services.sentiment.backends import TorchBackend, _plain_checkpoint, load_model
 from services.sentiment.training.e5tokenizer import build_tokenizer, save
-from tests.unit.test_sentiment_e5 import PIECES
+from tests.unit.test_sentiment_e5_prune import tiny_model
 from tests.unit.test_sentiment_e5_tokenizer import tiny_vocabulary
 
 TEXTS = ["hello world", "很好", "hello"]
 
 
 def checkpoint(directory: Path, seed: int = 0) -> Path:
+    config = tiny_model().config
+    config.id2label = {i: f"{i + 1} stars" for i in range(5)}
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(PIECES) + 3,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        pad_token_id=1,
-        id2label={i: f"{i + 1} stars" for i in range(5)},
-    )
     BertForSequenceClassification(config).eval().save_pretrained(str(directory))
     save(build_tokenizer(tiny_vocabulary()), directory, 32)
     return directory
