@@ -215,7 +215,12 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         result = await submit_one(ingest, who, single_lot(event_submission(who, event, masking)))
         return EventAccepted.model_validate(answer(result, response, "event_id"))
 
-    @router.post("/adapters/email", status_code=202, responses=responses, tags=["channel adapters"])
+    @router.post(
+        "/adapters/email",
+        status_code=202,
+        responses={200: {"model": FeedbackAccepted}, **responses},
+        tags=["channel adapters"],
+    )
     async def post_email(
         mail: EmailWebhookIn, who: Client, ingest: IngestorDep, response: Response
     ) -> FeedbackAccepted:
@@ -228,7 +233,12 @@ def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) ->
         result = await submit_one(ingest, who, single_lot(feedback_submission(who, item, masking)))
         return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 
-    @router.post("/adapters/call-transcript", status_code=202, responses=responses, tags=["channel adapters"])
+    @router.post(
+        "/adapters/call-transcript",
+        status_code=202,
+        responses={200: {"model": FeedbackAccepted}, **responses},
+        tags=["channel adapters"],
+    )
     async def post_transcript(
         call: CallTranscriptIn, who: Client, ingest: IngestorDep, response: Response
     ) -> FeedbackAccepted:

@@ -8,8 +8,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from services.ingest.shapes import (
+    EMAIL_SUBJECT_OR_BODY,
+    FEEDBACK_TEXT_OR_SCORE,
+    TRANSCRIPT_CUSTOMER_OR_CSAT,
+    AmountIn,
+    PriceIn,
+)
 from services.ingest.times import EventTime
-from shared.contracts.bounds import Amount, Ces, Csat, Nps, Number, Price, Quantity, Stars
+from shared.contracts.bounds import Ces, Csat, Nps, Number, Quantity, Stars
 from shared.contracts.commerce import MAX_LINE_ITEMS
 from shared.contracts.feedback import Channel, Language
 
@@ -29,6 +36,7 @@ class FeedbackIn(Strict):
         extra="forbid",
         str_strip_whitespace=True,
         json_schema_extra={
+            **FEEDBACK_TEXT_OR_SCORE,
             "examples": [
                 {
                     "external_id": "web-2026-000123",
@@ -42,7 +50,7 @@ class FeedbackIn(Strict):
                     "store_id": "SH-017",
                     "occurred_at": "2026-11-20T09:30:00+08:00",
                 }
-            ]
+            ],
         },
     )
 
@@ -89,7 +97,7 @@ class FeedbackBatchIn(Strict):
 class LineItemIn(Strict):
     sku: Id
     quantity: Quantity
-    unit_price: Price
+    unit_price: PriceIn
 
 
 class PurchaseIn(Strict):
@@ -97,7 +105,7 @@ class PurchaseIn(Strict):
     external_id: Id
     order_id: Id
     customer_id: Id
-    amount: Amount
+    amount: AmountIn
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     occurred_at: EventTime
     items: list[LineItemIn] = Field(default_factory=list, max_length=MAX_LINE_ITEMS)
@@ -110,7 +118,7 @@ class RefundIn(Strict):
     external_id: Id
     order_id: Id
     customer_id: Id
-    amount: Amount
+    amount: AmountIn
     occurred_at: EventTime | None = None
 
 
@@ -136,6 +144,10 @@ EventIn = Annotated[PurchaseIn | RefundIn | ReferralIn | SurveyCompletedIn, Fiel
 class EmailWebhookIn(Strict):
     """An inbound e-mail as mail gateways post it."""
 
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=EMAIL_SUBJECT_OR_BODY
+    )
+
     message_id: Id
     from_: str = Field(alias="from", min_length=3, max_length=320)
     to: str | None = Field(default=None, max_length=320)
@@ -158,6 +170,10 @@ class TranscriptSegment(Strict):
 
 class CallTranscriptIn(Strict):
     """A call-centre transcript: what the customer said becomes the feedback text."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=TRANSCRIPT_CUSTOMER_OR_CSAT
+    )
 
     call_id: Id
     customer_id: Id
