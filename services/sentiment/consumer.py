@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
-
 from services.sentiment.models import processed_events
-from services.sentiment.scoring import scored_event_id
+from services.sentiment.scoring import scored_envelope
 from services.sentiment.service import Scorer
-from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackReceived
 from shared.contracts.registry import FEEDBACK_SCORED
 from shared.db.idempotency import claim_events, fresh_events
@@ -19,8 +16,9 @@ from shared.service import Runtime
 
 
 def scoring_handler(scorer: Scorer, group: str) -> Callable[[Runtime], Handler]:
-    """Guarantees: every received record yields a scored event whose id derives from the received event id,
-    published (acks=all) before the offsets are committed; redeliveries repeat the same id."""
+    """Guarantees: every received record yields a scored event whose id derives from the received event id
+    and the model version, published (acks=all) before the offsets are committed; redeliveries repeat the
+    same id."""
 
     def build(runtime: Runtime) -> Handler:
         topic = FEEDBACK_SCORED.name + runtime.settings.kafka.topic_suffix
@@ -43,16 +41,8 @@ def scoring_handler(scorer: Scorer, group: str) -> Callable[[Runtime], Handler]:
             records = [e.envelope.payload for e in events]
             scored = await scorer.score_records(records)  # type: ignore[arg-type]
             now = datetime.now(UTC)
-            envelopes: list[Envelope[BaseModel]] = [
-                Envelope(
-                    event_id=scored_event_id(e.envelope.event_id),
-                    type="feedback.scored",
-                    occurred_at=s.occurred_at,
-                    produced_at=now,
-                    source=runtime.service,
-                    key=s.customer_id,
-                    payload=s,
-                )
+            envelopes = [
+                scored_envelope(e.envelope.event_id, s, runtime.service, now)
                 for e, s in zip(events, scored, strict=True)
             ]
             await runtime.producer.publish_many(topic, envelopes)

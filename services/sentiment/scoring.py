@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import BaseModel
 
 from services.sentiment.aspects import AspectTagger
 from services.sentiment.batcher import Scored
 from services.sentiment.labels import LabelMap, Verdict, verdicts
+from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackReceived, FeedbackScored, ModelRef, ScoreFlag
 
 DISAGREEMENT_CONFIDENCE = 0.75
@@ -17,9 +21,25 @@ NEUTRAL = Verdict(stars=3, stars_expected=3.0, label="neutral", score=0.0, confi
 SCORED_NAMESPACE = uuid5(NAMESPACE_URL, "feedback-platform/feedback.scored.v1")
 
 
-def scored_event_id(received_event_id: UUID) -> UUID:
-    """Deterministic, so a redelivered feedback yields the same scored event id (consumers dedupe on it)."""
-    return uuid5(SCORED_NAMESPACE, str(received_event_id))
+def scored_event_id(received_event_id: UUID, model: ModelRef) -> UUID:
+    """Deterministic per (received event, model id and version): a redelivered or re-run feedback yields the
+    same scored event id (consumers dedupe on it); a re-score by another model version is a new verdict."""
+    return uuid5(SCORED_NAMESPACE, f"{received_event_id}|{model.id}@{model.version}")
+
+
+def scored_envelope(
+    received_event_id: UUID, scored: FeedbackScored, source: str, produced_at: datetime
+) -> Envelope[BaseModel]:
+    """The feedback.scored.v1 envelope of one verdict, keyed by customer like the feedback it scores."""
+    return Envelope(
+        event_id=scored_event_id(received_event_id, scored.model),
+        type="feedback.scored",
+        occurred_at=scored.occurred_at,
+        produced_at=produced_at,
+        source=source,
+        key=scored.customer_id,
+        payload=scored,
+    )
 
 
 def rating_polarity(record: FeedbackReceived) -> int:

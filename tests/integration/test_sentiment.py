@@ -13,6 +13,7 @@ import pytest
 from services.sentiment.app import create_app
 from services.sentiment.config import SentimentSettings
 from services.sentiment.scoring import scored_event_id
+from shared.contracts.feedback import ModelRef
 from shared.contracts.registry import FEEDBACK_RECEIVED, FEEDBACK_SCORED
 from shared.settings import KafkaSettings
 from tests.conftest import read_all, spec_topic
@@ -60,7 +61,8 @@ async def test_received_feedback_is_published_scored_with_a_derived_id(sentiment
     assert sorted(scored) == ["C1", "C2", "C3"]
     for doc in docs:
         out = scored[doc["key"]]
-        assert out["event_id"] == str(scored_event_id(uuid.UUID(doc["event_id"])))
+        model = ModelRef.model_validate(out["payload"]["model"])
+        assert out["event_id"] == str(scored_event_id(uuid.UUID(doc["event_id"]), model))
         assert out["payload"]["feedback_id"] == doc["payload"]["feedback_id"]
         assert out["payload"]["model"]["id"] == "tiny"
         assert out["payload"]["model"]["backend"] == "onnx-int8"

@@ -56,4 +56,21 @@ def test_empty_text_is_neutral_and_says_so():
 
 def test_the_scored_event_id_is_the_same_for_a_redelivered_record_and_differs_between_records():
     first, second = uuid.uuid4(), uuid.uuid4()
-    assert scored_event_id(first) == scored_event_id(first) != scored_event_id(second)
+    model = ModelRef(id="m", version="1")
+    assert scored_event_id(first, model) == scored_event_id(first, model) != scored_event_id(second, model)
+
+
+def test_a_re_score_by_another_model_version_or_id_is_a_new_scored_event():
+    received_id = uuid.uuid4()
+    ids = {
+        scored_event_id(received_id, model)
+        for model in (
+            ModelRef(id="m", version="1"),
+            ModelRef(id="m", version="2"),
+            ModelRef(id="other", version="1"),
+        )
+    }
+    assert len(ids) == 3
+    # The backend serving the same weights does not make a new verdict.
+    same = ModelRef(id="m", version="1", backend="onnx-int8")
+    assert scored_event_id(received_id, same) == scored_event_id(received_id, ModelRef(id="m", version="1"))
