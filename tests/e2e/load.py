@@ -148,7 +148,8 @@ async def check_effects_once(load: Load, platform: Platform, sink: Receiver, dat
     deliveries: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for p in sink.payloads():
         deliveries[(p["alert"]["alert_id"], p["transition"], p["alert"]["level"])].add(p["delivery_id"])
-    assert [key for key, ids in deliveries.items() if len(ids) > 1] == [], "two pages for one escalation step"
+    doubled = {key: sorted(ids) for key, ids in deliveries.items() if len(ids) > 1}
+    assert doubled == {}, f"two pages for one escalation step (alert, transition, level): {doubled}"
 
 
 async def _none_lagging(probe: LagProbe) -> bool:
