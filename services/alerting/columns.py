@@ -37,6 +37,15 @@ class Columns:
         return len(self.events)
 
     @property
+    def rescored(self) -> np.ndarray:
+        found = self._masks.get("rescored")
+        if found is None:
+            found = self._masks["rescored"] = np.fromiter(
+                ("rescored" in e.flags for e in self.events), dtype=bool, count=self.size
+            )
+        return found
+
+    @property
     def texts(self) -> list[str]:
         if self._texts is None:
             # Keywords and texts meet in Simplified Chinese: 生銹 counts for a rule written 生锈.

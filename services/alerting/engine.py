@@ -157,8 +157,10 @@ class CompiledRule:
         return np.stack([np.ones(len(rows)), matched[rows]], 1).astype(np.float64)
 
     def interesting(self, batch: Columns) -> np.ndarray:
-        """Mask of the batch's events this rule counts."""
-        mask = self.filter(batch)
+        """Mask of the batch's events this rule counts. A re-scored verdict is not counted again: a
+        feedback counts once in windows, rates, spikes and benchmarks (by the verdict it had first); a
+        re-score only adds evidence to the per-feedback cases it matches."""
+        mask: np.ndarray = self.filter(batch) & ~batch.rescored
         if isinstance(self.rule, ScoreBenchmarkRule):
             mask = mask & ~np.isnan(batch.nps if self.rule.metric == "nps" else batch.csat)
         elif isinstance(self.rule, CountRule) and self.match is not None:

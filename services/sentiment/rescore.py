@@ -93,7 +93,10 @@ def _received(value: bytes | None) -> tuple[UUID, FeedbackReceived] | None:
 async def _publish(
     scorer: Scorer, producer: EventProducer, topic: str, batch: list[tuple[UUID, FeedbackReceived]]
 ) -> None:
-    scored = await scorer.score_records([record for _, record in batch])
+    scored = [
+        s.model_copy(update={"flags": [*s.flags, "rescored"]})
+        for s in await scorer.score_records([record for _, record in batch])
+    ]
     now = datetime.now(UTC)
     envelopes = [scored_envelope(eid, s, SOURCE, now) for (eid, _), s in zip(batch, scored, strict=True)]
     await producer.publish_many(topic, envelopes)

@@ -64,7 +64,8 @@ class Aspect(Contract):
     keywords: list[LabelText] = Field(default_factory=list, max_length=100)
 
 
-ScoreFlag = Literal["empty_text", "truncated", "score_text_disagreement", "unsupported_language"]
+ScoreFlag = Literal["empty_text", "truncated", "score_text_disagreement", "unsupported_language", "rescored"]
+"""`rescored`: a later model's verdict on feedback scored before (services.sentiment.rescore)."""
 
 
 class FeedbackScored(Contract):

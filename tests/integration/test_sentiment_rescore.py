@@ -115,6 +115,8 @@ async def test_a_new_model_version_re_scores_retained_feedback_once_per_version(
         latest = next(e for e in verdicts if e["payload"]["model"]["version"] == new.version)
         assert latest["event_id"] == str(scored_event_id(uuid.UUID(doc["event_id"]), new))
         assert latest["key"] == doc["key"]
+        assert "rescored" in latest["payload"]["flags"]  # alerting's windows do not count it again
+        assert all("rescored" not in e["payload"]["flags"] for e in verdicts if e is not latest)
 
     # A range that ends before the records holds none of them; the whole range again repeats the ids.
     assert (await rescored(kafka_settings, next_model, "--since", since, "--until", since))["read"] == 0

@@ -242,3 +242,26 @@ def test_an_unknown_flag_in_a_rule_is_refused_naming_the_field():
             "policies: {default: {steps: [{level: L1, timeout: 2h, targets: [{kind: team, name: t}]}]}}",
             AlertingConfig,
         )
+
+
+def test_a_re_scored_verdict_counts_once_in_windows_but_still_matches_per_feedback_rules():
+    share = {
+        "id": "share",
+        "kind": "windowed_rate",
+        "match": {"labels": ["negative"]},
+        "window": "1h",
+        "threshold": 0.5,
+        "min_samples": 10,
+    }
+    one_star = {"id": "one", "kind": "per_feedback", "match": {"stars_max": 1}, "group_by": ["feedback_id"]}
+    e = engine(share, one_star)
+    first = [scored(T0 + timedelta(minutes=i), "negative") for i in range(6)]
+    first += [scored(T0 + timedelta(minutes=i), "positive") for i in range(6)]
+    assert fired(e.process(columns(first, {})), "share") == []  # 6 of 12: not above half
+    again = [
+        scored(T0 + timedelta(minutes=i), "negative", feedback_id=f.feedback_id, flags=["rescored"])
+        for i, f in enumerate(first[6:])
+    ]
+    outcome = e.process(columns(again, {}))
+    assert fired(outcome, "share") == []  # still 6 of 12: the re-scored ones are not new samples
+    assert len(fired(outcome, "one")) == 6  # each re-scored 1-star verdict reaches its per-feedback case
