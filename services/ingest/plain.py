@@ -16,7 +16,8 @@ caller validates with pydantic, which also words the errors) on anything else:
 - text empty without a score, metadata over 8 KB or with a key pydantic would strip, a time outside
   services.ingest.times.accepted_times() (too early or too far ahead), a NUL anywhere: give up;
 - scores are integers and times are strings here as in FeedbackIn (strict: no booleans, no numbers for
-  times), and msgspec's bounds on them are FeedbackIn's.
+  times), and msgspec's bounds on them are FeedbackIn's; a score spelled 3.0, which FeedbackIn reads as 3,
+  gives up.
 
 tests/unit/test_ingest_plain.py compares the two readings on generated bodies.
 """
@@ -32,15 +33,9 @@ import msgspec
 from pydantic_core import to_json
 
 from services.ingest.schemas import MAX_METADATA_BYTES
+from services.ingest.shapes import WHITESPACE
 from services.ingest.times import accepted_times
 from shared.contracts.feedback import Channel, Language
-
-WHITESPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
-)
-"""What pydantic's str_strip_whitespace removes from either end (Unicode White_Space; Python's own
-`strip()` removes more, such as U+001C-U+001F)."""
 
 _Id = Annotated[str, msgspec.Meta(max_length=200)]
 _Label = Annotated[str, msgspec.Meta(max_length=100)]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.ingest.shapes import (
     EMAIL_SUBJECT_OR_BODY,
     FEEDBACK_TEXT_OR_SCORE,
+    NOT_BLANK,
     TRANSCRIPT_CUSTOMER_OR_CSAT,
     AmountIn,
     PriceIn,
@@ -21,8 +22,10 @@ from shared.contracts.commerce import MAX_LINE_ITEMS
 from shared.contracts.feedback import Channel, Language
 
 MAX_METADATA_BYTES = 8 * 1024
-Id = Annotated[str, Field(min_length=1, max_length=200)]
-Label = Annotated[str, Field(min_length=1, max_length=100)]
+NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": NOT_BLANK}
+"""min_length counts after stripping, which the document says so (the pattern is for it, not enforced)."""
+Id = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK_SCHEMA)]
+Label = Annotated[str, Field(min_length=1, max_length=100, json_schema_extra=NOT_BLANK_SCHEMA)]
 
 
 class Strict(BaseModel):

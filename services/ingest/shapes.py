@@ -13,7 +13,16 @@ from pydantic_core import PydanticCustomError
 from shared.contracts.bounds import MAX_AMOUNT, Amount, Price
 
 SCORES = ("csat", "nps", "ces", "stars")
-SAYS_SOMETHING: dict[str, Any] = {"type": "string", "pattern": r"\S"}
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+"""What pydantic's str_strip_whitespace removes from either end (Unicode White_Space; Python's own
+`strip()` removes more, such as U+001C-U+001F)."""
+NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in WHITESPACE) + "]"
+"""A pattern for text not blank once stripped, spelled out rather than `\\S`, whose whitespace differs
+between Python, ECMAScript and pydantic (U+001C, U+0085, U+FEFF)."""
+SAYS_SOMETHING: dict[str, Any] = {"type": "string", "pattern": NOT_BLANK}
 """Text that is not blank once stripped (the models strip whitespace)."""
 
 

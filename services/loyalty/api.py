@@ -17,7 +17,7 @@ from services.loyalty.repository import load, save
 from services.loyalty.rules import LoyaltyRules
 from services.loyalty.schedule import run_schedule
 from services.loyalty.tiers import CENTS, progress, qualifying_spend
-from shared.contracts.bounds import ID_LENGTH, Timestamp
+from shared.contracts.bounds import ID_LENGTH, Timestamp, WholeNumber
 from shared.contracts.registry import LOYALTY_CHANGES
 from shared.params import BIGINT_MAX, NO_NUL_SCHEMA, StorableText
 from shared.security import require_client
@@ -30,7 +30,7 @@ Reference = Annotated[str, Path(min_length=1, max_length=200, json_schema_extra=
 
 
 class RedemptionIn(BaseModel):
-    points: StrictInt = Field(gt=0, le=100_000_000)
+    points: Annotated[StrictInt, Field(gt=0, le=100_000_000), WholeNumber]
     reference: str = Field(min_length=1, max_length=200, description="Idempotency key of this redemption")
 
 

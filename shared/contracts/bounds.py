@@ -68,16 +68,31 @@ Day = Annotated[date, BeforeValidator(not_a_number), AfterValidator(day_within_w
 
 Amount = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=2)]
 Price = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2)]
-Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
-Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
-Count = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+
+
+def integral_float_as_int(value: Any) -> Any:
+    """3.0 as 3: JSON Schema counts an integral number as an integer whatever its spelling, and so do
+    clients' JSON encoders (JavaScript has no other number). Everything else goes on to the strict check,
+    which refuses booleans, strings and 3.5."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = BeforeValidator(integral_float_as_int)
+"""Annotated metadata, after an integer's constraints (before them, they leave the OpenAPI document as "ge"
+rather than "minimum"): a JSON integer, 3.0 included; not a boolean, a string or a fraction."""
+
+Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
+Points = Annotated[StrictInt, Field(ge=-MAX_POINTS, le=MAX_POINTS), WholeNumber]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_INT), WholeNumber]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 """A JSON number (an integer is fine); not a boolean or a string."""
 
-Csat = Annotated[StrictInt, Field(ge=1, le=5)]
-Nps = Annotated[StrictInt, Field(ge=0, le=10)]
-Ces = Annotated[StrictInt, Field(ge=1, le=7)]
-Stars = Annotated[StrictInt, Field(ge=1, le=5)]
+Csat = Annotated[StrictInt, Field(ge=1, le=5), WholeNumber]
+Nps = Annotated[StrictInt, Field(ge=0, le=10), WholeNumber]
+Ces = Annotated[StrictInt, Field(ge=1, le=7), WholeNumber]
+Stars = Annotated[StrictInt, Field(ge=1, le=5), WholeNumber]
 
 IdText = Annotated[str, Field(max_length=ID_LENGTH)]
 LabelText = Annotated[str, Field(max_length=LABEL_LENGTH)]

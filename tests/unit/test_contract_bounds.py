@@ -96,7 +96,8 @@ def test_every_time_of_every_event_type_is_an_iso_string_within_the_window(event
 
 OUT_OF_BOUNDS = [
     ("feedback.received", "payload.csat", True),
-    ("feedback.received", "payload.nps", 3.0),
+    ("feedback.received", "payload.nps", 3.5),
+    ("feedback.received", "payload.nps", "3"),
     ("feedback.received", "payload.business_line", "x" * 101),
     ("feedback.received", "payload.pii_masked", {"email": True}),
     ("feedback.scored", "payload.stars_expected", True),
@@ -191,3 +192,22 @@ def test_a_boolean_version_is_not_version_1():
     assert "integer `version`" in refused(
         "survey_completed", with_value(example("survey_completed"), "version", True)
     )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "path"),
+    [
+        ("feedback.received", "payload.nps"),
+        ("purchase", "payload.items.0.quantity"),
+    ],
+)
+def test_an_integer_spelled_as_an_integral_float_is_that_integer(event_type, path):
+    """JSON Schema counts 3.0 as an integer; a boolean, a string or 3.5 is still refused."""
+    event = decode(SPEC_OF[event_type], json.dumps(with_value(example(event_type), path, 3.0)).encode())
+    value: Any = event.payload
+    for part in path.split(".")[1:]:
+        value = value[int(part)] if part.isdigit() else getattr(value, part)
+    assert value == 3
+    assert type(value) is int
+    for bad in (True, 3.5, "3"):
+        assert f"; {path}" in refused(event_type, with_value(example(event_type), path, bad)), bad

@@ -213,7 +213,8 @@ OUT_OF_BOUNDS = [
     {"occurred_at": 0},
     {"occurred_at": "1700000000"},
     {"csat": True},
-    {"stars": 1.0},
+    {"stars": 1.5},
+    {"stars": "1"},
 ]
 
 
@@ -223,3 +224,10 @@ def test_out_of_bounds_records_are_refused_by_both_readings():
         raw = json.dumps({"records": [{**base, **change}]}).encode()
         assert plain_records(raw) is None, change
         assert pydantic_reading(raw) is None, change
+
+
+def test_a_score_spelled_as_an_integral_float_is_left_to_pydantic_which_reads_it_as_an_integer():
+    base = {"external_id": "e", "channel": "web", "customer_id": "c", "text": "t", "occurred_at": TIMES[0]}
+    raw = json.dumps({"records": [{**base, "stars": 1.0}]}).encode()
+    assert plain_records(raw) is None
+    assert [record.stars for record in pydantic_reading(raw) or []] == [1]
