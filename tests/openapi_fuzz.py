@@ -52,6 +52,7 @@ schemathesis.openapi.format("alert-cursor", _alert_cursors())
 
 Exclusions = Mapping[str, list[Callable[..., Any]]]
 """Checks left out for one operation ("POST /v1/x"), each with a comment saying why where it is made."""
+PerCase = Callable[[], dict[str, Any]]
 
 
 def wait_ready(schema: Any, **call: Any) -> None:
@@ -78,14 +79,16 @@ def configured(schema: Any) -> Any:
 
 
 def check_operation(
-    operation: Any, mode: GenerationMode, headers: dict[str, str], excluded: list[Any], **call: Any
+    operation: Any, mode: GenerationMode, headers: dict[str, str], excluded: list[Any], per_case: PerCase
 ) -> None:
     """A few of the operation's cases in `mode`, each validated by every check less `excluded`."""
 
     @BOUNDED
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: Any) -> None:
-        case.call_and_validate(headers=headers, excluded_checks=excluded, **call)
+        call = per_case()
+        call["headers"] = {**headers, **call.get("headers", {})}
+        case.call_and_validate(excluded_checks=excluded, **call)
 
     check()
 
@@ -102,14 +105,17 @@ def negatable(operation: Any) -> bool:
     return any(len(part) for part in inputs)
 
 
-def fuzz(schema: Any, headers: dict[str, str], excluded: Exclusions | None = None, **call: Any) -> int:
+def fuzz(
+    schema: Any, headers: dict[str, str], excluded: Exclusions | None = None, per_case: PerCase = dict
+) -> int:
     """Every operation's positive and negative cases, validated by every check schemathesis has (less
-    `excluded` for the operations named there); the first failure raises, shrunk. `call` goes to each
-    request (e.g. a `session`). Returns the number of operations run."""
+    `excluded` for the operations named there); the first failure raises, shrunk. `per_case()` gives the
+    keyword arguments of each case's calls (its `headers` added to `headers`). Returns the number of
+    operations run."""
     operations = [result.ok() for result in configured(schema).get_all_operations()]
-    wait_ready(schema, **call)
+    wait_ready(schema, **per_case())
     for operation in operations:
         skip = list((excluded or {}).get(f"{operation.method.upper()} {operation.path}", []))
         for mode in MODES if negatable(operation) else MODES[:1]:
-            check_operation(operation, mode, headers, skip, **call)
+            check_operation(operation, mode, headers, skip, per_case)
     return len(operations)
