@@ -66,15 +66,20 @@ def wait_ready(schema: Any, **call: Any) -> None:
 
 
 def configured(schema: Any) -> Any:
-    """`schema` with no NUL in generated strings, and 413 (body too large, documented on every operation with
-    a body) counted as refusing negative data: schemathesis' list of refusals leaves it out, so a body over
-    a documented maxLength that the size limit refuses first would read as accepted."""
+    """`schema` with no NUL in generated strings, no undeclared parameters, and 413 (body too large,
+    documented on every operation with a body) counted as refusing negative data: schemathesis' list of
+    refusals leaves it out, so a body over a documented maxLength that the size limit refuses first would
+    read as accepted."""
     refusals = [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
     schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(expected_statuses=refusals)
     # NUL (U+0000) is refused in every string (PostgreSQL's text and jsonb cannot hold it). Parameters say
     # so with a pattern (shared.params.NO_NUL_SCHEMA); bodies cannot, since free-form metadata (keys and
     # values at any depth) has no string schema to carry one. So no generated string holds NUL.
     schema.config.generation.update(allow_x00=False)
+    # Undeclared query parameters, headers and cookies are ignored, as HTTP APIs commonly do (`?=0` reached
+    # GET /v1/alerts): OpenAPI cannot declare a closed set of them, so a negative case adding one breaks no
+    # documented rule and is not sent. Bodies still refuse unknown fields (additionalProperties: false).
+    schema.config.generation.update(allow_extra_parameters=False)
     return schema
 
 
