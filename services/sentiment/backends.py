@@ -106,7 +106,9 @@ class OnnxBackend:
         self.tokenizer.enable_truncation(max_length)
         # A saved tokenizer.json may carry a padding setting; padding (and the mask) are done here.
         self.tokenizer.no_padding()
-        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        self.pad_id = next(
+            (i for t in ("[PAD]", "<pad>") if (i := self.tokenizer.token_to_id(t)) is not None), 0
+        )
         self.session = onnx_session(directory / ONNX_FILES[name], threads)
 
     def tokenize(self, texts: Sequence[str]) -> list[Tokens]:

@@ -1,0 +1,153 @@
+"""Distilling the fine-tuned e5 into a shallower student: which layers it keeps, the cached teacher
+labels, the transfer targets, and a smoke run on a tiny teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertForSequenceClassification
+
+from services.sentiment.training import e5distil
+from services.sentiment.training.e5tokenizer import build_tokenizer, save
+from services.sentiment.training.modelspec import STAR_LABELS
+from tests.unit.test_sentiment_e5_prune import tiny_model
+from tests.unit.test_sentiment_e5_tokenizer import tiny_vocabulary
+
+
+@pytest.mark.parametrize(
+    ("teacher", "student", "kept"),
+    [(12, 6, [1, 3, 5, 7, 9, 11]), (12, 4, [2, 5, 8, 11]), (12, 12, list(range(12))), (3, 1, [2])],
+)
+def test_the_student_keeps_evenly_spaced_layers_ending_with_the_top_one(teacher, student, kept):
+    assert e5distil.kept_layers(teacher, student) == kept
+
+
+def test_a_student_deeper_than_its_teacher_is_refused():
+    with pytest.raises(ValueError, match="student_layers"):
+        e5distil.kept_layers(4, 5)
+
+
+def test_the_transfer_target_mixes_teacher_and_gold_and_unlabelled_texts_take_the_teacher_alone():
+    teacher = np.array([[0, 0, 0, 0, 1], [0.2, 0.2, 0.2, 0.2, 0.2]], dtype=np.float32)
+    gold = (1.0, 0.0, 0.0, 0.0, 0.0)
+    out = e5distil.transfer_set([("差", gold)], ["新闻"], teacher, teacher_weight=0.75)
+    assert out[0][0] == "差"
+    assert out[0][1] == pytest.approx((0.25, 0, 0, 0, 0.75))
+    assert out[1] == ("新闻", pytest.approx((0.2,) * 5))
+    with pytest.raises(ValueError, match="one teacher distribution"):
+        e5distil.transfer_set([("差", gold)], [], teacher, 0.5)
+
+
+def _tiny_teacher(directory: Path, layers: int = 3) -> Path:
+    torch.manual_seed(0)
+    encoder = tiny_model()
+    config = encoder.config
+    config.num_hidden_layers = layers
+    config.id2label, config.label2id = STAR_LABELS, {v: k for k, v in STAR_LABELS.items()}
+    model = BertForSequenceClassification(config).eval()
+    model.save_pretrained(str(directory))
+    save(build_tokenizer(tiny_vocabulary()), directory, config.max_position_embeddings)
+    return directory
+
+
+def test_a_full_depth_student_answers_exactly_as_its_teacher(tmp_path: Path):
+    teacher = _tiny_teacher(tmp_path / "teacher")
+    kept = e5distil.student_from(teacher, tmp_path / "student", layers=3)
+    assert kept == [0, 1, 2]
+    texts = ["hello world", "很好"]
+    labels = e5distil.teacher_labels(teacher, texts, tmp_path / "a.npz")
+    again = e5distil.teacher_labels(tmp_path / "student", texts, tmp_path / "b.npz")
+    assert np.allclose(labels, again, atol=1e-6)
+    shallow = e5distil.student_from(teacher, tmp_path / "shallow", layers=1)
+    assert shallow == [2]
+    assert (
+        BertForSequenceClassification.from_pretrained(str(tmp_path / "shallow")).config.num_hidden_layers == 1
+    )
+
+
+def test_teacher_labels_are_cached_by_text_and_only_new_texts_are_computed(tmp_path: Path, monkeypatch):
+    teacher, cache = _tiny_teacher(tmp_path / "teacher"), tmp_path / "labels.npz"
+    first = e5distil.teacher_labels(teacher, ["hello", "world"], cache)
+    assert first.shape == (2, 5)
+    assert np.allclose(first.sum(1), 1, atol=1e-2)  # stored as float16
+    from services.sentiment.training import finetune
+
+    computed: list[list[str]] = []
+    real_predictor = finetune.predictor
+
+    def counting_predictor(model, tokenizer):
+        inner = real_predictor(model, tokenizer)
+
+        def predict(texts):
+            computed.append(list(texts))
+            return inner(texts)
+
+        return predict
+
+    monkeypatch.setattr(finetune, "predictor", counting_predictor)
+    second = e5distil.teacher_labels(teacher, ["world", "很好", "hello"], cache)
+    assert computed == [["很好"]]
+    assert np.array_equal(second[[0, 2]], first[[1, 0]])
+
+
+def test_distilling_a_tiny_teacher_saves_a_shallower_student_with_held_out_figures(tmp_path: Path):
+    teacher = _tiny_teacher(tmp_path / "teacher", layers=2)
+    out = tmp_path / "student"
+    report = e5distil.distil_e5(
+        teacher,
+        out,
+        layers=1,
+        epochs=1,
+        minutes=5,
+        authored_share=8,
+        unlabelled=4,
+        teacher_weight=0.5,
+        labels_cache=tmp_path / "labels.npz",
+        lr=1e-3,
+        batch_size=8,
+        limit=12,
+    )
+    assert report["transfer_texts"] == 16
+    assert report["teacher_layers_kept"] == [1]
+    assert len(report["dev_scores"]) == 1
+    assert json.loads((out / "report.json").read_text()) == report
+    assert 0 <= report["en_vader_polarity_accuracy"] <= 1
+    assert report["en_vader_n"] > 100
+    assert 0 <= report["zh_reviews_polarity_accuracy"] <= 1
+    assert BertForSequenceClassification.from_pretrained(str(out)).config.num_hidden_layers == 1
+
+
+def test_packaging_a_tiny_student_serves_it_and_states_data_licences_and_floors(tmp_path: Path):
+    from services.sentiment.backends import load_model
+    from services.sentiment.training.e5package import package_e5
+
+    teacher = _tiny_teacher(tmp_path / "teacher", layers=1)
+    out = tmp_path / "served"
+    card = package_e5(teacher, out, {"student": {"teacher_layers_kept": [0]}})
+    assert card["id"] == "feedback-e5-small"
+    assert card["backend"] in ("onnx", "onnx-int8", "torch")
+    assert 0 <= card["metrics"]["en_vader_polarity_accuracy"] <= 1
+    assert json.loads((out / "serving.json").read_text())["metrics"] == card["metrics"]
+    text = (out / "MODEL_CARD.md").read_text()
+    for needed in ("| MIT", "Apache-2.0", "first 80 %", "Chinese reviews polarity accuracy", "layers [0]"):
+        assert needed in text
+    assert text.count("| met |") + text.count("| **missed** |") == 6
+    loaded = load_model(str(out), card["backend"], threads=1)
+    assert loaded.backend.pad_id == 1  # e5's <pad>, not [PAD]'s 0
+
+
+def test_a_student_of_a_plain_encoder_gets_a_new_five_star_head(tmp_path: Path):
+    encoder = tiny_model()
+    encoder.config.num_hidden_layers = 1
+    encoder.save_pretrained(str(tmp_path / "pruned"))
+    save(build_tokenizer(tiny_vocabulary()), tmp_path / "pruned", 32)
+    assert e5distil.student_from(tmp_path / "pruned", tmp_path / "student", layers=1) == [0]
+    student = BertForSequenceClassification.from_pretrained(str(tmp_path / "student"))
+    assert student.config.id2label == STAR_LABELS
+    assert torch.equal(
+        student.bert.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight
+    )
