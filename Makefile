@@ -7,8 +7,8 @@ STACK := $(PY) scripts/stack.py
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
 
-install-train:  ## plus torch, scikit-learn, snownlp: tests, lint, benchmarks, model builds (cached by uv)
-	@UV_SYNC_ARGS="--extra train" bash scripts/bootstrap.sh
+install-train:  ## plus torch, scikit-learn, snownlp, the dev tools and chromium: tests, lint, benchmarks, model builds
+	@UV_SYNC_ARGS="--extra train" BOOTSTRAP_TOOLS=dev bash scripts/bootstrap.sh
 
 run: install  ## everything in the foreground; Ctrl-C stops it
 	@$(STACK) run

@@ -24,19 +24,20 @@ if ! command -v uv >/dev/null && ! python3 -m uv --version >/dev/null 2>&1; then
 fi
 UV="uv"; command -v uv >/dev/null || UV="python3 -m uv"
 
-# Serving needs no torch: `make run` syncs the base set without removing what is there (--inexact);
-# tests, lint, benchmarks and model builds ask for the 'train' extra (torch, scikit-learn, snownlp).
+# Serving needs neither torch nor the dev tools: `make run` syncs the base set only, without removing
+# what is there (--inexact, so a developer's test tools stay); tests, lint, benchmarks and model builds
+# ask for the 'train' extra (torch, scikit-learn, snownlp) and the dev group (pytest, playwright, mypy…).
 say "Syncing Python dependencies (uv.lock)…"
-$UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:---inexact}
+$UV sync --frozen --python 3.11 ${UV_SYNC_ARGS:---inexact --no-dev}
 
 .venv/bin/python - <<'PY'
-from scripts.infra import (
-    ensure_alertmanager, ensure_chromium, ensure_kafka_jars, ensure_kubectl, ensure_prometheus, pg_bin,
-)
+from scripts.infra import ensure_alertmanager, ensure_kafka_jars, ensure_prometheus, pg_bin
 ensure_kafka_jars()
 pg_bin()
 ensure_alertmanager()
-ensure_chromium()
 ensure_prometheus()
-ensure_kubectl()
 PY
+# The browser (console tests) and kubectl (manifest tests) only serve the test suite.
+if [ "${BOOTSTRAP_TOOLS:-}" = "dev" ]; then
+  .venv/bin/python -c 'from scripts.infra import ensure_chromium, ensure_kubectl; ensure_chromium(); ensure_kubectl()'
+fi

@@ -38,6 +38,22 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+PROBE_PATHS = frozenset({"/metrics", "/healthz", "/readyz", "/livez"})
+
+
+class ProbeAccessFilter(logging.Filter):
+    """Access-log lines of scrapes and health probes are debug records: Prometheus and the orchestrator
+    ask every few seconds, and at info they would bury the service's own events."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        path = str(args[2]).split("?", 1)[0] if len(args) >= 3 else ""
+        if path not in PROBE_PATHS:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library (uvicorn, aiokafka) to one JSON line per record."""
     shared_processors: list[structlog.types.Processor] = [
@@ -70,5 +86,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters[:] = [f for f in access.filters if not isinstance(f, ProbeAccessFilter)]
+    access.addFilter(ProbeAccessFilter())
     for noisy in ("aiokafka", "kafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -41,3 +41,28 @@ def test_the_json_line_carries_the_suppressed_count(capsys):
         assert line["service"] == "tests"
     finally:
         logging.getLogger().handlers[:] = []
+
+
+def _access(path: str) -> None:
+    # uvicorn's access record: (client address, method, full path, HTTP version, status)
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200
+    )
+
+
+def test_scrapes_and_probes_are_debug_lines_and_other_requests_stay_at_info(capsys):
+    configure_logging("tests", "INFO")
+    try:
+        for path in ("/metrics", "/readyz", "/healthz?verbose=1", "/v1/alerts", "/v1/members/m-1"):
+            _access(path)
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+        assert [line["event"].split(" ")[3] for line in lines] == ["/v1/alerts", "/v1/members/m-1"]
+        assert {line["level"] for line in lines} == {"info"}
+        configure_logging("tests", "DEBUG")
+        _access("/readyz")
+        (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+        assert line["level"] == "debug"
+        assert "/readyz" in line["event"]
+    finally:
+        logging.getLogger().handlers[:] = []
+        logging.getLogger().setLevel(logging.WARNING)
