@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from scripts.infra import KafkaNode, local_postgres, port_open
@@ -68,32 +67,6 @@ async def database() -> AsyncIterator[Database]:
         pytest.fail("PostgreSQL is not reachable: use `make test`, which starts it")
     yield database
     await database.dispose()
-
-
-async def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 20.0) -> list:  # type: ignore[type-arg]
-    """Every record on `topic` from the beginning, waiting until `expected` have arrived."""
-    import asyncio
-
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    records = []
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(records) < expected:
-                batch = await consumer.getmany(timeout_ms=500)
-                for part in batch.values():
-                    records.extend(part)
-    except TimeoutError:
-        pass
-    finally:
-        await consumer.stop()
-    return records
 
 
 def spec_topic(spec: TopicSpec, settings: KafkaSettings) -> str:

@@ -89,9 +89,8 @@ async def alerting_app(
         "run_timers": False,
         "notify_interval_s": 0.1,
     } | settings
-    config = AlertingSettings(
-        kafka=kafka, rules_path=rules, consumer_group=f"alerting-{uuid.uuid4().hex[:8]}", **options
-    )
+    options.setdefault("consumer_group", f"alerting-{uuid.uuid4().hex[:8]}")
+    config = AlertingSettings(kafka=kafka, rules_path=rules, **options)
     app = create_app(config, clock)
     # Tests share one database: pending deliveries of earlier tests' alerts would reach this receiver.
     database = Database(config.database, "tests")

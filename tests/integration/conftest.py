@@ -17,9 +17,17 @@ from tests.conftest import spec_topic
 
 
 @pytest.fixture
-async def loyalty(kafka_settings: KafkaSettings, database, topics) -> AsyncIterator[httpx.AsyncClient]:
+def loyalty_group() -> str:
+    """The consumer group of the `loyalty` fixture's app: a test waits on its lag."""
+    return f"loyalty-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def loyalty(
+    kafka_settings: KafkaSettings, database, topics, loyalty_group: str
+) -> AsyncIterator[httpx.AsyncClient]:
     """A running loyalty app (consumer, outbox relay) on this test's topics; its outbox rows removed after."""
-    app = create_app(LoyaltySettings(kafka=kafka_settings, consumer_group=f"loyalty-{uuid.uuid4().hex[:8]}"))
+    app = create_app(LoyaltySettings(kafka=kafka_settings, consumer_group=loyalty_group))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://loyalty") as http,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests.support.waiting import eventually
+
+__all__ = ["EXAMPLES", "eventually", "feedback_received", "to_bytes"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "examples"
 
@@ -24,11 +26,3 @@ def feedback_received(customer_id: str = "C1", **payload: Any) -> dict[str, Any]
 
 def to_bytes(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode()
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout_s}s")
-        await asyncio.sleep(0.1)

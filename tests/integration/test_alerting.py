@@ -11,13 +11,17 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.alerting.timers import tick
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
-from tests.conftest import read_all, spec_topic
+from shared.db.engine import Database
+from shared.settings import DatabaseSettings
+from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
 from tests.integration.helpers import eventually, to_bytes
+from tests.support.kafka import read_exactly, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 EXAMPLES = "shared/contracts/examples"
@@ -62,6 +66,20 @@ async def send(producer, settings, docs, spec=FEEDBACK_SCORED):
     )
 
 
+async def deliveries_of(alert_id: str) -> list[dict[str, Any]]:
+    """Every delivery alerting ever scheduled for the alert, whatever its status."""
+    database = Database(DatabaseSettings(), "tests")
+    try:
+        async with database.connection() as conn:
+            rows = await conn.execute(
+                text("SELECT transition, status FROM alerting.deliveries WHERE alert_id = :id ORDER BY id"),
+                {"id": alert_id},
+            )
+            return [dict(row._mapping) for row in rows]
+    finally:
+        await database.dispose()
+
+
 async def alerts_of(http, rule: str, expected: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for _ in range(200):
@@ -99,7 +117,7 @@ async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l
         assert int(partition) >= 0
         assert int(offset) >= 0
         await eventually(lambda: len(receiver.requests) >= 2, what="two webhook deliveries")
-        events = await read_all(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 2)
+        events = await read_exactly(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 2)
         await asyncio.sleep(0.5)
         metrics = (await http.get("/metrics")).text
     assert f'alerting_alerts_fired_total{{level="L1",rule="{rule}"}} 1.0' in metrics
@@ -120,14 +138,18 @@ async def test_redelivered_feedback_neither_counts_twice_nor_pages_twice(
     clock = Clock()
     rules, suffix = rules_file(tmp_path, receiver.url)
     doc = scored_doc("C-2", 1, "negative", "retail", clock.now)
-    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+    group = f"alerting-{uuid.uuid4().hex[:8]}"
+    async with alerting_app(kafka_settings, rules, clock, consumer_group=group) as (_, http):
         await send(producer, kafka_settings, [doc, doc])
         (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
         await send(producer, kafka_settings, [doc])
+        scored = spec_topic(FEEDBACK_SCORED, kafka_settings)
+        await wait_caught_up(kafka_settings.bootstrap_servers, group, [scored])
         await eventually(lambda: len(receiver.requests) >= 1, what="a delivery")
-        await asyncio.sleep(1.5)
         again = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        scheduled = await deliveries_of(alert["id"])
     assert again["count"] == 1
+    assert [d["transition"] for d in scheduled] == ["fired"]
     assert len(receiver.requests) == 1
 
 
@@ -178,9 +200,11 @@ async def test_windowed_rule_state_survives_a_restart_and_fires_once(
     rule = f"negative-share-by-business-line-{suffix}"
     line = f"line-{suffix}"
     at = datetime.now(UTC)
-    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+    group = f"alerting-{uuid.uuid4().hex[:8]}"
+    async with alerting_app(kafka_settings, rules, clock, consumer_group=group) as (_, http):
         await send(producer, kafka_settings, [scored_doc("C", 2, "negative", line, at) for _ in range(15)])
-        await asyncio.sleep(2)
+        scored = spec_topic(FEEDBACK_SCORED, kafka_settings)
+        await wait_caught_up(kafka_settings.bootstrap_servers, group, [scored])
         assert (await http.get("/v1/alerts", params={"rule": rule})).json()["alerts"] == []
     async with alerting_app(kafka_settings, rules, clock) as (_, http):
         await send(
@@ -210,8 +234,9 @@ async def test_silenced_alert_is_recorded_but_not_notified(kafka_settings, produ
         assert created.status_code == 201
         await send(producer, kafka_settings, [scored_doc("C-4", 1, "negative", "retail", clock.now)])
         (alert,) = await alerts_of(http, rule, 1)
-        await asyncio.sleep(1)
         assert alert["silenced"] is True
+        # The alert and its deliveries are written in one transaction: none was scheduled.
+        assert await deliveries_of(alert["id"]) == []
         assert receiver.requests == []
 
 

@@ -18,8 +18,9 @@ from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.kafka import DlqLimit, EventConsumer, EventProducer
 from shared.kafka.consumer import ConsumedEvent, PoisonEvent
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.helpers import eventually, feedback_received, to_bytes
+from tests.support.kafka import read_exactly, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -71,7 +72,8 @@ async def test_valid_events_are_handled_once_and_committed(kafka_settings, produ
     consumer = consumer_for(kafka_settings, producer, handle_again, group)
     await consumer.start()
     await eventually(lambda: len(again) >= 1, what="the late event")
-    await asyncio.sleep(1.0)
+    topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
+    await wait_caught_up(kafka_settings.bootstrap_servers, group, [topic])
     await consumer.stop()
     assert again == [extra["event_id"]]
 
@@ -103,7 +105,7 @@ async def test_invalid_record_goes_to_dlq_with_original_bytes_and_consumption_go
     await eventually(lambda: seen == [good["event_id"]], what="the good event after two bad ones")
     await consumer.stop()
 
-    dead = await read_all(
+    dead = await read_exactly(
         kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 2
     )
     assert [r.value for r in dead] == [to_bytes(bad), garbage]
@@ -152,7 +154,7 @@ async def test_poison_event_from_the_handler_is_dead_lettered_and_the_rest_appli
     await consumer.start()
     await eventually(lambda: applied == [fine["event_id"]], what="the fine event")
     await consumer.stop()
-    dead = await read_all(
+    dead = await read_exactly(
         kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1
     )
     assert [r.value for r in dead] == [to_bytes(poison)]
@@ -170,13 +172,10 @@ async def test_consumer_halts_when_invalid_messages_look_systematic(kafka_settin
     await eventually(lambda: consumer.state == "halted", what="halt")
     assert "consecutive invalid" in (consumer.halt_reason or "")
     await consumer.stop()
-    dead = await read_all(
-        kafka_settings.bootstrap_servers,
-        FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix,
-        4,
-        timeout_s=5,
+    # Dead-lettered up to the limit, then stopped instead of draining into the DLQ.
+    await read_exactly(
+        kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 3
     )
-    assert len(dead) == 3  # dead-lettered up to the limit, then stopped instead of draining into the DLQ
 
 
 async def test_stop_mid_batch_then_restart_loses_and_skips_nothing(kafka_settings, producer):
@@ -241,7 +240,7 @@ async def test_oversized_and_wrongly_versioned_records_go_to_dlq_with_original_b
     await consumer.start()
     await eventually(lambda: seen == [good["event_id"]], what="the good event after three bad ones")
     await consumer.stop()
-    dead = await read_all(
+    dead = await read_exactly(
         kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 3
     )
     assert [r.value for r in dead] == bad
@@ -320,7 +319,7 @@ async def test_an_event_its_handler_cannot_apply_goes_to_the_dlq_and_the_rest_of
     await consumer.stop()
 
     assert sorted(applied) == sorted(d["event_id"] for d in docs if d is not bad)  # each once
-    dead = await read_all(
+    dead = await read_exactly(
         kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1
     )
     assert [r.value for r in dead] == [to_bytes(bad)]
@@ -357,7 +356,7 @@ async def test_an_event_failing_in_an_unknown_way_is_isolated_tried_a_bounded_nu
 
     assert sorted(applied) == sorted(d["event_id"] for d in docs if d is not bad)
     assert len(alone) == 3
-    dead = await read_all(settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + settings.topic_suffix, 1)
+    dead = await read_exactly(settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + settings.topic_suffix, 1)
     assert [r.value for r in dead] == [to_bytes(bad)]
     assert dict(dead[0].headers)["dlq.cause"] == b"unknown"
     assert dict(dead[0].headers)["dlq.error"] == (

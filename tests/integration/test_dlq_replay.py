@@ -14,9 +14,10 @@ from scripts.infra import ROOT
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.kafka.consumer import ConsumedEvent, PoisonEvent
 from shared.kafka.replay import Selection, replay
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.helpers import eventually, feedback_received, to_bytes
 from tests.integration.test_consumer import consumer_for
+from tests.support.kafka import read_exactly
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -49,13 +50,13 @@ async def test_replay_after_a_fix_republishes_the_selected_dead_letters_and_they
     await consumer.start()
     await eventually(lambda: handled == [good["event_id"]], what="the good event")
     await consumer.stop()
-    dead = await read_all(kafka_settings.bootstrap_servers, dlq, 2)
+    dead = await read_exactly(kafka_settings.bootstrap_servers, dlq, 2)
     assert sorted(r.value for r in dead) == sorted([b"{not json", to_bytes(unsupported)])
     at = next(r.offset for r in dead if r.value == to_bytes(unsupported))
 
     dry = await replay(kafka_settings, dlq, Selection(reason="emoji"), dry_run=True)
     assert (dry.read, dry.replayed, dry.skipped) == (2, {topic: 1}, 1)
-    assert len(await read_all(kafka_settings.bootstrap_servers, topic, 4, timeout_s=3)) == 3
+    await read_exactly(kafka_settings.bootstrap_servers, topic, 3)  # the dry run wrote nothing
 
     fixed = True
     consumer = consumer_for(kafka_settings, producer, handle, group)
@@ -65,7 +66,7 @@ async def test_replay_after_a_fix_republishes_the_selected_dead_letters_and_they
     await eventually(lambda: unsupported["event_id"] in handled, what="the replayed event")
     await consumer.stop()
 
-    records = await read_all(kafka_settings.bootstrap_servers, topic, 4)
+    records = await read_exactly(kafka_settings.bootstrap_servers, topic, 4)
     replayed = records[-1]
     assert replayed.value == to_bytes(unsupported)
     headers = dict(replayed.headers)
@@ -92,4 +93,4 @@ async def test_replay_command_line_dry_run_by_offset_range(kafka_settings, produ
         check=True,
     )
     assert f"read 4 from {dlq}; would replay 3 to {topic}; skipped 1" in result.stdout
-    assert len(await read_all(kafka_settings.bootstrap_servers, topic, 1, timeout_s=2)) == 0
+    await read_exactly(kafka_settings.bootstrap_servers, topic, 0)  # the dry run wrote nothing

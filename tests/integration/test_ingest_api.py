@@ -18,7 +18,8 @@ from services.ingest.config import IngestSettings
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
 from shared.security import hash_key
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
+from tests.support.kafka import read_exactly
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 KEY = {"X-API-Key": "dev-ingest-key"}
@@ -54,7 +55,7 @@ async def client(kafka_settings: KafkaSettings) -> AsyncIterator[httpx.AsyncClie
 
 
 async def on_topic(settings: KafkaSettings, spec=FEEDBACK_RECEIVED, expected: int = 1, timeout_s: float = 10):
-    return await read_all(settings.bootstrap_servers, spec_topic(spec, settings), expected, timeout_s)
+    return await read_exactly(settings.bootstrap_servers, spec_topic(spec, settings), expected, timeout_s)
 
 
 async def test_feedback_is_accepted_after_the_ack_and_published_masked(client, kafka_settings):
@@ -84,7 +85,7 @@ async def test_same_pair_again_is_200_with_the_same_id_and_nothing_new_published
     again = await client.post("/v1/feedback", json=body, headers=KEY)
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json() == {"feedback_id": first.json()["feedback_id"], "status": "duplicate"}
-    assert len(await on_topic(kafka_settings, expected=2, timeout_s=3)) == 1
+    assert len(await on_topic(kafka_settings, expected=1)) == 1
 
 
 async def test_same_pair_with_a_different_payload_is_409(client):
@@ -102,7 +103,7 @@ async def test_the_same_pair_sent_concurrently_is_accepted_once_and_published_on
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] * 7 + [202]
     assert len({r.json()["feedback_id"] for r in responses}) == 1
-    assert len(await on_topic(kafka_settings, expected=2, timeout_s=3)) == 1
+    assert len(await on_topic(kafka_settings, expected=1)) == 1
 
 
 async def test_a_concurrent_repeat_with_another_payload_is_a_conflict(client, kafka_settings):
@@ -112,7 +113,7 @@ async def test_a_concurrent_repeat_with_another_payload_is_a_conflict(client, ka
         client.post("/v1/feedback", json={**body, "csat": 1}, headers=KEY),
     )
     assert sorted([first.status_code, second.status_code]) == [202, 409]
-    assert len(await on_topic(kafka_settings, expected=2, timeout_s=3)) == 1
+    assert len(await on_topic(kafka_settings, expected=1)) == 1
 
 
 async def test_records_land_in_the_partition_a_plain_producer_picks_for_their_key(client, kafka_settings):
@@ -188,7 +189,7 @@ async def test_batch_answers_per_item_and_accepts_the_valid_ones(client, kafka_s
     assert body["results"][0]["feedback_id"] == body["results"][1]["feedback_id"]
     assert {e["field"] for e in body["results"][4]["errors"]} == {"channel", "csat", "surprise"}
     assert body["results"][5]["errors"][0]["field"] == "text"
-    assert len(await on_topic(kafka_settings, expected=3, timeout_s=3)) == 2
+    assert len(await on_topic(kafka_settings, expected=2)) == 2
 
 
 async def test_batch_over_1000_records_is_refused(client):
@@ -350,5 +351,5 @@ async def test_a_nul_character_is_refused_naming_the_field_and_never_reaches_the
     )
     assert [r["status"] for r in batch.json()["results"]] == ["rejected", "accepted"]
     assert batch.json()["results"][0]["errors"][0]["field"] == "text"
-    [record] = await on_topic(kafka_settings, expected=2, timeout_s=3)
+    [record] = await on_topic(kafka_settings)
     assert json.loads(record.value)["payload"]["external_id"] == good["external_id"]

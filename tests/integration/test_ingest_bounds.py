@@ -19,7 +19,8 @@ from shared.contracts import decode
 from shared.contracts.bounds import MAX_AMOUNT
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
+from tests.support.kafka import read_exactly
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 KEY = {"X-API-Key": "dev-ingest-key"}
@@ -133,7 +134,7 @@ async def test_a_batch_rejects_only_its_record_out_of_bounds(client, kafka_setti
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["rejected", "accepted"]
     assert [e["field"] for e in results[0]["errors"]] == ["occurred_at"]
-    [record] = await read_all(
+    [record] = await read_exactly(
         kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_RECEIVED, kafka_settings), 1
     )
     assert json.loads(record.value)["payload"]["external_id"] == good["external_id"]
@@ -146,7 +147,7 @@ async def test_the_largest_amount_is_accepted_and_decodes_for_loyalty_and_a_cent
     assert await refused_fields(client, "/v1/events", a_cent_more) == ["purchase.amount"]
     response = await client.post("/v1/events", json=purchase(amount=str(MAX_AMOUNT)), headers=KEY)
     assert response.status_code == 202, response.text
-    [record] = await read_all(
+    [record] = await read_exactly(
         kafka_settings.bootstrap_servers, spec_topic(COMMERCE_EVENTS, kafka_settings), 1
     )
     assert decode(COMMERCE_EVENTS, record.value).payload.amount == MAX_AMOUNT  # type: ignore[attr-defined]

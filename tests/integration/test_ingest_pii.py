@@ -17,7 +17,8 @@ from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
 from shared.db.engine import Database
 from shared.security import hash_key
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
+from tests.support.kafka import read_exactly
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 KEY = {"X-API-Key": "dev-ingest-key"}
@@ -116,8 +117,8 @@ async def test_no_personal_data_reaches_a_topic_or_the_ingest_table(
         ids.append(response.json()["event_id"])
 
     servers = kafka_settings.bootstrap_servers
-    fed = await read_all(servers, spec_topic(FEEDBACK_RECEIVED, kafka_settings), 3)
-    commerce = await read_all(servers, spec_topic(COMMERCE_EVENTS, kafka_settings), 4)
+    fed = await read_exactly(servers, spec_topic(FEEDBACK_RECEIVED, kafka_settings), 3)
+    commerce = await read_exactly(servers, spec_topic(COMMERCE_EVENTS, kafka_settings), 4)
     assert (len(fed), len(commerce)) == (3, 4)
     for record in fed + commerce:
         headers = [value.decode() for _, value in record.headers]

@@ -17,8 +17,9 @@ from services.loyalty.config import LoyaltySettings
 from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_RECEIVED, LOYALTY_CHANGES
 from shared.kafka.producer import EventProducer
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.helpers import EXAMPLES, feedback_received, to_bytes
+from tests.support.kafka import read_exactly, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 OPERATOR = {"X-API-Key": "dev-operator-key"}
@@ -89,7 +90,9 @@ async def test_purchases_earn_points_and_upgrade_the_tier_with_changes_on_the_to
     await send(producer, kafka_settings, [purchase(who, "1000")])
     assert (await member_when(loyalty, who, lambda b: b["balance"] == 11700))["tier"] == "silver"
 
-    changes = await read_all(kafka_settings.bootstrap_servers, spec_topic(LOYALTY_CHANGES, kafka_settings), 4)
+    changes = await read_exactly(
+        kafka_settings.bootstrap_servers, spec_topic(LOYALTY_CHANGES, kafka_settings), 4
+    )
     kinds = [json.loads(r.value)["type"] for r in changes]
     assert kinds.count("points_earned") == 3
     assert kinds.count("tier_changed") == 1
@@ -114,7 +117,9 @@ async def test_qualifying_spend_is_the_last_12_months_however_old_the_orders_and
     )
     body = await member_when(loyalty, who, lambda b: b["balance"] == 10500)
     assert body["tier"] == "silver"
-    changes = await read_all(kafka_settings.bootstrap_servers, spec_topic(LOYALTY_CHANGES, kafka_settings), 6)
+    changes = await read_exactly(
+        kafka_settings.bootstrap_servers, spec_topic(LOYALTY_CHANGES, kafka_settings), 6
+    )
     upgrades = [
         json.loads(r.value)["payload"] for r in changes if json.loads(r.value)["type"] == "tier_changed"
     ]
@@ -126,9 +131,15 @@ async def test_qualifying_spend_is_the_last_12_months_however_old_the_orders_and
 
 
 async def test_wednesday_doubles_points(loyalty, producer, kafka_settings):
-    who = customer()
-    await send(producer, kafka_settings, [purchase(who, "100", at=TUESDAY + timedelta(days=1))])
-    await member_when(loyalty, who, lambda b: b["balance"] == 200)
+    wednesday, tuesday = customer(), customer()
+    await send(
+        producer,
+        kafka_settings,
+        [purchase(wednesday, "100", at=TUESDAY + timedelta(days=1)), purchase(tuesday, "100", at=TUESDAY)],
+    )
+    doubled = await member_when(loyalty, wednesday, lambda b: b["balance"] > 0)
+    plain = await member_when(loyalty, tuesday, lambda b: b["balance"] > 0)
+    assert (doubled["balance"], plain["balance"]) == (200, 100)
 
 
 async def test_refund_claws_back_what_the_order_earned(loyalty, producer, kafka_settings):
@@ -143,7 +154,9 @@ async def test_refund_claws_back_what_the_order_earned(loyalty, producer, kafka_
     assert body["qualifying_spend"] == "550.00"
 
 
-async def test_rewards_for_referral_survey_and_feedback_within_caps(loyalty, producer, kafka_settings):
+async def test_rewards_for_referral_survey_and_feedback_within_caps(
+    loyalty, producer, kafka_settings, loyalty_group
+):
     referrer, referee = customer(), customer()
     await send(
         producer,
@@ -161,7 +174,8 @@ async def test_rewards_for_referral_survey_and_feedback_within_caps(loyalty, pro
         doc["occurred_at"] = TUESDAY.isoformat()
     await send(producer, kafka_settings, two_feedbacks, spec=FEEDBACK_RECEIVED)
     await member_when(loyalty, referrer, lambda b: b["balance"] == 560)
-    await asyncio.sleep(1.0)
+    feedback_topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
+    await wait_caught_up(kafka_settings.bootstrap_servers, loyalty_group, [feedback_topic])
     assert (await loyalty.get(f"/v1/members/{referrer}", headers=READER)).json()["balance"] == 560
 
 
@@ -174,14 +188,15 @@ def resolved_complaint(who: str, status: str = "resolved") -> dict[str, Any]:
 
 
 async def test_resolved_complaints_earn_goodwill_points_within_the_monthly_cap(
-    loyalty, producer, kafka_settings
+    loyalty, producer, kafka_settings, loyalty_group
 ):
     who = customer()
     # complaint_resolved_goodwill: 100 points, at most twice a month; only a resolution counts
     docs = [resolved_complaint(who, "acknowledged"), *(resolved_complaint(who) for _ in range(3))]
     await send(producer, kafka_settings, docs, spec=ALERTS)
     await member_when(loyalty, who, lambda b: b["balance"] == 200)
-    await asyncio.sleep(1.0)
+    alerts = spec_topic(ALERTS, kafka_settings)
+    await wait_caught_up(kafka_settings.bootstrap_servers, loyalty_group, [alerts])
     assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 200
     ledger = (await loyalty.get(f"/v1/members/{who}/ledger", headers=READER)).json()["entries"]
     assert [e["points"] for e in ledger] == [100, 100]
@@ -193,13 +208,11 @@ async def test_redelivery_and_replay_never_apply_twice(kafka_settings, producer,
     await send(producer, kafka_settings, docs + docs)  # redelivered
     await member_when(loyalty, who, lambda b: b["balance"] == 300)
     # Replay the whole topic with a brand-new consumer group: nothing changes.
-    app = create_app(
-        LoyaltySettings(
-            kafka=kafka_settings, consumer_group=f"replay-{uuid.uuid4().hex[:8]}", relay_outbox=False
-        )
-    )
+    replay = f"replay-{uuid.uuid4().hex[:8]}"
+    app = create_app(LoyaltySettings(kafka=kafka_settings, consumer_group=replay, relay_outbox=False))
     async with app.router.lifespan_context(app):
-        await asyncio.sleep(5)
+        commerce = spec_topic(COMMERCE_EVENTS, kafka_settings)
+        await wait_caught_up(kafka_settings.bootstrap_servers, replay, [commerce], timeout_s=60)
     assert (await loyalty.get(f"/v1/members/{who}", headers=READER)).json()["balance"] == 300
     ledger = (await loyalty.get(f"/v1/members/{who}/ledger", headers=READER)).json()["entries"]
     assert [e["points"] for e in ledger] == [200, 100]

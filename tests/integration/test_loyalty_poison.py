@@ -12,8 +12,9 @@ import pytest
 
 import services.loyalty.apply
 from shared.contracts.registry import COMMERCE_EVENTS
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.test_loyalty import purchase, send
+from tests.support.kafka import read_exactly
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 OPERATOR = {"X-API-Key": "dev-operator-key"}  # reads members whatever read-only keys are configured
@@ -55,7 +56,7 @@ async def test_a_purchase_whose_points_overflow_is_dead_lettered_and_later_purch
     body = await balance_reaches(loyalty, who, 400)
     assert body["qualifying_spend"] == "400.00"  # nothing of the bad purchase was kept
 
-    dead = await read_all(
+    dead = await read_exactly(
         kafka_settings.bootstrap_servers, COMMERCE_EVENTS.dlq + kafka_settings.topic_suffix, 1
     )
     assert len(dead) == 1

@@ -3,15 +3,12 @@ ledgers and lots, and the ledger invariants hold on the real database."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
 from services.loyalty.app import create_app
@@ -21,6 +18,7 @@ from shared.settings import KafkaSettings
 from tests.conftest import spec_topic
 from tests.integration.helpers import feedback_received
 from tests.integration.test_loyalty import TUESDAY, event, purchase, send
+from tests.support.kafka import wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -63,26 +61,8 @@ def mixed_history(seed: int, members: list[str]) -> tuple[list[dict[str, Any]], 
 
 async def caught_up(settings: KafkaSettings, group: str, timeout_s: float = 60) -> None:
     """Wait until `group` has committed every record of loyalty's input topics."""
-    parts = [
-        TopicPartition(spec_topic(spec, settings), p)
-        for spec in (COMMERCE_EVENTS, FEEDBACK_RECEIVED)
-        for p in range(spec.partitions)
-    ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await consumer.start()
-    await admin.start()
-    try:
-        end = await consumer.end_offsets(parts)
-        for _ in range(int(timeout_s * 5)):
-            committed = await admin.list_consumer_group_offsets(group)
-            if all(tp in committed and committed[tp].offset >= end[tp] for tp in parts if end[tp] > 0):
-                return
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"consumer group {group} did not catch up within {timeout_s}s")
-    finally:
-        await consumer.stop()
-        await admin.close()
+    topics = [spec_topic(spec, settings) for spec in (COMMERCE_EVENTS, FEEDBACK_RECEIVED)]
+    await wait_caught_up(settings.bootstrap_servers, group, topics, timeout_s)
 
 
 async def snapshot(database, members: list[str]) -> dict[str, Any]:

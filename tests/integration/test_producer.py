@@ -9,8 +9,9 @@ import pytest
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.kafka import EventProducer
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.helpers import feedback_received, to_bytes
+from tests.support.kafka import read_exactly
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -42,6 +43,6 @@ async def test_concurrent_batch_sends_are_all_acknowledged(
     failures = [r for r in results if isinstance(r, BaseException)]
     assert not failures, failures
     assert sum(results) == callers * sends  # type: ignore[arg-type]
-    landed = await read_all(kafka_settings.bootstrap_servers, topic, callers * sends * size, timeout_s=60)
+    landed = await read_exactly(kafka_settings.bootstrap_servers, topic, callers * sends * size, timeout_s=60)
     assert len(landed) == callers * sends * size
     assert len({r.value for r in landed}) == callers * sends * size  # each record once (ids differ)

@@ -16,8 +16,9 @@ from services.sentiment.scoring import scored_event_id
 from shared.contracts.feedback import ModelRef
 from shared.contracts.registry import FEEDBACK_RECEIVED, FEEDBACK_SCORED
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.helpers import feedback_received, to_bytes
+from tests.support.kafka import read_exactly
 from tests.tiny_models import STARS, tiny_checkpoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
@@ -56,7 +57,9 @@ async def test_received_feedback_is_published_scored_with_a_derived_id(sentiment
     await producer.send_raw_many(
         spec_topic(FEEDBACK_RECEIVED, kafka_settings), [(d["key"].encode(), to_bytes(d), []) for d in docs]
     )
-    records = await read_all(kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_SCORED, kafka_settings), 3)
+    records = await read_exactly(
+        kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_SCORED, kafka_settings), 3
+    )
     scored = {json.loads(r.value)["payload"]["customer_id"]: json.loads(r.value) for r in records}
     assert sorted(scored) == ["C1", "C2", "C3"]
     for doc in docs:
@@ -80,10 +83,12 @@ async def test_undecodable_feedback_goes_to_the_dlq_and_the_rest_is_scored(
         spec_topic(FEEDBACK_RECEIVED, kafka_settings),
         [(b"C8", b"\xff not json", []), (b"C9", to_bytes(good), [])],
     )
-    dead = await read_all(
+    dead = await read_exactly(
         kafka_settings.bootstrap_servers, FEEDBACK_RECEIVED.dlq + kafka_settings.topic_suffix, 1
     )
-    scored = await read_all(kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_SCORED, kafka_settings), 1)
+    scored = await read_exactly(
+        kafka_settings.bootstrap_servers, spec_topic(FEEDBACK_SCORED, kafka_settings), 1
+    )
     assert len(dead) == 1
     assert dead[0].value == b"\xff not json"
     assert dict(dead[0].headers)["dlq.error"]

@@ -24,9 +24,10 @@ from services.sentiment.scoring import scored_envelope, scored_event_id
 from shared.contracts.feedback import FeedbackScored, ModelRef
 from shared.contracts.registry import FEEDBACK_RECEIVED, FEEDBACK_SCORED
 from shared.settings import KafkaSettings
-from tests.conftest import read_all, spec_topic
+from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
 from tests.integration.helpers import EXAMPLES, eventually, feedback_received, to_bytes
+from tests.support.kafka import read_exactly
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +99,7 @@ async def test_a_new_model_version_re_scores_retained_feedback_once_per_version(
     records = [(b"C0", b"\xff not json", [])] + [(d["key"].encode(), to_bytes(d), []) for d in docs]
     await producer.send_raw_many(spec_topic(FEEDBACK_RECEIVED, kafka_settings), records)
     scored_topic = spec_topic(FEEDBACK_SCORED, kafka_settings)
-    first = await read_all(kafka_settings.bootstrap_servers, scored_topic, 3)
+    first = await read_exactly(kafka_settings.bootstrap_servers, scored_topic, 3)
     assert len(first) == 3
     served = json.loads(first[0].value)["payload"]["model"]
 
@@ -106,7 +107,9 @@ async def test_a_new_model_version_re_scores_retained_feedback_once_per_version(
     assert (summary["read"], summary["rescored"], summary["skipped"]) == (4, 3, 1)
     new = ModelRef.model_validate(summary["model"])
     assert (new.id, new.version) == (served["id"], f"{served['version']}-next")
-    both = [json.loads(r.value) for r in await read_all(kafka_settings.bootstrap_servers, scored_topic, 6)]
+    both = [
+        json.loads(r.value) for r in await read_exactly(kafka_settings.bootstrap_servers, scored_topic, 6)
+    ]
     assert len(both) == 6
     for doc in docs:
         verdicts = [e for e in both if e["payload"]["feedback_id"] == doc["payload"]["feedback_id"]]
@@ -121,7 +124,9 @@ async def test_a_new_model_version_re_scores_retained_feedback_once_per_version(
     # A range that ends before the records holds none of them; the whole range again repeats the ids.
     assert (await rescored(kafka_settings, next_model, "--since", since, "--until", since))["read"] == 0
     assert (await rescored(kafka_settings, next_model, "--since", since))["rescored"] == 3
-    again = [json.loads(r.value) for r in await read_all(kafka_settings.bootstrap_servers, scored_topic, 9)]
+    again = [
+        json.loads(r.value) for r in await read_exactly(kafka_settings.bootstrap_servers, scored_topic, 9)
+    ]
     assert len(again) == 9
     assert {e["event_id"] for e in again} == {e["event_id"] for e in both}
 

@@ -26,6 +26,7 @@ from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.settings import KafkaSettings
 from tests.conftest import spec_topic
 from tests.integration.helpers import feedback_received, to_bytes
+from tests.support.kafka import wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -111,12 +112,8 @@ async def test_sentiment_consumer_records_each_event_once_in_its_schema(
     seen: list[tuple[str, str]] = []
     try:
         async with running(sentiment_app(settings)):
-            for _ in range(200):
-                seen = await recorded()
-                if len(seen) == 2:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
+            topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
+            await wait_caught_up(kafka_settings.bootstrap_servers, group, [topic])
             seen = await recorded()
         assert seen == sorted(
             [(first["event_id"], "feedback.received"), (second["event_id"], "feedback.received")]

@@ -1,0 +1,1 @@
+"""What the test suites share: waiting on conditions and reading Kafka as a consumer group sees it."""
