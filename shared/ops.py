@@ -1,10 +1,12 @@
 """Operator endpoints every service serves (operator API key required)."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 
+from shared.kafka.consumer import State
 from shared.security import hash_key, require_client
 from shared.settings import ServiceSettings
 
@@ -15,15 +17,21 @@ def require_operator(settings: ServiceSettings) -> Callable[[Request, str | None
     return require_client(lambda: hashes)
 
 
+class ConsumerOut(BaseModel):
+    group_id: str
+    state: State
+    halt_reason: str | None
+
+
 def operator_router(settings: ServiceSettings) -> APIRouter:
     operator = require_operator(settings)
     router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
     @router.get("/consumers")
-    async def consumers(request: Request, _: Annotated[str, Depends(operator)]) -> list[dict[str, Any]]:
+    async def consumers(request: Request, _: Annotated[str, Depends(operator)]) -> list[ConsumerOut]:
         """Each consumer's group, state and, when it halted itself, why."""
         return [
-            {"group_id": c.group_id, "state": c.state, "halt_reason": c.halt_reason}
+            ConsumerOut(group_id=c.group_id, state=c.state, halt_reason=c.halt_reason)
             for c in request.app.state.runtime.consumers
         ]
 

@@ -165,9 +165,20 @@ def require_client(
 ) -> Callable[[Request, str | None], Awaitable[str]]:
     """A dependency returning the calling client's name (401/429 as `authenticate`); a valid key of a
     client not in `allowed` is a 403, not a wrong key."""
+    return _client_dependency(lambda _: hashes(), allowed)
 
+
+def app_client(allowed: Collection[str] | None = None) -> Callable[[Request, str | None], Awaitable[str]]:
+    """As `require_client`, with the keys the app holds in `app.state.key_hashes` (client name → hash),
+    so that a module-level router needs no closure over settings."""
+    return _client_dependency(lambda request: request.app.state.key_hashes, allowed)
+
+
+def _client_dependency(
+    hashes: Callable[[Request], Mapping[str, str]], allowed: Collection[str] | None
+) -> Callable[[Request, str | None], Awaitable[str]]:
     async def dependency(request: Request, presented: str | None = Security(API_KEY_HEADER)) -> str:
-        client = authenticate(request, hashes(), presented)
+        client = authenticate(request, hashes(request), presented)
         if allowed is not None and client not in allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "this key may not do that")
         return client

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from sqlalchemy import Table
 
 from shared.contracts.registry import TopicSpec
@@ -47,6 +47,18 @@ class Runtime:
             for tp in c.stalled()
         ]
         return "; ".join(problems) or True
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The running service's Runtime, set by the lifespan: a route dependency (see RuntimeDep). Before
+    the lifespan has set it up the service is not ready: 503 with Retry-After, as for a lost broker."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise HTTPException(503, "the service is starting", headers={"Retry-After": "1"})
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.loyalty.api import loyalty_router
+from services.loyalty.api import LoyaltyState, router
 from services.loyalty.config import LoyaltySettings
 from services.loyalty.consumer import loyalty_handler
 from services.loyalty.outbox import run_relay
@@ -33,7 +33,7 @@ def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
     if settings.schedule_interval_s > 0:
         interval = settings.schedule_interval_s
         background.append(lambda rt: run_periodically(rt.database, rules, topic, interval))
-    return build_app(
+    app = build_app(
         service="loyalty",
         settings=settings,
         title="Loyalty service",
@@ -44,6 +44,9 @@ def create_app(settings: LoyaltySettings | None = None) -> FastAPI:
             "or the operator key, which alone may write."
         ),
         consumers=[ConsumerSpec(group, [COMMERCE_EVENTS, FEEDBACK_RECEIVED, ALERTS], loyalty_handler(rules))],
-        routers=[loyalty_router(settings, rules), operator_router(settings)],
+        routers=[router, operator_router(settings)],
         background=background,
     )
+    app.state.loyalty = LoyaltyState(rules, topic)
+    app.state.key_hashes = settings.key_hashes()
+    return app

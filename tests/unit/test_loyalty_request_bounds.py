@@ -11,10 +11,17 @@ from services.loyalty.app import create_app
 from services.loyalty.config import LoyaltySettings
 
 
+class Untouchable:
+    def __getattr__(self, name: str) -> None:
+        raise AssertionError(f"the request reached the runtime ({name})")
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The app without its lifespan: every request here is answered before any database access."""
+    """The app without its lifespan, whose runtime fails the test if a request reaches it: every request
+    here must be answered before any database access."""
     app = create_app(LoyaltySettings(schedule_interval_s=0))
+    app.state.runtime = Untouchable()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     headers = {"X-API-Key": "dev-operator-key"}
     async with httpx.AsyncClient(transport=transport, base_url="http://loyalty", headers=headers) as client:
@@ -38,3 +45,12 @@ async def test_a_parameter_out_of_range_is_a_422_naming_it(http, method, path, p
     answer = await http.request(method, path, params=params)
     assert answer.status_code == 422, answer.text
     assert [error["field"] for error in answer.json()["detail"]] == [field]
+
+
+async def test_a_valid_request_before_the_service_has_started_is_a_503_with_retry_after():
+    app = create_app(LoyaltySettings(schedule_interval_s=0))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://loyalty") as client:
+        answer = await client.get("/v1/members/C-1", headers={"X-API-Key": "dev-operator-key"})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
