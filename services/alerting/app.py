@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from services.alerting.api import alerting_router
+from services.alerting.api import router as alerting_router
 from services.alerting.config import AlertingSettings
 from services.alerting.console import console_router
 from services.alerting.consumer import AlertingState, alerting_handler
@@ -17,6 +17,7 @@ from services.alerting.timers import run_timers
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
 from shared.ops import operator_router
+from shared.security import hash_key
 from shared.service import ConsumerSpec, Runtime, build_app
 from shared.settings import load_settings
 from shared.yamlconfig import HotReload
@@ -59,11 +60,13 @@ def create_app(
             ConsumerSpec(settings.consumer_group, [FEEDBACK_SCORED, LOYALTY_CHANGES], alerting_handler(state))
         ],
         routers=[
-            alerting_router(state, now, auth),
+            alerting_router,
             console_router(settings, sessions, auth),
             operator_router(settings),
         ],
         background=background,
     )
     app.state.alerting_state = state
+    app.state.console_sessions = sessions
+    app.state.key_hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
     return app

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -146,24 +146,36 @@ def require_operator_or_session(
     hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
 
     async def dependency(request: Request, presented: str | None = Security(API_KEY_HEADER)) -> str:
-        if presented is not None:
-            return authenticate(request, hashes, presented)
-        session = await sessions.verify(database_of(request), request.cookies.get(COOKIE))
-        if session is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "sign in to the console or send X-API-Key",
-                headers={"WWW-Authenticate": "ApiKey"},
-            )
-        if request.method not in SAFE_METHODS and not (
-            same_origin(request)
-            and hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), session.csrf.encode())
-        ):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER}")
-        request.state.console_actor = session.name
-        return session.name
+        return await caller(request, presented, hashes, sessions)
 
     return dependency
+
+
+async def operator_or_session(request: Request, presented: str | None = Security(API_KEY_HEADER)) -> str:
+    """As `require_operator_or_session`, with the keys and sessions the app holds (`app.state.key_hashes`,
+    `app.state.console_sessions`): for module-level routers."""
+    return await caller(request, presented, request.app.state.key_hashes, request.app.state.console_sessions)
+
+
+async def caller(
+    request: Request, presented: str | None, hashes: Mapping[str, str], sessions: ConsoleSessions
+) -> str:
+    if presented is not None:
+        return authenticate(request, hashes, presented)
+    session = await sessions.verify(database_of(request), request.cookies.get(COOKIE))
+    if session is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "sign in to the console or send X-API-Key",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    if request.method not in SAFE_METHODS and not (
+        same_origin(request)
+        and hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), session.csrf.encode())
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER}")
+    request.state.console_actor = session.name
+    return session.name
 
 
 def actor_of(request: Request, claimed: str) -> str:

@@ -58,9 +58,7 @@ async def tiers(state: StateDep) -> list[TierRule]:
     return list(state.rules().tiers)
 
 
-@router.get(
-    "/members/{customer_id}", dependencies=[reader], responses={404: {"description": "No such member"}}
-)
+@router.get("/members/{customer_id}", dependencies=[reader])
 async def member(customer_id: CustomerId, runtime: RuntimeDep, state: StateDep) -> MemberOut:
     """Balance, tier, qualifying spend, progress to next tier, points expiring in 30 days, benefits."""
     async with runtime.database.connection() as conn:
@@ -90,7 +88,6 @@ async def member_ledger(
     dependencies=[operator],
     responses={
         200: {"model": RedemptionOut, "description": "The same reference again: the first result"},
-        409: {"description": "More points than the balance, or the reference used for other points"},
     },
 )
 async def redeem(
@@ -114,7 +111,6 @@ async def redeem(
     "/members/{customer_id}/redemptions/{reference}/reversal",
     dependencies=[operator],
     response_model_exclude_none=True,
-    responses={404: {"description": "No such redemption"}},
 )
 async def reverse(
     customer_id: CustomerId, reference: Reference, runtime: RuntimeDep, state: StateDep

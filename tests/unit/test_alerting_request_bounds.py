@@ -19,6 +19,7 @@ from services.alerting import api
 from services.alerting.app import create_app
 from services.alerting.config import AlertingSettings
 from services.alerting.rules import DEFAULT_RULES
+from tests.support.apps import Untouchable
 
 RULES = Path(DEFAULT_RULES).read_text()
 LAUGHS = "a: &a [" + ", ".join(["x"] * 40) + "]\n"
@@ -30,8 +31,10 @@ YAML = {"Content-Type": "application/yaml"}
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The app without its lifespan: every request here is answered before any database access."""
+    """The app without its lifespan, whose runtime fails the test if a request reaches it: every request
+    here must be answered before any database access."""
     app = create_app(AlertingSettings(run_timers=False, run_notifier=False))
+    app.state.runtime = Untouchable()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://alerting", headers=OPERATOR) as client:
         yield client

@@ -9,11 +9,7 @@ import pytest
 
 from services.loyalty.app import create_app
 from services.loyalty.config import LoyaltySettings
-
-
-class Untouchable:
-    def __getattr__(self, name: str) -> None:
-        raise AssertionError(f"the request reached the runtime ({name})")
+from tests.support.apps import Untouchable
 
 
 @pytest.fixture

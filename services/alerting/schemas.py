@@ -1,0 +1,129 @@
+"""What alerting's routes take and answer: the OpenAPI document clients read.
+
+Times are answered as Python's isoformat writes them ("+00:00"), as the API always has.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from services.alerting.rules import Policy, Rule
+from services.alerting.silences import Matcher, not_matching_everything
+from shared.contracts.bounds import Timestamp
+
+Instant = Annotated[
+    datetime,
+    PlainSerializer(lambda at: at.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Level = Literal["L1", "L2", "L3", "L4"]
+Status = Literal["open", "acknowledged", "resolved"]
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(
+        min_length=1, max_length=200, description="who acts (recorded in the timeline and audit)"
+    )
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SilenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: Annotated[list[Matcher], AfterValidator(not_matching_everything)] = Field(
+        min_length=1, max_length=50
+    )
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    rule_id: str
+    group_key: dict[str, Any]
+    status: Status
+    level: Level
+    count: int
+    value: float | None
+    summary: str
+    silenced: bool
+    customer_id: str | None
+    created_at: Instant
+    updated_at: Instant
+    acked_at: Instant | None
+    acked_by: str | None
+    resolved_at: Instant | None
+    next_action: str | None
+    next_action_at: Instant | None
+    next_escalation_at: Instant | None = Field(description="When the alert escalates unless acknowledged")
+    evidence: list[dict[str, Any]]
+
+
+class AlertPage(BaseModel):
+    alerts: list[AlertOut]
+    next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; None at the end")
+    now: str = Field(description="The service clock (as X-Server-Now)")
+
+
+class TimelineEntryOut(BaseModel):
+    kind: str
+    at: Instant
+    level: str | None
+    actor: str | None
+    note: str | None
+    detail: dict[str, Any] | None
+
+
+class DeliveryOut(BaseModel):
+    channel: str
+    target: str
+    transition: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: Instant | None
+
+
+class AlertDetail(AlertOut):
+    now: Instant
+    member_tier: str | None = Field(description="The customer's tier as alerting last heard it from loyalty")
+    timeline: list[TimelineEntryOut]
+    deliveries: list[DeliveryOut]
+
+
+class SilenceOut(BaseModel):
+    id: uuid.UUID
+    matchers: list[dict[str, Any]]
+    starts_at: Instant
+    ends_at: Instant
+    created_by: str
+    comment: str
+
+
+class SilenceCreated(BaseModel):
+    id: uuid.UUID
+
+
+class SilenceDeleted(BaseModel):
+    id: uuid.UUID
+    status: Literal["deleted"]
+
+
+class RulesOut(BaseModel):
+    rules: list[Rule]
+    policies: dict[str, Policy]
+
+
+class Validation(BaseModel):
+    valid: bool
+    errors: list[str] | None = Field(default=None, description="Problems by line and field (invalid files)")
+    rules: int | None = Field(default=None, description="How many rules (valid files)")
+    policies: list[str] | None = Field(default=None, description="Policy names (valid files)")
