@@ -1,25 +1,17 @@
-"""What alerting's routes take and answer: the OpenAPI document clients read.
-
-Times are answered as Python's isoformat writes them ("+00:00"), as the API always has.
-"""
+"""What alerting's routes take and answer: the OpenAPI document clients read."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.alerting.rules import Policy, Rule
 from services.alerting.silences import Matcher, not_matching_everything
 from shared.contracts.bounds import Timestamp
+from shared.params import Instant
 
-Instant = Annotated[
-    datetime,
-    PlainSerializer(lambda at: at.isoformat(), return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 Level = Literal["L1", "L2", "L3", "L4"]
 Status = Literal["open", "acknowledged", "resolved"]
 

@@ -1,6 +1,5 @@
 """What loyalty's routes take and answer: the OpenAPI document clients read."""
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path
@@ -8,7 +7,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from shared.contracts.bounds import ID_LENGTH, WholeNumber
 from shared.contracts.loyalty import Tier
-from shared.params import NO_NUL_SCHEMA, StorableText
+from shared.params import NO_NUL_SCHEMA, Instant, StorableText
 
 CustomerId = Annotated[
     str, Path(min_length=1, max_length=ID_LENGTH, json_schema_extra=NO_NUL_SCHEMA), StorableText
@@ -30,8 +29,8 @@ class MemberOut(BaseModel):
     customer_id: str
     balance: int
     tier: Tier
-    tier_since: datetime | None
-    downgrade_warning_at: datetime | None
+    tier_since: Instant | None
+    downgrade_warning_at: Instant | None
     qualifying_spend: str = Field(description="Spend of the last 12 months net of refunds (decimal string)")
     progress: Progress
     expiring_in_30_days: int
@@ -46,7 +45,7 @@ class LedgerEntryOut(BaseModel):
     balance_after: int
     source: str
     reason: str
-    at: datetime
+    at: Instant
 
 
 class LedgerPage(BaseModel):
