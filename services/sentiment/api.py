@@ -11,12 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.sentiment.backends import ModelUnavailable
 from services.sentiment.batcher import Scored
-from services.sentiment.labels import verdicts
+from services.sentiment.labels import Schema, verdicts
 from services.sentiment.scoring import NEUTRAL
 from services.sentiment.service import Scorer
 from shared.contracts.feedback import Aspect, ScoreFlag, SentimentLabel
-from shared.ops import require_operator
-from shared.settings import ServiceSettings
+from shared.security import app_client
 
 MAX_TEXTS = 64
 
@@ -53,42 +52,54 @@ class ScoreResponse(BaseModel):
     results: list[TextScore]
 
 
-def sentiment_router(scorer: Scorer | ModelUnavailable, settings: ServiceSettings) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["sentiment"])
-    operator = Depends(require_operator(settings))
+class ModelOut(BaseModel):
+    id: str
+    version: str
+    backend: str
+    labels: dict[int, str] = Field(description="The model's id2label")
+    schema_: Schema = Field(alias="schema", description="How its labels map to stars and polarity")
+    metrics: dict[str, Any] = Field(description="Held-out figures recorded when it was built")
+    agreement: dict[str, Any] = Field(description="Label agreement of the served backend with fp32")
 
-    def ready() -> Scorer:
-        if isinstance(scorer, ModelUnavailable):
-            raise HTTPException(503, detail=f"model unavailable: {scorer}", headers={"Retry-After": "30"})
-        return scorer
+    model_config = ConfigDict(populate_by_name=True)
 
-    @router.post("/score", dependencies=[operator])
-    async def score(body: ScoreRequest) -> ScoreResponse:
-        """Scores up to 64 texts now (sharing micro-batches with the consumer). Operator key required."""
-        live = ready()
-        scored = await live.score_texts(body.texts, urgent=True)
-        # Aspect tagging runs every aspect's patterns over every clause of up to 64 texts of 10,000
-        # characters: CPU work, kept off the event loop.
-        results = await asyncio.to_thread(_results, live, body.texts, scored)
-        return ScoreResponse(model=live.context.model.model_dump(exclude_none=True), results=results)
 
-    @router.get("/model", dependencies=[operator])
-    async def model(request: Request) -> dict[str, Any]:
-        """The served model: id, version, backend, labels and the metrics recorded when it was built.
-        Operator key required (only health, readiness, metrics and docs are open)."""
-        live = ready()
-        card = live.model.card
-        return {
-            "id": live.model.id,
-            "version": live.model.version,
-            "backend": live.model.backend.name,
-            "labels": live.model.id2label,
-            "schema": live.model.labels.schema,
-            "metrics": card.get("metrics", {}),
-            "agreement": card.get("agreement", {}),
-        }
+def scorer_of(request: Request) -> Scorer:
+    """The loaded model's scorer; 503 with Retry-After when the model could not be loaded."""
+    scorer: Scorer | ModelUnavailable = request.app.state.scorer
+    if isinstance(scorer, ModelUnavailable):
+        raise HTTPException(503, detail=f"model unavailable: {scorer}", headers={"Retry-After": "30"})
+    return scorer
 
-    return router
+
+ScorerDep = Annotated[Scorer, Depends(scorer_of)]
+router = APIRouter(prefix="/v1", tags=["sentiment"], dependencies=[Depends(app_client(allowed={"operator"}))])
+
+
+@router.post("/score")
+async def score(body: ScoreRequest, live: ScorerDep) -> ScoreResponse:
+    """Scores up to 64 texts now (sharing micro-batches with the consumer). Operator key required."""
+    scored = await live.score_texts(body.texts, urgent=True)
+    # Aspect tagging runs every aspect's patterns over every clause of up to 64 texts of 10,000
+    # characters: CPU work, kept off the event loop.
+    results = await asyncio.to_thread(_results, live, body.texts, scored)
+    return ScoreResponse(model=live.context.model.model_dump(exclude_none=True), results=results)
+
+
+@router.get("/model")
+async def model(live: ScorerDep) -> ModelOut:
+    """The served model: id, version, backend, labels and the metrics recorded when it was built.
+    Operator key required (only health, readiness, metrics and docs are open)."""
+    card = live.model.card
+    return ModelOut(
+        id=live.model.id,
+        version=live.model.version,
+        backend=live.model.backend.name,
+        labels=live.model.id2label,
+        schema_=live.model.labels.schema,
+        metrics=card.get("metrics", {}),
+        agreement=card.get("agreement", {}),
+    )
 
 
 def _results(live: Scorer, texts: list[str], scored: Sequence[Scored | None]) -> list[TextScore]:

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.sentiment.api import sentiment_router
+from services.sentiment.api import router as sentiment_router
 from services.sentiment.aspects import AspectTagger, load_taxonomy
 from services.sentiment.backends import ModelUnavailable
 from services.sentiment.config import SentimentSettings
@@ -10,6 +10,7 @@ from services.sentiment.consumer import scoring_handler
 from services.sentiment.service import build_scorer
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.ops import operator_router
+from shared.security import hash_key
 from shared.service import ConsumerSpec, build_app
 from shared.settings import load_settings
 
@@ -34,12 +35,15 @@ def create_app(settings: SentimentSettings | None = None) -> FastAPI:
             )
         ]
     )
-    return build_app(
+    app = build_app(
         service="sentiment",
         settings=settings,
         title="Sentiment service",
         description="consumes feedback.received.v1 and scores it with BERT into feedback.scored.v1.",
         consumers=consumers,
-        routers=[sentiment_router(scorer, settings), operator_router(settings)],
+        routers=[sentiment_router, operator_router(settings)],
         readiness={"model": model_ready},
     )
+    app.state.scorer = scorer
+    app.state.key_hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
+    return app
