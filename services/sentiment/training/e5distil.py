@@ -112,6 +112,19 @@ def transfer_set(
     return out
 
 
+def transfer_texts(
+    authored_share: int, unlabelled: int, seed: int = 0, limit: int | None = None
+) -> tuple[list[tuple[str, Target]], list[str]]:
+    """The teacher's training set (as e5-train draws it) and a sample of unlabelled Chinese sentences;
+    `limit` keeps that many labelled texts."""
+    polarity, vader = polarity_split(), vader_split()
+    authored_train, _ = authored_split()
+    train = training_set(polarity, vader.train, authored_train, authored_share, seed)
+    if limit is not None:
+        train = random.Random(seed).sample(train, min(limit, len(train)))
+    return train, random.Random(seed).sample(unlabeled_chinese(), unlabelled)
+
+
 def distil_e5(
     teacher: Path,
     out: Path,
@@ -136,13 +149,9 @@ def distil_e5(
     from services.sentiment.training.finetune import finetune, predictor
 
     polarity, vader = polarity_split(), vader_split()
-    authored_train, authored_test = authored_split()
-    train = training_set(polarity, vader.train, authored_train, authored_share, seed)
-    if limit is not None:
-        train = random.Random(seed).sample(train, min(limit, len(train)))
-    extra = random.Random(seed).sample(unlabeled_chinese(), unlabelled)
-    texts = [t for t, _ in train] + extra
-    probs = teacher_labels(teacher, texts, labels_cache)
+    _, authored_test = authored_split()
+    train, extra = transfer_texts(authored_share, unlabelled, seed, limit)
+    probs = teacher_labels(teacher, [t for t, _ in train] + extra, labels_cache)
     transfer = transfer_set(train, extra, probs, teacher_weight)
     init = out.parent / f"{out.name}-init"
     source = init_from or teacher
