@@ -65,7 +65,8 @@ def cached_export(source: str, cache: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def probe_texts() -> list[str]:
-    """Authored sentences of both languages and every star level, on which int8 must agree with fp32."""
+    """Authored sentences of both languages and every star level, on which int8 must agree with fp32.
+    The authored set lives with the training pipeline, which exporting needs anyway (torch, onnx)."""
     from services.sentiment.training.authored import generate
 
     examples = generate("en", 100, held_out=True, seed=41) + generate("zh", 100, held_out=True, seed=42)
@@ -78,6 +79,8 @@ def _export(source: str, work: Path) -> dict[str, Any]:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from services.sentiment.training.export import export_onnx
+
+        texts = probe_texts()
     except ImportError as exc:
         raise NotExportable(f"exporting needs torch and onnx (the 'train' extra): {exc}") from exc
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -87,7 +90,6 @@ def _export(source: str, work: Path) -> dict[str, Any]:
     model.save_pretrained(str(work))
     tokenizer.save_pretrained(str(work))
     export_onnx(model, work)
-    texts = probe_texts()
     length = min(128, int(model.config.max_position_embeddings))
     with torch.inference_mode():
         encoded = tokenizer(texts, padding=True, truncation=True, max_length=length, return_tensors="pt")

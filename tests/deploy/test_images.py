@@ -46,3 +46,18 @@ def test_each_service_image_is_multi_stage_pinned_and_non_root(svc):
     assert not any(f"services/{other}" in copied for other in others), "services never ship each other"
     bakes_model = "models/sentiment/default" in copied
     assert bakes_model == (svc.name == "sentiment")
+
+
+def test_the_sentiment_image_and_the_wheel_leave_the_training_pipeline_out():
+    import tomllib
+
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "services/sentiment/training" in ignored, "the image copies services/sentiment without it"
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert "services/sentiment/training" in wheel["exclude"]
+    serving = [p for p in (ROOT / "services" / "sentiment").glob("*.py")]
+    for module in serving:
+        text = module.read_text()
+        for line in text.splitlines():
+            if line.startswith(("from services.sentiment.training", "import services.sentiment.training")):
+                raise AssertionError(f"{module.name} imports the training pipeline at module level: {line}")
