@@ -16,7 +16,6 @@ from shared.contracts.registry import TopicSpec
 from shared.db.engine import Database
 from shared.db.idempotency import claim_events
 from shared.errors import BodyLimit, install_error_handlers
-from shared.fastlane import ServiceApp
 from shared.gctuning import tune_gc
 from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
@@ -96,9 +95,11 @@ def build_app(
     max_body_bytes: int = 1_000_000,
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    app_class: Callable[..., FastAPI] | None = None,
 ) -> FastAPI:
     """A service app. `background` coroutines (e.g. an outbox relay) run for the app's lifetime and
-    are cancelled before the consumers drain."""
+    are cancelled before the consumers drain; `app_class` builds the app where a service needs its own
+    FastAPI subclass (ingest's fast lane)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,14 +138,13 @@ def build_app(
             await runtime.database.dispose()
             log.info("service_stopped")
 
-    app = ServiceApp(
-        service=service,
-        max_body_bytes=max_body_bytes,
-        title=title,
-        description=description,
-        version="0.1.0",
-        lifespan=lifespan,
-    )
+    options: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "version": "0.1.0",
+        "lifespan": lifespan,
+    }
+    app = app_class(**options) if app_class is not None else FastAPI(**options)
     install_error_handlers(app, service)
     document_error_statuses(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, service=service)

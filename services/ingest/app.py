@@ -1,9 +1,12 @@
 """The ingest service: the HTTP front door that publishes feedback and business events to Kafka."""
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from services.ingest.api import ingest_router
 from services.ingest.config import IngestSettings
+from services.ingest.fastlane import ServiceApp
 from services.ingest.prepare import Preparer
 from shared.ops import operator_router
 from shared.service import build_app
@@ -33,4 +36,5 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         routers=[ingest_router(settings, preparer), operator_router(settings)],
         background=[preparer.run],
         max_body_bytes=settings.max_body_bytes,
+        app_class=partial(ServiceApp, service="ingest", max_body_bytes=settings.max_body_bytes),
     )

@@ -30,7 +30,7 @@ def direct_route(handler: Handler) -> type[APIRoute]:
 
     class DirectRoute(APIRoute):
         direct_handler = staticmethod(handler)
-        """What the app's fast lane runs (see shared.fastlane)."""
+        """What the app's fast lane runs (see services.ingest.fastlane)."""
 
         def get_route_handler(self) -> Handler:
             return handler

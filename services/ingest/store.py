@@ -13,7 +13,7 @@ from typing import NamedTuple
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db.coalesce import Coalescer
+from services.ingest.coalesce import Coalescer
 from shared.db.engine import Database
 
 

@@ -4,6 +4,7 @@ and headers for success, 401, 400, 422, 413 (declared and streamed) and 500, and
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel, TypeAdapter
 
 from services.ingest.direct import direct_route, is_json, parse_raw
-from shared.fastlane import ServiceApp
+from services.ingest.fastlane import ServiceApp
 from shared.service import build_app
 from shared.settings import ServiceSettings
 
@@ -54,6 +55,7 @@ def lane_app() -> ServiceApp:
         description="t",
         routers=[router],
         max_body_bytes=2048,
+        app_class=partial(ServiceApp, service=SERVICE, max_body_bytes=2048),
     )
     assert isinstance(app, ServiceApp)
     return app

@@ -7,7 +7,7 @@ import httpx
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
-from shared.fastlane import ServiceApp
+from services.ingest.fastlane import ServiceApp
 from shared.settings import DEV_INGEST_KEY
 
 FEEDBACK = {"channel": "web", "text": "fine", "occurred_at": "2026-11-20T09:00:00Z"}
