@@ -39,8 +39,8 @@ class IngestSettings(ServiceSettings):
     prepare_workers: int | None = Field(default=None, ge=0, le=8)
     """Helper processes that validate, mask and serialize large batch bodies (see
     services.ingest.prepare); unset: one per CPU this process may run on, at most 4 (none on one CPU).
-    Concurrent batches are prepared in parallel while the event loop claims, publishes and answers; on
-    2 CPUs two helpers took batch throughput ~19 % above one (the OS shares the cores out)."""
+    Concurrent batches are prepared in parallel while the event loop claims, publishes and answers; a
+    second helper still helps on 2 CPUs, since the OS shares the cores out between it and the loop."""
 
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     """Keyed-hash secret of the stable pseudonyms that replace personal data in identifiers (see

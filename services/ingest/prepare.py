@@ -1,12 +1,10 @@
 """A batch body turned into publishable feedback records — in a helper process when there is one.
 
-Validating, masking, hashing and serializing are the larger part of ingest's CPU per batched record
-(measured under load: ~19 µs in the helpers against ~8 in the event loop, after msgspec took over
-plainly valid bodies; 28.5 µs before). They depend on nothing but the body, so on a machine with a
-second core they run in a helper process while the event loop claims, publishes and answers earlier
-batches. What
-comes back is plain data, column by column (a Lot: the Kafka values already built under proposed
-ids, and rejections), so the event loop's work per record stays small; single records stay in-process
+Validating, masking, hashing and serializing are the larger part of ingest's CPU per batched record (more than
+what the event loop does for it: claiming, publishing, answering). They depend on nothing but the body, so on
+a machine with a second core they run in a helper process while the event loop claims, publishes and answers
+earlier batches. What comes back is plain data, column by column (a Lot: the Kafka values already built under
+proposed ids, and rejections), so the event loop's work per record stays small; single records stay in-process
 (a round trip to the helper costs more than their work).
 """
 
@@ -116,7 +114,7 @@ def _warm_up() -> int:
         True,
         Masking(frozenset(), b"warm-up"),
     )
-    tune_gc()  # as the service does: measured 39.0-40.5 -> 32.5-32.7 µs of helper CPU per record, unloaded
+    tune_gc()  # as the service does: a batch allocates many young objects, few of them garbage
     return os.getpid()
 
 

@@ -102,14 +102,12 @@ class RecordStore:
         concurrent transaction meanwhile.
 
         The common case, every pair new, is tried first without ON CONFLICT: a plain binary COPY
-        (a plain INSERT under COPY_MIN_RECORDS). Measured on
-        PostgreSQL 15, per 1,000-row claim: INSERT … ON CONFLICT DO NOTHING costs twice the database
-        CPU of a plain INSERT (14 vs 7 µs a row: an extra index descent, and a speculative insertion
-        confirmed by a WAL record of its own); COPY costs less again (9.0–10.3 vs 11.3–12.7 µs a
-        row) and spares this process the array parameters' encoding (1.4–1.8 vs 4.8–5.2 µs a row: asyncpg
-        checks every array element against collections.abc). A unique violation means some pair was
-        stored before: nothing of the COPY stays, and the claim is made again with ON CONFLICT DO
-        NOTHING, which says which pairs were not inserted."""
+        (a plain INSERT under COPY_MIN_RECORDS). INSERT … ON CONFLICT DO NOTHING costs the database
+        more CPU than a plain INSERT (an extra index descent, and a speculative insertion confirmed by a
+        WAL record of its own); COPY costs less again and spares this process the array parameters'
+        encoding (asyncpg checks every array element against collections.abc). A unique violation
+        means some pair was stored before: nothing of the COPY stays, and the claim is made again with
+        ON CONFLICT DO NOTHING, which says which pairs were not inserted."""
         async with self._database.driver(transaction=False) as connection:
             if self._careful:
                 self._careful -= 1

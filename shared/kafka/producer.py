@@ -161,7 +161,7 @@ class EventProducer:
         resolves metadata, partitions and creates a future for every message. Sequence numbers for
         idempotence are assigned when batches are drained, as for `send`."""
         partitions = sorted(await producer.partitions_for(topic))
-        # murmur2 is pure Python (~1.5 µs a key); customers recur, so partitions are remembered.
+        # murmur2 is pure Python (slow per key); customers recur, so partitions are remembered.
         known = self._partition_of.setdefault((topic, len(partitions)), {})
         if len(known) > 100_000:
             known.clear()

@@ -1,8 +1,8 @@
 """ingest.published_batches: one row marks a whole publish batch acknowledged.
 
 Records are claimed with the id of the batch that publishes them; after the broker's ack one row for
-the batch is inserted instead of one update per record (an update of every record was ~40 % of the
-database's work per accepted record). A record counts as published when its status says so (rows
+the batch is inserted instead of one update per record (updating every record was a large share of
+the database's work per accepted record). A record counts as published when its status says so (rows
 from before this revision) or its batch is in this table.
 
 Revision ID: 0004
