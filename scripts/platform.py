@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from benchmarks.common import Server
+from scripts.servers import Server
 from scripts.stack import infra_env
 from services.alerting.rules import DEFAULT_RULES
 from shared.contracts.registry import TOPICS, consumed_by
@@ -142,8 +142,10 @@ def running(platform: Platform) -> Iterator[Platform]:
 _FORGET = [
     "DELETE FROM alerting.delivery_attempts WHERE delivery_id IN (SELECT d.id FROM alerting.deliveries d"
     " JOIN alerting.alerts a ON a.id = d.alert_id WHERE a.rule_id LIKE :rules)",
-    "DELETE FROM alerting.deliveries WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
-    "DELETE FROM alerting.timeline WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
+    "DELETE FROM alerting.deliveries"
+    " WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
+    "DELETE FROM alerting.timeline"
+    " WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
     "DELETE FROM alerting.window_cells WHERE rule_id LIKE :rules",
     "DELETE FROM alerting.alerts WHERE rule_id LIKE :rules",
 ]
