@@ -210,10 +210,10 @@ async def _produce(bootstrap: str, topic: str, rate: int, seconds: int) -> dict[
         began = time.perf_counter()
         for i in range(rate * seconds):
             await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
-            feedback_id = str(uuid.uuid4())
-            payload = {
+            feedback_id, customer_id = str(uuid.uuid4()), f"C{i}"
+            payload: dict[str, Any] = {
                 "feedback_id": feedback_id,
-                "customer_id": f"C{i}",
+                "customer_id": customer_id,
                 "channel": "app",
                 "language": "zh",
                 "text": "刀具生锈了",
@@ -236,7 +236,7 @@ async def _produce(bootstrap: str, topic: str, rate: int, seconds: int) -> dict[
                 "payload": payload,
             }
             sent[feedback_id] = time.time()
-            await producer.send(topic, json.dumps(envelope).encode(), key=payload["customer_id"].encode())
+            await producer.send(topic, json.dumps(envelope).encode(), key=customer_id.encode())
         await producer.flush()
     finally:
         await producer.stop()

@@ -50,8 +50,9 @@ def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=str(model_dir), top_k=None, device=-1, dtype=torch.float32)
-    labels = label_map(pipe.model.config.id2label)
-    order = [pipe.model.config.id2label[i] for i in range(len(pipe.model.config.id2label))]
+    id2label: dict[int, str] = {int(k): str(v) for k, v in (pipe.model.config.id2label or {}).items()}
+    labels = label_map(id2label)
+    order = [id2label[i] for i in range(len(id2label))]
     pipe(texts[0], truncation=True, max_length=128)
     began = time.perf_counter()
     out = []
@@ -92,8 +93,10 @@ def bert_base(batch: int = 32, length: int = 64, reps: int = 5, rounds: int = RO
     from services.sentiment.training.export import export_onnx
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=21128, num_labels=5, max_position_embeddings=512)
-    model = BertForSequenceClassification(config).eval()
+    config = BertConfig(vocab_size=21128, max_position_embeddings=512)
+    config.num_labels = 5
+    model = BertForSequenceClassification(config)
+    model.eval()
     directory = WORK / "bert-base"
     if not (directory / "model.int8.onnx").exists():
         export_onnx(model, directory)

