@@ -30,7 +30,7 @@ BINARY = {0: "NEGATIVE", 1: "POSITIVE"}
 
 def tiny_checkpoint(directory: Path, id2label: dict[int, str], *, onnx: bool = False, seed: int = 0) -> Path:
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast  # type: ignore[attr-defined]
 
     torch.manual_seed(seed)
     directory.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_META = {
+_META: dict[str, Any] = {
     "type": "object",
     "required": ["name"],
     "properties": {

@@ -30,7 +30,7 @@ EXAMPLES = "shared/contracts/examples"
 def scored_doc(
     customer: str, stars: int, label: str, line: str, at: datetime, text: str = ""
 ) -> dict[str, Any]:
-    doc = json.loads(Path(f"{EXAMPLES}/feedback.scored.v1/feedback.scored.json").read_text())
+    doc: dict[str, Any] = json.loads(Path(f"{EXAMPLES}/feedback.scored.v1/feedback.scored.json").read_text())
     doc["event_id"] = str(uuid.uuid4())
     doc["key"] = customer
     doc["payload"].update(
@@ -47,7 +47,7 @@ def scored_doc(
 
 
 def tier_doc(customer: str, tier: str) -> dict[str, Any]:
-    doc = json.loads(Path(f"{EXAMPLES}/loyalty.changes.v1/tier_changed.json").read_text())
+    doc: dict[str, Any] = json.loads(Path(f"{EXAMPLES}/loyalty.changes.v1/tier_changed.json").read_text())
     doc["event_id"], doc["key"] = str(uuid.uuid4()), customer
     doc["payload"].update(customer_id=customer, to_tier=tier)
     return doc

@@ -289,7 +289,7 @@ async def test_console_data_and_writes_refuse_anonymous_forged_and_cross_site_re
             assert "httponly" in cookie
             assert "samesite=strict" in cookie
             csrf = signed.json()["csrf"]
-            params = {"status": ["open", "acknowledged"], "limit": 5}
+            params: dict[str, Any] = {"status": ["open", "acknowledged"], "limit": 5}
             listed = await browser.get("/v1/alerts", params=params)
             assert listed.status_code == 200
             again = await browser.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import structlog
@@ -39,7 +40,7 @@ def consumer_for(
     )
 
 
-async def publish(producer: EventProducer, settings: KafkaSettings, docs: list[dict]) -> None:
+async def publish(producer: EventProducer, settings: KafkaSettings, docs: list[dict[str, Any]]) -> None:
     await producer.send_raw_many(
         spec_topic(FEEDBACK_RECEIVED, settings),
         [(d["key"].encode(), to_bytes(d), []) for d in docs],
@@ -205,7 +206,7 @@ async def test_stop_mid_batch_then_restart_loses_and_skips_nothing(kafka_setting
 async def test_handler_log_context_carries_the_event_id(kafka_settings, producer):
     doc = feedback_received("C-log")
     await publish(producer, kafka_settings, [doc])
-    contexts: list[dict] = []
+    contexts: list[dict[str, Any]] = []
 
     async def handle(events: list[ConsumedEvent]) -> None:
         contexts.append(structlog.contextvars.get_contextvars())
@@ -293,7 +294,7 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: floa
         raise AssertionError(f"{what} not reached within {timeout_s}s") from None
 
 
-def spread(count: int) -> list[dict]:
+def spread(count: int) -> list[dict[str, Any]]:
     """Events of nine customers, so over several partitions."""
     return [feedback_received(f"C{i % 9}") for i in range(count)]
 

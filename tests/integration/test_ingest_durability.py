@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -133,7 +134,7 @@ async def test_kill_during_load_loses_no_acknowledged_record(kafka_settings: Kaf
         raise AssertionError("ingest did not become ready")
 
     acknowledged: dict[str, str] = {}
-    unanswered: list[dict] = []
+    unanswered: list[dict[str, Any]] = []
     stop = asyncio.Event()
 
     async def post_until_stopped(http: httpx.AsyncClient) -> None:

@@ -25,7 +25,7 @@ OVERFLOWING = Decimal("4242.42")
 def earning_beyond_any_column(monkeypatch: pytest.MonkeyPatch) -> None:
     """A purchase of OVERFLOWING earns more points than the ledger's points columns hold (beyond bigint, so
     whatever width they have): the database refuses the batch's write, as it refused 32-bit overflows."""
-    earn = services.loyalty.apply.purchase_points
+    earn = services.loyalty.apply.purchase_points  # type: ignore[attr-defined]  # as apply calls it
 
     def points(amount: Decimal, *args: Any) -> tuple[int, list[str]]:
         return (2**70, ["test:overflow"]) if amount == OVERFLOWING else earn(amount, *args)

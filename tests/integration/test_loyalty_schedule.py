@@ -17,7 +17,8 @@ async def schedule(http, at: datetime, tiers: bool = False) -> dict[str, int]:
         "/v1/ops/schedule", params={"at": at.isoformat(), "tiers": tiers}, headers=OPERATOR
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    report: dict[str, int] = response.json()
+    return report
 
 
 async def outbox_types(database, who: str) -> list[str]:

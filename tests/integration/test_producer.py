@@ -24,7 +24,7 @@ async def test_concurrent_batch_sends_are_all_acknowledged(
     enough here); every send must be acknowledged and every record land once."""
     topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
     callers, sends, size = 8, 5, 1000
-    chunks = [
+    chunks: list[list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = [
         [(f"C{i % 997}".encode(), to_bytes(feedback_received(f"C{i % 997}")), []) for i in range(size)]
         for _ in range(callers * sends)
     ]

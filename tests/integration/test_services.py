@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -23,14 +24,14 @@ from services.sentiment.app import create_app as sentiment_app
 from services.sentiment.config import SentimentSettings
 from services.sentiment.models import processed_events as sentiment_processed
 from shared.contracts.registry import FEEDBACK_RECEIVED
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, ServiceSettings
 from tests.conftest import spec_topic
 from tests.integration.helpers import feedback_received, to_bytes
 from tests.support.kafka import wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
-APPS = {
+APPS: dict[str, tuple[Callable[[Any], FastAPI], type[ServiceSettings]]] = {
     "ingest": (ingest_app, IngestSettings),
     "sentiment": (sentiment_app, SentimentSettings),
     "alerting": (alerting_app, AlertingSettings),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -46,7 +47,7 @@ def start_sentiment(suffix: str, group: str, log: Path) -> subprocess.Popen[byte
 async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, producer, database, tmp_path):
     group = f"sentiment-{uuid.uuid4().hex[:8]}"
     topic = spec_topic(FEEDBACK_RECEIVED, kafka_settings)
-    docs: list[dict] = []
+    docs: list[dict[str, Any]] = []
     stop_publishing = asyncio.Event()
 
     async def count() -> int:

@@ -1,6 +1,7 @@
 """Rule evaluation with event time: per-feedback, windowed rate, keyword count, baseline, benchmark."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ POLICY = {
 }
 
 
-def engine(*rules: dict) -> RuleEngine:
+def engine(*rules: dict[str, Any]) -> RuleEngine:
     return RuleEngine(AlertingConfig.model_validate({"rules": list(rules), "policies": POLICY}))
 
 

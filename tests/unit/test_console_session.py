@@ -69,5 +69,5 @@ async def test_a_malformed_cookie_is_a_401_not_a_500(cookie: str):
     async with httpx.AsyncClient(transport=transport, base_url="http://alerting") as client:
         # Sent as raw bytes: a browser or script may send any octets, which servers read as latin-1.
         headers = {"Cookie": b"console_session=" + cookie.encode()}
-        response = await client.get("/data", headers=headers)
+        response = await client.get("/data", headers=headers)  # type: ignore[arg-type]
     assert response.status_code == 401, response.text

@@ -21,14 +21,14 @@ from shared.kafka.producer import BrokerUnavailable
 
 def wrapped(sqlalchemy_error: type[sqlalchemy.exc.DBAPIError], orig: BaseException) -> BaseException:
     """As SQLAlchemy raises a driver error: the DBAPI error in `orig`, raised from it."""
-    error = sqlalchemy_error("INSERT INTO loyalty.ledger ...", {}, orig)  # type: ignore[arg-type]
+    error = sqlalchemy_error("INSERT INTO loyalty.ledger ...", {}, orig)
     error.__cause__ = orig
     return error
 
 
 def driver_error_from(cause: BaseException) -> BaseException:
     """asyncpg's error for an argument it cannot encode, raised from the Python error it hit."""
-    error = asyncpg.exceptions.DataError("invalid input for query argument $1: 3000000000")
+    error: BaseException = asyncpg.exceptions.DataError("invalid input for query argument $1: 3000000000")
     error.__cause__ = cause
     return error
 

@@ -120,7 +120,8 @@ def _every_rule_in_turn(text: str, identifier: bool = False) -> tuple[str, dict[
         for rule in _PLAIN_RULES:
             replace = masker._replacement(rule, identifier)
             text = rule.pattern.sub(
-                lambda m, r=rule, f=replace: masker._replace(m.group(), r.kind, r.find, f), text
+                lambda m, r=rule, f=replace: masker._replace(m.group(), r.kind, r.find, f),  # type: ignore[misc]
+                text,
             )
         if not identifier:
             break

@@ -126,7 +126,7 @@ def leaks(lot: Lot, forbidden: list[str]) -> list[str]:
 def feedback_with_pii(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     forbidden: list[str] = []
     ident = placed(IN_IDENTIFIER, forbidden)
-    record = {
+    record: dict[str, Any] = {
         name: draw(ident)
         for name in ("external_id", "customer_id", "business_line", "region", "store_id", "product_id")
     }
@@ -159,7 +159,7 @@ def test_no_personal_data_in_any_feedback_field_is_published_or_stored(case):
 def events_with_pii(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[str]]:
     forbidden: list[str] = []
     ident = placed(IN_IDENTIFIER, forbidden)
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "type": "purchase",
             "order_id": draw(ident),

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.ingest.pii import ALL_KINDS, Masking
-from services.ingest.plain import WHITESPACE, PlainFeedback, plain_records
+from services.ingest.plain import WHITESPACE, PlainFeedback, plain_records  # type: ignore[attr-defined]
 from services.ingest.prepare import _ALL_VALID, prepare_batch
 from services.ingest.records import feedback_lot, model_hash
 
@@ -85,7 +85,7 @@ _PLAIN = {  # valid values, as an integrator would send them
     "occurred_at": st.sampled_from(TIMES),
     "metadata": st.dictionaries(st.sampled_from(["k", "note", " pad"]), _JSON, max_size=3),
 }
-_ODD = {  # what pydantic reads differently, refuses or words an error for
+_ODD: dict[str, st.SearchStrategy[Any]] = {  # what pydantic reads differently, refuses or words an error for
     "external_id": padded(_ODD_WORD),
     "channel": st.sampled_from([" web", "fax", None]),
     "text": padded(_ODD_WORD),
@@ -104,7 +104,7 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     or missing."""
     names = ["external_id", "channel", "customer_id", "occurred_at", "text"]
     names += draw(st.sets(st.sampled_from(sorted(set(_PLAIN) - set(names))), max_size=6))
-    record = {name: draw(_PLAIN[name]) for name in names}
+    record: dict[str, Any] = {name: draw(_PLAIN[name]) for name in names}
     if draw(st.integers(0, 3)) == 0:
         name = draw(st.sampled_from(sorted(_ODD)))
         record[name] = draw(_ODD[name])
@@ -206,7 +206,7 @@ def test_model_hash_and_plain_hash_agree():
     assert feedback_lot("pos", [plain], KINDS).payload_hashes == [model_hash("feedback", model)]
 
 
-OUT_OF_BOUNDS = [
+OUT_OF_BOUNDS: list[dict[str, Any]] = [
     {"occurred_at": "0001-01-01T00:00:00+00:00"},
     {"occurred_at": "1999-12-31T23:59:59.999999Z"},
     {"occurred_at": "2000-01-01T00:59:59+01:00"},

@@ -75,7 +75,7 @@ async def test_helper_results_equal_in_process_results_and_a_dead_helper_is_repl
         await preparer.prepare("demo", too_many, True, KINDS)
     assert refused.value.errors()[0]["loc"] == ("body", "records")
 
-    for pid in list(preparer._pool._processes):  # type: ignore[union-attr]
+    for pid in list(preparer._pool._processes):
         os.kill(pid, signal.SIGKILL)
     after = await preparer.prepare("demo", large, True, KINDS)  # prepared in-process instead
     assert comparable(after) == comparable(local)

@@ -14,7 +14,8 @@ from shared.settings import KafkaSettings
 
 class FakeProducer:
     def __init__(self, error: Exception | None = None) -> None:
-        self.error, self.sent, self.stopped = error, [], False
+        self.error, self.stopped = error, False
+        self.sent: list[bytes | None] = []
 
     async def start(self) -> None:
         return None
@@ -35,7 +36,7 @@ async def test_a_lost_session_replaces_the_producer_and_later_sends_go_through(m
     producer = EventProducer(KafkaSettings(publish_timeout_s=1), "tests")
     broken, fresh = FakeProducer(OutOfOrderSequenceNumber()), FakeProducer()
     monkeypatch.setattr(producer, "_new_producer", lambda: fresh)
-    producer._producer = broken  # type: ignore[assignment]
+    producer._producer = broken
     with pytest.raises(BrokerUnavailable, match="OutOfOrderSequenceNumber"):
         await producer.send_raw_many("t", [(b"k", b"v", [])])
     await producer.wait_connected(5)
@@ -48,7 +49,7 @@ async def test_a_lost_session_replaces_the_producer_and_later_sends_go_through(m
 async def test_a_timeout_keeps_the_producer():
     producer = EventProducer(KafkaSettings(publish_timeout_s=1), "tests")
     slow = FakeProducer(KafkaTimeoutError())
-    producer._producer = slow  # type: ignore[assignment]
+    producer._producer = slow
     with pytest.raises(BrokerUnavailable):
         await producer.send_raw_many("t", [(b"k", b"v", [])])
     assert producer._producer is slow

@@ -183,9 +183,9 @@ def test_every_tensor_fills_a_bert_weight_with_strict_loading(tmp_path: Path):
     plain = BertModel(bert_config(e5.header, e5.vocabulary.pad), add_pooling_layer=False)
     plain.load_state_dict(state, strict=True)
     model = load_bert(e5)
-    weight = model.encoder.layer[1].output.dense.weight
+    weight = model.encoder.layer[1].output.dense.weight  # type: ignore[union-attr]
     assert weight.shape == (HIDDEN, FFN)
-    assert torch.equal(weight, torch.from_numpy(e5.tensors["l1.fo.w"].reshape(HIDDEN, FFN)))
+    assert torch.equal(weight, torch.from_numpy(e5.tensors["l1.fo.w"].reshape(HIDDEN, FFN)))  # type: ignore[arg-type]
     assert model.embeddings.word_embeddings.weight.shape == (VOCAB_ROWS, HIDDEN)
 
 

@@ -28,7 +28,9 @@ def tiny_model() -> BertModel:
         max_position_embeddings=32,
         pad_token_id=1,
     )
-    return BertModel(config, add_pooling_layer=False).eval()
+    model = BertModel(config, add_pooling_layer=False)
+    model.eval()
+    return model
 
 
 def test_pruning_keeps_the_used_pieces_the_specials_and_the_lowest_scoring_piece():

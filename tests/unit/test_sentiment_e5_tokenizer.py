@@ -20,7 +20,7 @@ def tiny_vocabulary() -> E5Vocabulary:
 
 def pieces_of(text: str, prefix: str = "") -> list[str]:
     tokenizer = build_tokenizer(tiny_vocabulary())
-    return [tokenizer.id_to_token(i) for i in content_ids(tokenizer, [text], prefix)[0]]
+    return [str(tokenizer.id_to_token(i)) for i in content_ids(tokenizer, [text], prefix)[0]]
 
 
 def test_charsmap_maps_every_listed_codepoint_and_leaves_every_other_one():

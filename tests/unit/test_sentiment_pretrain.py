@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertForMaskedLM, BertTokenizerFast
+from transformers import BertForMaskedLM, BertTokenizerFast  # type: ignore[attr-defined]
 
 from services.sentiment.training.modelspec import compact_config
 from services.sentiment.training.pretrain import STATS, pretrain
