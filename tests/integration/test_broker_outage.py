@@ -19,17 +19,16 @@ from shared.contracts.registry import TOPICS
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import BrokerUnavailable
 from shared.settings import KafkaSettings
-from tests.integration.helpers import feedback_received, to_bytes
+from tests.integration.helpers import eventually, feedback_received, to_bytes
 
 pytestmark = pytest.mark.integration
 
 
 async def wait_status(client: httpx.AsyncClient, path: str, status: int, timeout_s: float) -> None:
-    for _ in range(int(timeout_s * 5)):
-        if (await client.get(path)).status_code == status:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{path} did not answer {status} within {timeout_s}s")
+    async def answers() -> bool:
+        return (await client.get(path)).status_code == status
+
+    await eventually(answers, timeout_s, f"{path} answering {status}")
 
 
 async def test_service_survives_broker_outage_and_reconnects(tmp_path: Path, database):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -285,15 +284,6 @@ async def everything_committed(settings: KafkaSettings, group: str) -> bool:
     return all(committed.get(p) == end for p, end in ends.items() if end > 0)
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 30.0) -> None:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not await check():
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"{what} not reached within {timeout_s}s") from None
-
-
 def spread(count: int) -> list[dict[str, Any]]:
     """Events of nine customers, so over several partitions."""
     return [feedback_received(f"C{i % 9}") for i in range(count)]
@@ -316,7 +306,9 @@ async def test_an_event_its_handler_cannot_apply_goes_to_the_dlq_and_the_rest_of
     consumer = consumer_for(kafka_settings, producer, handle, group)
     await consumer.start()
     await eventually(lambda: len(applied) == 39, what="the 39 good events")
-    await until(lambda: everything_committed(kafka_settings, group), "offsets committed past the bad event")
+    await eventually(
+        lambda: everything_committed(kafka_settings, group), what="offsets committed past the bad event"
+    )
     await consumer.stop()
 
     assert sorted(applied) == sorted(d["event_id"] for d in docs if d is not bad)  # each once

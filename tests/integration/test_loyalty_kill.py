@@ -8,12 +8,17 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable
 
 import pytest
 from sqlalchemy import text
 
 from scripts.infra import ROOT, port_open
+from shared.contracts.registry import COMMERCE_EVENTS
+from tests.conftest import spec_topic
 from tests.integration.test_loyalty import purchase, send
+from tests.support.kafka import wait_caught_up
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 PORT = 18804
@@ -65,20 +70,16 @@ async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, pro
     with (tmp_path / "loyalty.log").open("ab") as log:
         process = start(kafka_settings.topic_suffix, group, log)
         try:
-            for _ in range(600):
-                if await applied() > 0:
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(lambda: _positive(applied()), 30, "the first applied purchase")
             process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(process.wait, 10)
             at_kill = await applied()
             assert 0 < at_kill < len(docs), "killed in the middle of the stream"
             process = start(kafka_settings.topic_suffix, group, log)
-            for _ in range(1200):
-                if await applied() >= len(docs):
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
+            await eventually(lambda: _at_least(applied(), len(docs)), 120, "every purchase applied")
+            # Committed to the end: anything applied twice would be in the ledger by now.
+            commerce = spec_topic(COMMERCE_EVENTS, kafka_settings)
+            await wait_caught_up(kafka_settings.bootstrap_servers, group, [commerce], timeout_s=60)
         finally:
             process.terminate()
             process.wait(20)
@@ -98,3 +99,11 @@ async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, pro
     for customer_id, balance, ledger_sum, entries in rows:
         assert entries == 80, f"{customer_id}: {entries} ledger entries for 80 purchases"
         assert balance == ledger_sum == 800
+
+
+async def _positive(count: Awaitable[int]) -> bool:
+    return await count > 0
+
+
+async def _at_least(count: Awaitable[int], wanted: int) -> bool:
+    return await count >= wanted

@@ -3,7 +3,6 @@ consumer records what it consumes, once, in its own schema."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,7 +25,7 @@ from services.sentiment.models import processed_events as sentiment_processed
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.conftest import spec_topic
-from tests.integration.helpers import feedback_received, to_bytes
+from tests.integration.helpers import eventually, feedback_received, to_bytes
 from tests.support.kafka import wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
@@ -59,10 +58,7 @@ async def test_service_is_healthy_ready_and_exports_metrics(name, kafka_settings
         settings.consumer_group = f"{name}-{uuid.uuid4().hex[:8]}"
     async with running(factory(settings)) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-        for _ in range(150):
-            if await ready(client):
-                break
-            await asyncio.sleep(0.2)
+        await eventually(lambda: ready(client), 30, f"{name} ready")
         body = (await client.get("/readyz")).json()
         assert body["status"] == "ready", body
         assert body["checks"]["database"]
