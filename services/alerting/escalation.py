@@ -107,12 +107,28 @@ def due(timers: Timers, now: datetime) -> Transition | None:
         action, next_at = _arm(policy, level, timers.timeout_factor, at)
         reopened = replace(timers, status="open", acked_at=None, next_action=action, next_action_at=next_at)
         return Transition("reopened", at, level, level, reopened)
-    if timers.status == "acknowledged" and timers.acked_at is not None:
-        action, next_at = _after_ack(policy, timers.acked_at, at)
+    acked_at = timers.acked_at if timers.status == "acknowledged" else None
+    if acked_at is not None:
+        action, next_at = _after_ack(policy, acked_at, at)
     else:
         action, next_at = "remind", at + policy.remind_every
+    action, next_at = _skip_missed(policy, action, next_at, now, acked_at)
     reminded = replace(timers, next_action=action, next_action_at=next_at, reminders=timers.reminders + 1)
     return Transition("reminded", at, level, level, reminded)
+
+
+def _skip_missed(
+    policy: Policy, action: Action, next_at: datetime, now: datetime, acked_at: datetime | None
+) -> tuple[Action, datetime]:
+    """A reminder whose successors are already due (the timer ran late: downtime, or an alert fired at an
+    old event time) is the only one sent: the next lies in the future, as Alertmanager's repeat interval
+    and PagerDuty's re-notification do; a backlog of reminders would page the same people at once."""
+    if action != "remind" or next_at > now:
+        return action, next_at
+    next_at += ((now - next_at) // policy.remind_every + 1) * policy.remind_every
+    if acked_at is not None and next_at >= acked_at + policy.ack_timeout:
+        return "ack_timeout", acked_at + policy.ack_timeout
+    return action, next_at
 
 
 def on_call(rotation: Rotation, at: datetime) -> str:

@@ -34,14 +34,25 @@ def test_unacknowledged_alert_escalates_after_2_h_then_24_h_then_72_h():
     ]
 
 
-def test_restart_after_downtime_catches_up_each_step_once_in_order():
+def test_restart_after_downtime_catches_up_each_level_once_and_sends_one_reminder_not_a_backlog():
     timers = open_timers(ONE_STAR, POLICY, T0, NONE)
-    _, steps = run_until(timers, T0 + timedelta(days=30))
-    escalations = [s.to_level for s in steps if s.kind == "escalated"]
-    assert escalations == ["L2", "L3", "L4"]
+    later = T0 + timedelta(days=30)
+    timers, steps = run_until(timers, later)
+    assert [s.to_level for s in steps if s.kind == "escalated"] == ["L2", "L3", "L4"]
     reminders = [s.at for s in steps if s.kind == "reminded"]
-    assert reminders[0] == T0 + timedelta(hours=2 + 24 + 72 + 24)  # at the top level: a reminder every 24 h
-    assert len(set(reminders)) == len(reminders)
+    assert reminders == [T0 + timedelta(hours=2 + 24 + 72 + 24)]  # the first one due at the top, only
+    assert later < timers.next_action_at <= later + POLICY.remind_every  # the next on the 24 h grid
+    assert (timers.next_action_at - reminders[0]) % POLICY.remind_every == timedelta(0)
+    _, again = run_until(timers, timers.next_action_at)
+    assert [s.kind for s in again] == ["reminded"]
+
+
+def test_an_acknowledged_alert_late_past_its_ack_timeout_reminds_once_then_reopens():
+    policy = Policy.model_validate({**POLICY.model_dump(), "ack_timeout": "72h"})
+    acked = acknowledge(open_timers(ONE_STAR, policy, T0, NONE), T0)
+    _, steps = run_until(acked, T0 + timedelta(days=10))
+    assert [s.kind for s in steps][:2] == ["reminded", "reopened"]
+    assert steps[1].at == T0 + timedelta(hours=72)
 
 
 def test_gold_member_one_star_starts_at_level_2_with_halved_timeouts():
@@ -53,8 +64,14 @@ def test_gold_member_one_star_starts_at_level_2_with_halved_timeouts():
 def test_ack_stops_escalation_and_reminds_every_24_h_until_the_ack_times_out():
     policy = Policy.model_validate({**POLICY.model_dump(), "ack_timeout": "72h"})
     timers = acknowledge(open_timers(ONE_STAR, policy, T0, NONE), T0 + timedelta(hours=1))
-    timers, steps = run_until(timers, T0 + timedelta(hours=1 + 71))
-    assert [s.kind for s in steps] == ["reminded", "reminded"]
+    steps = []
+    for hours in (1 + 24, 1 + 48, 1 + 71):  # the timer loop running on time
+        timers, now_due = run_until(timers, T0 + timedelta(hours=hours))
+        steps += now_due
+    assert [(s.kind, s.at) for s in steps] == [
+        ("reminded", T0 + timedelta(hours=25)),
+        ("reminded", T0 + timedelta(hours=49)),
+    ]
     assert all(s.to_level == "L1" for s in steps)
     timers, steps = run_until(timers, T0 + timedelta(hours=1 + 72))
     assert [s.kind for s in steps] == ["reopened"]
