@@ -7,12 +7,12 @@ from fastapi import FastAPI
 
 from services.alerting.api import router as alerting_router
 from services.alerting.config import AlertingSettings
-from services.alerting.console import console_router
+from services.alerting.console import router as console_router
 from services.alerting.consumer import AlertingState, alerting_handler
 from services.alerting.models import outbox
 from services.alerting.notify import run_notifier
 from services.alerting.rules import AlertingConfig
-from services.alerting.session import ConsoleSessions, require_operator_or_session, session_secret
+from services.alerting.session import ConsoleSessions, session_secret
 from services.alerting.timers import run_timers
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
@@ -47,7 +47,6 @@ def create_app(
 
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
     sessions = ConsoleSessions(session_secret(settings, secret), settings.console_session_ttl_s)
-    auth = require_operator_or_session(settings, sessions)
     background = (
         [relay] + ([timers] if settings.run_timers else []) + ([notifier] if settings.run_notifier else [])
     )
@@ -61,12 +60,13 @@ def create_app(
         ],
         routers=[
             alerting_router,
-            console_router(settings, sessions, auth),
+            console_router,
             operator_router(settings),
         ],
         background=background,
     )
     app.state.alerting_state = state
     app.state.console_sessions = sessions
+    app.state.alerting_settings = settings
     app.state.key_hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
     return app

@@ -8,9 +8,8 @@ its address never has to be reachable from on-call staff's phones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -21,9 +20,10 @@ from sqlalchemy import select
 
 from services.alerting.config import AlertingSettings
 from services.alerting.models import alerts
-from services.alerting.session import COOKIE, ConsoleSessions, database_of, same_origin
-from shared.security import hash_key, identify
-from shared.service import Runtime
+from services.alerting.session import COOKIE, ConsoleSessions, database_of, operator_or_session, same_origin
+from shared.params import Instant
+from shared.security import identify
+from shared.service import RuntimeDep
 
 STATIC = Path(__file__).parent / "console"
 FILES = {
@@ -51,94 +51,125 @@ class SignIn(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="who signs in (recorded on every action)")
 
 
-def _session_body(name: str, expires_at: float, csrf: str) -> dict[str, Any]:
-    return {"name": name, "expires_at": expires_at, "csrf": csrf}
+class SessionOut(BaseModel):
+    name: str = Field(description="who is signed in")
+    expires_at: float = Field(description="when the session ends (Unix time)")
+    csrf: str = Field(description="send as X-CSRF-Token with every write")
 
 
-def console_router(
-    settings: AlertingSettings, sessions: ConsoleSessions, auth: Callable[..., Any]
-) -> APIRouter:
-    router = APIRouter(prefix="/console", tags=["console"])
-    operator_hash = {"operator": hash_key(settings.operator_api_key.get_secret_value())}
+class OpenAlertOut(BaseModel):
+    id: str
+    rule_id: str
+    level: str
+    status: str
+    summary: str
+    created_at: Instant
 
-    @router.get("", include_in_schema=False)
-    async def page() -> FileResponse:
-        """The single page; it holds no data, so anonymous visitors get it (and only the sign-in form)."""
-        return FileResponse(STATIC / "index.html", media_type="text/html", headers=HEADERS)
 
-    @router.get("/assets/{name}", include_in_schema=False)
-    async def asset(name: str) -> FileResponse:
-        if name not in FILES:
-            raise HTTPException(404, "no such file")
-        return FileResponse(STATIC / name, media_type=FILES[name], headers=HEADERS)
+class ConsoleMemberOut(BaseModel):
+    customer_id: str
+    loyalty: LoyaltyStatus
+    member: dict[str, Any] | None = Field(description="loyalty's member summary, when it answered")
+    ledger: list[dict[str, Any]] = Field(description="the last 10 ledger entries, newest first")
+    open_alerts: list[OpenAlertOut]
 
-    @router.post("/session")
-    async def sign_in(request: Request, body: SignIn, response: Response) -> dict[str, Any]:
-        """Exchanges the operator key for a signed, HttpOnly, SameSite=Strict session cookie (wrong keys
-        count towards the caller's lock-out like X-API-Key's)."""
-        if not same_origin(request):
-            raise HTTPException(403, "cross-origin sign-in refused")
-        if identify(request, operator_hash, body.key) is None:
-            raise HTTPException(401, "wrong operator key")
-        if not body.name.strip():
-            raise HTTPException(422, detail=[{"field": "name", "message": "must not be blank"}])
-        cookie, session = await sessions.issue(database_of(request), body.name.strip())
-        response.set_cookie(
-            COOKIE,
-            cookie,
-            max_age=int(session.expires_at - time.time()),
-            path="/",
-            secure=settings.app_env == "production" or request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
+
+def _settings(request: Request) -> AlertingSettings:
+    settings: AlertingSettings = request.app.state.alerting_settings
+    return settings
+
+
+def _sessions(request: Request) -> ConsoleSessions:
+    sessions: ConsoleSessions = request.app.state.console_sessions
+    return sessions
+
+
+SettingsDep = Annotated[AlertingSettings, Depends(_settings)]
+SessionsDep = Annotated[ConsoleSessions, Depends(_sessions)]
+router = APIRouter(prefix="/console", tags=["console"])
+
+
+@router.get("", include_in_schema=False)
+async def page() -> FileResponse:
+    """The single page; it holds no data, so anonymous visitors get it (and only the sign-in form)."""
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=HEADERS)
+
+
+@router.get("/assets/{name}", include_in_schema=False)
+async def asset(name: str) -> FileResponse:
+    if name not in FILES:
+        raise HTTPException(404, "no such file")
+    return FileResponse(STATIC / name, media_type=FILES[name], headers=HEADERS)
+
+
+@router.post("/session")
+async def sign_in(
+    request: Request, body: SignIn, response: Response, settings: SettingsDep, sessions: SessionsDep
+) -> SessionOut:
+    """Exchanges the operator key for a signed, HttpOnly, SameSite=Strict session cookie (wrong keys
+    count towards the caller's lock-out like X-API-Key's)."""
+    if not same_origin(request):
+        raise HTTPException(403, "cross-origin sign-in refused")
+    if identify(request, request.app.state.key_hashes, body.key) is None:
+        raise HTTPException(401, "wrong operator key")
+    if not body.name.strip():
+        raise HTTPException(422, detail=[{"field": "name", "message": "must not be blank"}])
+    cookie, session = await sessions.issue(database_of(request), body.name.strip())
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(session.expires_at - time.time()),
+        path="/",
+        secure=settings.app_env == "production" or request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return SessionOut(name=session.name, expires_at=session.expires_at, csrf=session.csrf)
+
+
+@router.get("/session")
+async def current(request: Request, sessions: SessionsDep) -> SessionOut:
+    """The signed-in name and the CSRF token to send as X-CSRF-Token with every write."""
+    session = await sessions.verify(database_of(request), request.cookies.get(COOKIE))
+    if session is None:
+        raise HTTPException(401, "not signed in")
+    return SessionOut(name=session.name, expires_at=session.expires_at, csrf=session.csrf)
+
+
+@router.delete("/session", status_code=204)
+async def sign_out(request: Request, response: Response, sessions: SessionsDep) -> None:
+    """Ends the session server-side (a copy of the cookie opens nothing after this) and drops it."""
+    await sessions.revoke(database_of(request), request.cookies.get(COOKIE))
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+
+
+@router.get("/api/members/{customer_id}", dependencies=[Depends(operator_or_session)])
+async def member(customer_id: str, runtime: RuntimeDep, settings: SettingsDep) -> ConsoleMemberOut:
+    """Balance, tier and recent ledger from loyalty, with this customer's unresolved alerts."""
+    query = (
+        select(
+            alerts.c.id,
+            alerts.c.rule_id,
+            alerts.c.level,
+            alerts.c.status,
+            alerts.c.summary,
+            alerts.c.created_at,
         )
-        return _session_body(session.name, session.expires_at, session.csrf)
-
-    @router.get("/session")
-    async def current(request: Request) -> dict[str, Any]:
-        """The signed-in name and the CSRF token to send as X-CSRF-Token with every write."""
-        session = await sessions.verify(database_of(request), request.cookies.get(COOKIE))
-        if session is None:
-            raise HTTPException(401, "not signed in")
-        return _session_body(session.name, session.expires_at, session.csrf)
-
-    @router.delete("/session", status_code=204)
-    async def sign_out(request: Request, response: Response) -> None:
-        """Ends the session server-side (a copy of the cookie opens nothing after this) and drops it."""
-        await sessions.revoke(database_of(request), request.cookies.get(COOKIE))
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
-
-    @router.get("/api/members/{customer_id}", dependencies=[Depends(auth)])
-    async def member(request: Request, customer_id: str) -> dict[str, Any]:
-        """Balance, tier and recent ledger from loyalty, with this customer's unresolved alerts."""
-        runtime: Runtime = request.app.state.runtime
-        async with runtime.database.connection() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        alerts.c.id,
-                        alerts.c.rule_id,
-                        alerts.c.level,
-                        alerts.c.status,
-                        alerts.c.summary,
-                        alerts.c.created_at,
-                    )
-                    .where(alerts.c.customer_id == customer_id, alerts.c.status != "resolved")
-                    .order_by(alerts.c.created_at.desc())
-                    .limit(50)
-                )
-            ).all()
-        key = settings.loyalty_api_key.get_secret_value()
-        status, summary, ledger = await _loyalty(settings.loyalty_url, key, customer_id)
-        return {
-            "customer_id": customer_id,
-            "loyalty": status,
-            "member": summary,
-            "ledger": ledger,
-            "open_alerts": [dict(r._mapping) | {"id": str(r.id)} for r in rows],
-        }
-
-    return router
+        .where(alerts.c.customer_id == customer_id, alerts.c.status != "resolved")
+        .order_by(alerts.c.created_at.desc())
+        .limit(50)
+    )
+    async with runtime.database.connection() as conn:
+        rows = (await conn.execute(query)).all()
+    key = settings.loyalty_api_key.get_secret_value()
+    status, summary, ledger = await _loyalty(settings.loyalty_url, key, customer_id)
+    return ConsoleMemberOut(
+        customer_id=customer_id,
+        loyalty=status,
+        member=summary,
+        ledger=ledger,
+        open_alerts=[OpenAlertOut(**(dict(r._mapping) | {"id": str(r.id)})) for r in rows],
+    )
 
 
 async def _loyalty(
