@@ -83,9 +83,12 @@ class Run:
         try:
             while not stop.is_set():
                 for records in (await consumer.getmany(timeout_ms=200)).values():
-                    now = time.time()
                     for record in records:
-                        self.scored.setdefault(json.loads(record.value)["payload"]["feedback_id"], now)
+                        # When sentiment published it (the record's create time, this host's clock), not
+                        # when this reader polled it: alerting may page before this reader polls, which
+                        # made scored -> webhook come out negative.
+                        scored_at = record.timestamp / 1000
+                        self.scored.setdefault(json.loads(record.value)["payload"]["feedback_id"], scored_at)
         finally:
             await consumer.stop()
 
