@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from benchmarks.common import ROOT, Server, say, write_report
-from scripts.platform import forget_alerts
+from scripts.harness import forget_alerts
 from scripts.stack import infra_env, infra_up
 from services.alerting.columns import columns
 from services.alerting.engine import RuleEngine

@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaConsumer
 
 from benchmarks.alerting import Receiver
 from benchmarks.common import REPORTS, say, write_report
+from scripts.harness import INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
 from scripts.loadgen import LoadGen
-from scripts.platform import INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
 from shared.contracts.registry import FEEDBACK_SCORED
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from scripts.platform import Platform, forget_alerts
+from scripts.harness import Platform, forget_alerts
 from tests.conftest import _require_broker
 from tests.integration.alerting_helpers import Receiver, rules_file
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from scripts.platform import INGEST_KEY, Platform
+from scripts.harness import INGEST_KEY, Platform
 
 T = TypeVar("T")
 COMPLAINT = "质量太差了，刀具生锈，非常失望"  # the default model gives this 1 star (p ≈ 0.75)

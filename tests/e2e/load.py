@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from scripts.harness import INGEST_KEY, LagProbe, Platform
 from scripts.loadgen import LoadGen
-from scripts.platform import INGEST_KEY, LagProbe, Platform
 from shared.contracts.registry import FEEDBACK_SCORED
 from shared.db.engine import Database
 from tests.e2e.flow import envelopes, until

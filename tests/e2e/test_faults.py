@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from scripts.platform import SERVICES, Platform
+from scripts.harness import SERVICES, Platform
 from tests.e2e.load import RATE, RECOVERY_S, Load, check_effects_once
 from tests.integration.alerting_helpers import Receiver
 

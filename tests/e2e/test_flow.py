@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from scripts.platform import OPERATOR_KEY, Platform
+from scripts.harness import OPERATOR_KEY, Platform
 from services.alerting.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.loyalty.rules import load_rules
 from shared.contracts.registry import FEEDBACK_SCORED, LOYALTY_CHANGES

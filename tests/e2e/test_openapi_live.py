@@ -16,7 +16,7 @@ import pytest
 import schemathesis
 from schemathesis.checks import negative_data_rejection
 
-from scripts.platform import Platform, ServiceName
+from scripts.harness import Platform, ServiceName
 from tests.openapi_fuzz import Exclusions, fuzz
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from scripts.platform import INGEST_KEY, OPERATOR_KEY, LagProbe, Platform
+from scripts.harness import INGEST_KEY, OPERATOR_KEY, LagProbe, Platform
 from shared.contracts.registry import FEEDBACK_SCORED, TOPICS, TopicSpec
 from tests.e2e.flow import (
     PRAISE,

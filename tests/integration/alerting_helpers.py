@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from scripts.platform import webhook_rules
+from scripts.harness import webhook_rules
 from services.alerting.app import create_app
 from services.alerting.config import AlertingSettings
 from shared.db.engine import Database
