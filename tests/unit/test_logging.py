@@ -52,6 +52,11 @@ def _access(path: str) -> None:
 
 def test_scrapes_and_probes_are_debug_lines_and_other_requests_stay_at_info(capsys):
     configure_logging("tests", "INFO")
+    access = logging.getLogger("uvicorn.access")
+    # An in-process uvicorn in an earlier test may have set the logger's own level or disabled it.
+    level, disabled = access.level, access.disabled
+    access.setLevel(logging.NOTSET)
+    access.disabled = False
     try:
         for path in ("/metrics", "/readyz", "/healthz?verbose=1", "/v1/alerts", "/v1/members/m-1"):
             _access(path)
@@ -66,3 +71,5 @@ def test_scrapes_and_probes_are_debug_lines_and_other_requests_stay_at_info(caps
     finally:
         logging.getLogger().handlers[:] = []
         logging.getLogger().setLevel(logging.WARNING)
+        access.setLevel(level)
+        access.disabled = disabled
