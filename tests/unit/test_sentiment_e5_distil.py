@@ -151,3 +151,10 @@ def test_a_student_of_a_plain_encoder_gets_a_new_five_star_head(tmp_path: Path):
     assert torch.equal(
         student.bert.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight
     )
+
+
+def test_a_digest_ending_in_nul_bytes_survives_the_label_cache(tmp_path: Path):
+    text = next(t for t in (f"text {i}" for i in range(10_000)) if e5distil.text_key(t).endswith(b"\0"))
+    labels = {e5distil.text_key(text): np.full(5, 0.2, dtype=np.float32)}
+    e5distil.save_labels(tmp_path / "labels.npz", labels)
+    assert set(e5distil.load_labels(tmp_path / "labels.npz")) == set(labels)

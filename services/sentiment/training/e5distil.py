@@ -61,12 +61,18 @@ def load_labels(path: Path) -> dict[bytes, np.ndarray]:
     if not path.exists():
         return {}
     with np.load(path) as saved:
-        return {bytes(k): p.astype(np.float32) for k, p in zip(saved["keys"], saved["probs"], strict=True)}
+        keys = saved["keys"]
+        # Keys are (n, 20) bytes; a fixed-width "S20" array (as first written) drops a digest's trailing
+        # NUL bytes, which padding restores exactly.
+        digests = (
+            [bytes(k).ljust(20, b"\0") for k in keys] if keys.dtype.kind == "S" else [bytes(k) for k in keys]
+        )
+        return {k: p.astype(np.float32) for k, p in zip(digests, saved["probs"], strict=True)}
 
 
 def save_labels(path: Path, labels: dict[bytes, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = np.array(list(labels), dtype="S20")
+    keys = np.frombuffer(b"".join(labels), dtype=np.uint8).reshape(len(labels), 20)
     probs = np.stack(list(labels.values())).astype(np.float16)
     np.savez_compressed(path, keys=keys, probs=probs)
 
