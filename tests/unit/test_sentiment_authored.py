@@ -14,6 +14,7 @@ from services.sentiment.training.authored import (
     SAME_ZH,
     SUBJECT_WORDS,
     authored_split,
+    opposed_train,
     short_test,
 )
 
@@ -96,3 +97,18 @@ def test_half_of_the_training_subjects_are_swapped_for_unseen_or_made_up_ones():
 
 
 NOUNS_EN_FLAT = {n for bank in NOUNS_EN.values() for n in bank}
+
+
+def test_opposed_clause_sentences_are_mixed_training_only_and_free_of_held_out_words():
+    opposed = opposed_train()
+    train, test = authored_split()
+    assert {e.language for e in opposed} == {"en", "zh"}
+    assert all(e.mixed and 2 <= e.stars <= 4 for e in opposed)
+    assert {e.stars for e in opposed} == {2, 3, 4}
+    texts = [e.text for e in opposed]
+    assert len(set(texts)) == len(texts) and texts == [e.text for e in opposed_train()]
+    assert not set(texts) & {e.text for e in train + test}
+    held_zh = held_out_nouns(NOUNS_ZH)
+    for text in texts:
+        assert not [c for c in ["as well", " while ", "这次", "，就是"] if c in text], text
+        assert not [n for n in held_zh if n in text], text

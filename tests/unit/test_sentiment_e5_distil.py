@@ -42,6 +42,23 @@ def test_the_transfer_target_mixes_teacher_and_gold_and_unlabelled_texts_take_th
         e5distil.transfer_set([("差", gold)], [], teacher, 0.5)
 
 
+def test_a_text_the_cached_teacher_never_saw_takes_its_gold_target_alone():
+    teacher = np.array([[np.nan] * 5, [0, 0, 0, 0, 1]], dtype=np.float32)
+    gold = (0.0, 0.1, 0.8, 0.1, 0.0)
+    out = e5distil.transfer_set([("菜很好，服务很差", gold)], ["新闻"], teacher, teacher_weight=0.7)
+    assert out[0][1] == pytest.approx(gold)
+    with pytest.raises(ValueError, match="unlabelled text has no teacher"):
+        e5distil.transfer_set([("差", gold)], ["新闻"], teacher[::-1].copy(), 0.7)
+
+
+def test_without_a_teacher_directory_missing_labels_are_nan_and_cached_ones_are_kept(tmp_path: Path):
+    cache = tmp_path / "labels.npz"
+    e5distil.save_labels(cache, {e5distil.text_key("hello"): np.full(5, 0.2, dtype=np.float32)})
+    labels = e5distil.teacher_labels(tmp_path / "no-teacher", ["hello", "world"], cache)
+    assert labels[0] == pytest.approx([0.2] * 5, abs=1e-3)  # stored as float16
+    assert np.isnan(labels[1]).all()
+
+
 def _tiny_teacher(directory: Path, layers: int = 3) -> Path:
     torch.manual_seed(0)
     encoder = tiny_model()

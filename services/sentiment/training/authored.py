@@ -689,6 +689,48 @@ def short(language: Literal["en", "zh"], count: int, *, held_out: bool, seed: in
     return out
 
 
+OPPOSED_EN = ["{A} {p}, {b} {q}.", "{A} {p}. {B} {q}.", "{A} {p}; {b} {q}.", "Overall {a} {p}; {b} {q}."]
+OPPOSED_ZH = ["{a}{p}，{b}{q}。", "{a}{p}。{b}{q}。", "{a}{p}；{b}{q}。", "总体来说{a}{p}，{b}{q}。"]
+"""Two clauses of opposite sign with no contrast word between them ("the food was great, the wait was
+awful"). A reader calls that mixed as surely as with "but"; without such sentences, a model learns
+mixedness from the contrast words it was shown and answers 1 or 5 stars for a contrast it has not seen."""
+
+
+def opposed(language: Literal["en", "zh"], count: int, *, seed: int) -> list[Example]:
+    """`count` training-only sentences of two opposite-sign clauses juxtaposed (`OPPOSED_*`), labelled
+    by the contrast rule of `_stars`."""
+    rng = random.Random(seed)
+    nouns, predicates = (NOUNS_EN, PREDICATES_EN) if language == "en" else (NOUNS_ZH, PREDICATES_ZH)
+    templates = OPPOSED_EN if language == "en" else OPPOSED_ZH
+    out: list[Example] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        domain = rng.choice(sorted(nouns))
+        pool = [n for i, n in enumerate(nouns[domain]) if not _held_out_noun(i)]
+        a, b = (_training_subject(language, n, rng) for n in rng.sample(pool, 2))
+        first = rng.choice([2, 1, -1, -2])
+        second = -rng.choice([2, 1]) if first > 0 else rng.choice([2, 1])
+        text = rng.choice(templates).format(
+            a=a,
+            A=a[:1].upper() + a[1:],
+            b=b,
+            B=b[:1].upper() + b[1:],
+            p=rng.choice(predicates[first]),
+            q=rng.choice(predicates[second]),
+        )
+        if text in seen or _forbidden_in_training(text, language):
+            continue
+        seen.add(text)
+        out.append(Example(text, _stars(first, second, True), language, domain, True))
+    return out
+
+
+def opposed_train() -> list[Example]:
+    """The opposed-clause training sentences of both languages, deterministic; in every training set
+    beside (not sampled from) `authored_split`'s, so that a cached teacher label set stays valid."""
+    return opposed("en", 1000, seed=11) + opposed("zh", 1000, seed=12)
+
+
 def authored_split() -> tuple[list[Example], list[Example]]:
     """(train, held-out) for both languages, deterministic. Training includes the short texts; the
     held-out split is sentences only (held-out short texts: `short_test`)."""

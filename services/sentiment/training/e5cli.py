@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.sentiment.training.authored import authored_split, short_test
+from services.sentiment.training.authored import authored_split, opposed_train, short_test
 from services.sentiment.training.corpus import polarity_split, unlabeled_chinese
 from services.sentiment.training.vader import vader_split
 
@@ -36,7 +36,7 @@ def pruning_texts() -> list[str]:
     authored_train, _ = authored_split()
     return (
         [text for text, _ in polarity.train]
-        + [example.text for example in authored_train]
+        + [example.text for example in authored_train + opposed_train()]
         + [row.text for row in vader.train]
         + unlabeled_chinese()
     )

@@ -78,10 +78,12 @@ def save_labels(path: Path, labels: dict[bytes, np.ndarray]) -> None:
 
 
 def teacher_labels(teacher: Path, texts: Sequence[str], cache: Path) -> np.ndarray:
-    """The teacher's 5-star probabilities for `texts`, computing only those not yet in `cache`."""
+    """The teacher's 5-star probabilities for `texts`, computing only those not yet in `cache`. Without
+    a teacher directory, a text missing from the cache gets a row of NaN (`transfer_set` then uses its
+    gold target alone)."""
     labels = load_labels(cache)
     missing = list(dict.fromkeys(t for t in texts if text_key(t) not in labels))
-    if missing:
+    if missing and teacher.exists():
         from transformers import AutoTokenizer, BertForSequenceClassification
 
         from services.sentiment.training.finetune import predictor
@@ -95,7 +97,10 @@ def teacher_labels(teacher: Path, texts: Sequence[str], cache: Path) -> np.ndarr
             rounded = predict(part).astype(np.float16).astype(np.float32)
             labels.update(zip(map(text_key, part), rounded, strict=True))
             save_labels(cache, labels)
-    return np.stack([labels[text_key(t)] for t in texts])
+    elif missing:
+        print(f"teacher labels: {len(missing)} texts not in {cache} and no teacher at {teacher}", flush=True)
+    unknown = np.full(5, np.nan, dtype=np.float32)
+    return np.stack([labels.get(text_key(t), unknown) for t in texts])
 
 
 def transfer_set(
@@ -105,13 +110,20 @@ def transfer_set(
     teacher_weight: float,
 ) -> list[tuple[str, Target]]:
     """Labelled texts get `teacher_weight` of the teacher's distribution and the rest of their gold
-    target; unlabelled texts (after the labelled ones in `teacher`) get the teacher's alone."""
+    target (all of it where the teacher's row is NaN: a text the cached teacher never saw); unlabelled
+    texts (after the labelled ones in `teacher`) get the teacher's alone."""
     if len(teacher) != len(train) + len(unlabelled):
         raise ValueError("one teacher distribution per labelled and unlabelled text")
-    out = [
-        (text, tuple(float(x) for x in teacher_weight * t + (1 - teacher_weight) * np.array(gold)))
-        for (text, gold), t in zip(train, teacher, strict=False)
-    ]
+    if np.isnan(teacher[len(train) :]).any():
+        raise ValueError("an unlabelled text has no teacher distribution")
+    out = []
+    for (text, gold), t in zip(train, teacher, strict=False):
+        mixed = (
+            np.array(gold)
+            if np.isnan(t).any()
+            else teacher_weight * t + (1 - teacher_weight) * np.array(gold)
+        )
+        out.append((text, tuple(float(x) for x in mixed)))
     out += [
         (text, tuple(float(x) for x in t)) for text, t in zip(unlabelled, teacher[len(train) :], strict=True)
     ]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from services.sentiment.labels import StarDecoding, decode_stars
-from services.sentiment.training.authored import Example, authored_split, short_test
+from services.sentiment.training.authored import Example, authored_split, opposed_train, short_test
 from services.sentiment.training.baseline import fit_baseline
 from services.sentiment.training.corpus import PolaritySplit, polarity_split
 from services.sentiment.training.evaluate import Predict, evaluate, polarity_of
@@ -52,6 +52,7 @@ def training_set(
         [(t, polarity_target(bool(y))) for t, y in polarity.train]
         + [(row.text, rating_target(row.rating)) for row in vader]
         + [(e.text, star_target(e.stars)) for e in sample]
+        + [(e.text, star_target(e.stars)) for e in opposed_train()]
     )
 
 
