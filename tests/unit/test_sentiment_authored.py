@@ -106,7 +106,8 @@ def test_opposed_clause_sentences_are_mixed_training_only_and_free_of_held_out_w
     assert all(e.mixed and 2 <= e.stars <= 4 for e in opposed)
     assert {e.stars for e in opposed} == {2, 3, 4}
     texts = [e.text for e in opposed]
-    assert len(set(texts)) == len(texts) and texts == [e.text for e in opposed_train()]
+    assert len(set(texts)) == len(texts)
+    assert texts == [e.text for e in opposed_train()]
     assert not set(texts) & {e.text for e in train + test}
     held_zh = held_out_nouns(NOUNS_ZH)
     for text in texts:
