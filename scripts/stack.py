@@ -33,6 +33,7 @@ from scripts.infra import (
     terminate,
     wait_until,
 )
+from scripts.mailcatcher import MailCatcherNode
 from scripts.prometheus_node import AlertmanagerNode, PrometheusNode
 from shared.settings import DEV_INGEST_KEY, DEV_LOYALTY_KEY, DEV_OPERATOR_KEY
 
@@ -179,6 +180,8 @@ def print_endpoints() -> None:
     print(f"    postgres   {env['DATABASE_URL'].replace(':feedback@', ':***@')}")
     print(f"    prometheus {PrometheusNode().url}   (targets {PrometheusNode().url}/targets)")
     print(f"    alertmanager {AlertmanagerNode().url}   (platform alerts and L3/L4 escalations)")
+    if MailCatcherNode().running():
+        print(f"    mail       {MailCatcherNode().url}   (pages e-mailed to the rules file's contacts)")
     print(f"    logs       {LOG_DIR}")
     keys = [(key, use) for variable, key, use in DEV_KEYS if variable not in os.environ]
     if keys:
@@ -200,6 +203,12 @@ def up(foreground: bool = False) -> dict[str, subprocess.Popen[bytes]]:
     # The alerting service's SSRF guard refuses loopback unless allowed: allowed here, on a local stack.
     os.environ.setdefault("ALERTING_ALERTMANAGER_URL", alertmanager.url)
     os.environ.setdefault("ALERTING_WEBHOOK_ALLOW", json.dumps(["127.0.0.1"]))
+    # Pages by e-mail go to the local catcher unless the environment names a relay.
+    if "ALERTING_SMTP_HOST" not in os.environ:
+        catcher = MailCatcherNode()
+        catcher.start()
+        os.environ["ALERTING_SMTP_HOST"] = "127.0.0.1"
+        os.environ["ALERTING_SMTP_PORT"] = str(catcher.smtp_port)
     say("Starting services")
     procs = start_services(foreground)
     ports = {name: service_port(name) for name in SERVICES}
@@ -216,6 +225,7 @@ def down(only_started: bool = False) -> None:
     stop_services()
     PrometheusNode().stop()
     AlertmanagerNode().stop()
+    MailCatcherNode().stop()
     started = json.loads(STARTED_FILE.read_text()) if STARTED_FILE.exists() else []
     infra_down(started if only_started else None)
     STARTED_FILE.unlink(missing_ok=True)
@@ -244,6 +254,7 @@ def status() -> None:
     print(f"postgres   {'running' if local_postgres().running() else 'stopped'}")
     print(f"prometheus {'running' if PrometheusNode().running() else 'stopped'}")
     print(f"alertmanager {'running' if AlertmanagerNode().running() else 'stopped'}")
+    print(f"mail       {'running' if MailCatcherNode().running() else 'stopped'}")
     for name in SERVICES:
         state = "ready" if _ready(name) else ("running" if pid_alive(RUN_DIR / f"{name}.pid") else "stopped")
         print(f"{name:<10} {state}")

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from services.alerting.api import router as alerting_router
+from services.alerting.channels import pages_of
 from services.alerting.config import AlertingSettings
 from services.alerting.console import router as console_router
 from services.alerting.consumer import AlertingState, alerting_handler
+from services.alerting.formats import ROBOT_PARTS
 from services.alerting.models import outbox
 from services.alerting.notify import run_notifier
 from services.alerting.rules import AlertingConfig
@@ -32,6 +34,8 @@ def create_app(
     now = clock or (lambda: datetime.now(UTC))
     config = HotReload(settings.rules_path, AlertingConfig)
     config()  # refuse to start on a bad file
+    # Every template of every channel renders a sample page, or the service does not start.
+    pages_of(settings).check(ROBOT_PARTS)
     state = AlertingState(config, now)
 
     async def relay(runtime: Runtime) -> None:

@@ -1,6 +1,8 @@
-"""Notification channels: signed webhook, Slack-compatible webhook, e-mail over SMTP, Alertmanager v2.
+"""Notification channels: signed webhook, Slack (Block Kit), e-mail over SMTP (text + HTML), WeCom,
+DingTalk and Feishu/Lark group robots, SMS through an HTTP provider, and Alertmanager v2.
 
-Each delivery is independent; a failure raises DeliveryError with a message for the delivery log.
+Each delivery is independent; a failure raises DeliveryError with a message for the delivery log. What a
+page says comes from pages.py's templates; each format around it from formats.py.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import aiohttp
 import aiosmtplib
+import jinja2
 
+from services.alerting import formats
 from services.alerting.config import AlertingSettings
+from services.alerting.pages import Pages, pages_for
 from services.alerting.rules import AlertingConfig
 from services.alerting.ssrf import Allowed, DestinationRefused, check_url, is_guarded
 from services.alerting.ssrf import guard as guard  # re-exported: checks a URL as a send would
@@ -49,9 +53,21 @@ def _resolve_env(value: str | None) -> str | None:
     return value
 
 
-def address(channel: str, target: str, config: AlertingConfig, settings: AlertingSettings) -> str:
+def contact_value(channel: str, target: str, config: AlertingConfig) -> str | None:
     contact = config.contacts.get(target)
-    found = _resolve_env(getattr(contact, channel, None)) if contact is not None else None
+    return _resolve_env(getattr(contact, channel, None)) if contact is not None else None
+
+
+def address(channel: str, target: str, config: AlertingConfig, settings: AlertingSettings) -> str:
+    """Where `channel` sends a page for `target`: its contact's value (a URL; an e-mail address; for SMS
+    the provider's URL, the phone number being the contact's), else the service-wide default."""
+    found = contact_value(channel, target, config)
+    if channel == "sms":
+        if not found:
+            raise DeliveryError(f"no sms number for {target!r} (contacts in the rules file)")
+        if not settings.sms_url:
+            raise DeliveryError("no SMS provider (ALERTING_SMS_URL)")
+        return settings.sms_url
     default = {
         "webhook": settings.webhook_url,
         "slack": settings.slack_url,
@@ -66,15 +82,19 @@ def address(channel: str, target: str, config: AlertingConfig, settings: Alertin
     return found
 
 
-def _line(payload: Mapping[str, Any]) -> str:
-    alert = payload["alert"]
-    head = f"[{alert['level']}] {payload['transition']}: {alert['summary']}"
-    return f"{head} (x{alert['count']}, alert {alert['alert_id']})"
+def pages_of(settings: AlertingSettings) -> Pages:
+    return pages_for(settings.templates_dir, settings.public_url, settings.page_time_zone)
 
 
 async def _post(
-    http: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str], allow: Sequence[str]
+    http: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    allow: Sequence[str],
+    channel: str = "",
 ) -> None:
+    """POSTs and raises unless the receiver accepted it: a 2xx, and for a robot a zero error code."""
     try:
         check_url(url, Allowed(allow))  # a host name is checked by the session's resolver, once
         if not is_guarded(http):
@@ -84,11 +104,18 @@ async def _post(
         ) as response:
             if response.status >= 300:
                 raise DeliveryError(f"HTTP {response.status}: {(await response.text())[:200]}")
-            await response.read()
+            answer = await response.read()
     except DestinationRefused as exc:
         raise DeliveryError(str(exc)) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+    refusal = formats.robot_refusal(channel, answer)
+    if refusal is not None:
+        raise DeliveryError(refusal)
+
+
+def _json(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()
 
 
 async def send(
@@ -116,9 +143,8 @@ async def send(
         if delivery_id is not None:
             headers[DELIVERY_HEADER] = delivery_id
         await _post(http, address("webhook", target, config, settings), body, headers, settings.webhook_allow)
-    elif channel == "slack":
-        body = json.dumps({"text": _line(payload)}, ensure_ascii=False).encode()
-        await _post(http, address("slack", target, config, settings), body, {}, settings.webhook_allow)
+    elif channel in ("slack", "wecom", "dingtalk", "feishu", "sms"):
+        await _robot(channel, target, payload, config, settings, http, delivery_id)
     elif channel == "alertmanager":
         await _post(
             http,
@@ -128,7 +154,7 @@ async def send(
             settings.webhook_allow,
         )
     elif channel == "email":
-        await _email(address("email", target, config, settings), payload, settings)
+        await _email(address("email", target, config, settings), payload, settings, delivery_id)
     else:
         raise DeliveryError(f"unknown channel {channel!r}")
 
@@ -157,11 +183,46 @@ def alertmanager_alert(payload: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _email(to: str, payload: Mapping[str, Any], settings: AlertingSettings) -> None:
-    message = EmailMessage()
-    message["From"], message["To"] = settings.smtp_sender, to
-    message["Subject"] = _line(payload)[:180]
-    message.set_content(json.dumps(payload, ensure_ascii=False, indent=2))
+async def _robot(
+    channel: str,
+    target: str,
+    payload: Mapping[str, Any],
+    config: AlertingConfig,
+    settings: AlertingSettings,
+    http: aiohttp.ClientSession,
+    delivery_id: str | None,
+) -> None:
+    """The chat robots and the SMS provider: a rendered page in the receiver's format."""
+    pages, url, headers = pages_of(settings), address(channel, target, config, settings), {}
+    try:
+        if channel == "slack":
+            body = _json(formats.slack_body(pages, payload, delivery_id))
+        elif channel == "wecom":
+            body = _json(formats.wecom_body(pages, payload, delivery_id))
+        elif channel == "dingtalk":
+            body = _json(formats.dingtalk_body(pages, payload, delivery_id))
+            secret = contact_value("dingtalk_secret", target, config)
+            url = formats.dingtalk_url(url, secret, int(time.time() * 1000))
+        elif channel == "feishu":
+            secret = contact_value("feishu_secret", target, config)
+            body = _json(formats.feishu_body(pages, payload, delivery_id, secret, int(time.time())))
+        else:
+            phone = contact_value("sms", target, config) or ""
+            body = formats.sms_body(pages, payload, delivery_id, phone)
+            if settings.sms_token is not None:
+                headers["Authorization"] = f"Bearer {settings.sms_token.get_secret_value()}"
+    except (jinja2.TemplateError, ValueError) as exc:
+        raise DeliveryError(f"template: {exc}") from exc
+    await _post(http, url, body, headers, settings.webhook_allow, channel)
+
+
+async def _email(
+    to: str, payload: Mapping[str, Any], settings: AlertingSettings, delivery_id: str | None = None
+) -> None:
+    try:
+        message = formats.email_message(pages_of(settings), payload, delivery_id, settings.smtp_sender, to)
+    except jinja2.TemplateError as exc:
+        raise DeliveryError(f"template: {exc}") from exc
     try:
         await aiosmtplib.send(message, hostname=settings.smtp_host, port=settings.smtp_port, timeout=10)
     except (aiosmtplib.SMTPException, OSError) as exc:

@@ -22,6 +22,8 @@ class AlertingSettings(ServiceSettings):
     notify_interval_s: float = Field(default=0.5, gt=0)
     notify_concurrency: int = Field(default=4, ge=1, le=256)
     """Notifications in flight at once per destination (channel + host), each on a keep-alive connection."""
+    notify_timeout_s: float = Field(default=5.0, gt=0)
+    """A receiver that has not answered within this long has failed this attempt (retried later)."""
     run_timers: bool = True
     run_notifier: bool = True
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
@@ -35,6 +37,17 @@ class AlertingSettings(ServiceSettings):
     smtp_port: int = 25
     smtp_sender: str = "alerts@feedback.local"
     alertmanager_url: str | None = None
+    sms_url: str | None = None
+    """The SMS provider's HTTP endpoint; the request body is the template sms/request.j2."""
+    sms_token: SecretStr | None = None
+    """Sent to the SMS provider as `Authorization: Bearer …` when set."""
+    public_url: str = "http://127.0.0.1:8003"
+    """Where people reach this service: the base of the alert links in pages."""
+    templates_dir: Path | None = None
+    """The operator's page templates, each replacing the shipped file of the same path (see
+    services/alerting/templates/); checked at start."""
+    page_time_zone: str = "Asia/Shanghai"
+    """Times in pages are shown in this IANA time zone."""
     max_attempts: int = Field(default=8, ge=1)
     loyalty_url: str = "http://127.0.0.1:8004"
     """The loyalty service, asked by the console's member lookup (a same-origin proxy: no CORS needed)."""

@@ -119,6 +119,7 @@ def _evidence(event: FeedbackScored, offset: str) -> Evidence:
         event.channel,
         event.customer_id,
         tuple({"name": a.name, "label": a.label} for a in event.aspects),
+        event.business_line or "",
     )
 
 

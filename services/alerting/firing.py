@@ -20,9 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.alerting.escalation import Timers, recipients, step_of
 from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, notification
 from services.alerting.metrics import ALERTS_FIRED
+from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
+
+_TIERS = text("SELECT customer_id, tier FROM alerting.member_tiers WHERE customer_id = ANY(:ids)")
+
+
+async def _tiers(conn: AsyncConnection, customers: set[str]) -> dict[str, str]:
+    """The member tier of each customer that has one, in one query for a batch of alerts."""
+    if not customers:
+        return {}
+    rows = await conn.execute(_TIERS, {"ids": sorted(customers)})
+    return {row.customer_id: row.tier for row in rows}
 
 
 @dataclass
@@ -176,6 +187,7 @@ async def _fire(
         },
     )
     events, deliveries = [], []
+    tiers = await _tiers(conn, {f.customer_id for f in new if f.customer_id and not f.silenced})
     for alert_id, f in zip(ids, new, strict=True):
         payload = AlertChanged(
             alert_id=alert_id,
@@ -196,7 +208,19 @@ async def _fire(
         ALERTS_FIRED.labels(f.rule_id, f.timers.level).inc()
         if f.silenced:
             continue
-        body = json.dumps(notification(payload, "fired", f.timers.next_action_at))
+        document = notification(payload, "fired", f.timers.next_action_at)
+        document["page"] = page_facts(
+            rule_id=f.rule_id,
+            group=dict(f.group),
+            evidence=[e.__dict__ for e in f.evidence],
+            policy=f.timers.policy,
+            level=f.timers.level,
+            next_action=f.timers.next_action,
+            transition="fired",
+            config=config,
+            member_tier=tiers.get(f.customer_id or ""),
+        )
+        body = json.dumps(document, ensure_ascii=False)
         step = step_of(f.timers.policy, f.timers.level)
         for target, who in recipients(step, config.schedules, now):
             deliveries += [(alert_id, channel, who, body) for channel in target.channels]

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
 from services.alerting.metrics import ESCALATIONS
-from services.alerting.models import alerts, deliveries, outbox, timeline
+from services.alerting.models import alerts, deliveries, member_tiers, outbox, timeline
+from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig, Policy
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
@@ -52,6 +53,7 @@ class Evidence:
     customer_id: str = ""
     aspects: tuple[dict[str, str], ...] = ()
     """Aspects the feedback mentions, each with its own polarity ({"name", "label"})."""
+    business_line: str = ""
 
 
 def group_text(key: Sequence[tuple[str, str]]) -> str:
@@ -144,6 +146,21 @@ async def announce(
         return
     policy = Policy.model_validate(row.policy)
     body = notification(payload, transition, row.next_action_at)
+    tier = None
+    if row.customer_id:
+        query = select(member_tiers.c.tier).where(member_tiers.c.customer_id == row.customer_id)
+        tier = (await conn.execute(query)).scalar_one_or_none()
+    body["page"] = page_facts(
+        rule_id=row.rule_id,
+        group=dict(row.group_key),
+        evidence=row.evidence,
+        policy=policy,
+        level=row.level,
+        next_action=row.next_action,
+        transition=transition,
+        config=config,
+        member_tier=tier,
+    )
     for target, who in recipients(step_of(policy, row.level), config.schedules, at):
         for channel in target.channels:
             if transition in QUIET and channel not in STATE_CHANNELS:

@@ -163,7 +163,7 @@ class Notifier:
     async def run(self) -> None:
         # Resolves through the SSRF guard; no connection limits: the lanes bound what is in flight.
         connector = guarded_connector(self.settings.webhook_allow, limit=0, limit_per_host=0)
-        timeout = aiohttp.ClientTimeout(total=5.0)
+        timeout = aiohttp.ClientTimeout(total=self.settings.notify_timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             recorder = asyncio.create_task(self._record_forever())
             try:

@@ -166,6 +166,18 @@ class Contact(Strict):
     webhook: str | None = None
     slack: str | None = None
     email: str | None = None
+    wecom: str | None = None
+    """A WeCom group robot's webhook URL (…/cgi-bin/webhook/send?key=…)."""
+    dingtalk: str | None = None
+    """A DingTalk group robot's URL (…/robot/send?access_token=…)."""
+    dingtalk_secret: str | None = None
+    """The robot's 加签 secret (SEC…); its requests are then signed."""
+    feishu: str | None = None
+    """A Feishu/Lark custom bot's URL (…/open-apis/bot/v2/hook/…)."""
+    feishu_secret: str | None = None
+    """The bot's signature secret; its requests are then signed."""
+    sms: str | None = None
+    """A phone number, sent through the SMS provider (ALERTING_SMS_URL)."""
 
 
 class AlertingConfig(Strict):

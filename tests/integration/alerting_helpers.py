@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,6 +43,10 @@ class Receiver:
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    answer: bytes = b""
+    """The response body (robots answer JSON with an error code)."""
+    delay_s: float = 0.0
+    """How long it waits before answering (a receiver that times out)."""
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -56,8 +61,11 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                time.sleep(receiver.delay_s)
                 self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(receiver.answer)))
                 self.end_headers()
+                self.wfile.write(receiver.answer)
 
             def log_message(self, *args: Any) -> None:
                 return

@@ -21,6 +21,7 @@ from shared.settings import DatabaseSettings
 from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
 from tests.integration.helpers import eventually, to_bytes
+from tests.integration.test_alerting_channels import free_port
 from tests.support.kafka import read_exactly, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
@@ -255,6 +256,70 @@ async def test_webhook_to_a_private_address_is_refused_and_logged(
             await asyncio.sleep(0.1)
     assert "refused 127.0.0.1" in body["deliveries"][0]["last_error"]
     assert receiver.requests == []
+
+
+async def delivery_of(http, alert_id: str, attempts: int) -> dict[str, Any]:
+    """The alert's one delivery once it has been attempted `attempts` times and the outcome stored."""
+    delivery: dict[str, Any] = {}
+    for _ in range(200):
+        body = (await http.get(f"/v1/alerts/{alert_id}")).json()
+        delivery = body["deliveries"][0] if body["deliveries"] else {}
+        if delivery.get("attempts", 0) >= attempts:
+            return delivery
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"delivery not attempted {attempts} times: {delivery}")
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [("5xx", "HTTP 503"), ("timeout", "Timeout"), ("refused", "ClientConnectorError")],
+)
+async def test_a_failing_receiver_is_retried_with_backoff_until_max_attempts_then_failed(
+    kafka_settings, producer, tmp_path, receiver, failure, error
+):
+    """Sent only when the receiver accepts: a 503, a receiver that does not answer in time and a closed
+    port each count as a failed attempt, retried after 5 s, then 10 s, and failed after the last."""
+    clock = Clock()
+    receiver.status, receiver.delay_s = (503, 0.0) if failure == "5xx" else (200, 1.5)
+    url = f"http://127.0.0.1:{free_port()}" if failure == "refused" else receiver.url
+    rules, suffix = rules_file(tmp_path, url)
+    options = {"max_attempts": 3, "notify_timeout_s": 0.5}
+    async with alerting_app(kafka_settings, rules, clock, **options) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C-R", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        first = await delivery_of(http, alert["id"], 1)
+        assert (first["status"], first["sent_at"]) == ("pending", None)
+        assert error in first["last_error"]
+        clock.advance(seconds=6)  # past the first backoff (5 s)
+        second = await delivery_of(http, alert["id"], 2)
+        assert second["status"] == "pending"
+        clock.advance(seconds=11)  # past the second (10 s)
+        third = await delivery_of(http, alert["id"], 3)
+        timeline = (await http.get(f"/v1/alerts/{alert['id']}")).json()["timeline"]
+    assert third["status"] == "failed"
+    assert error in third["last_error"]
+    assert [e["kind"] for e in timeline if e["kind"].startswith("notification")] == ["notification_failed"]
+    expected_requests = 0 if failure == "refused" else 3
+    assert len(receiver.requests) == expected_requests
+
+
+async def test_a_receiver_that_recovers_gets_the_page_on_the_next_attempt(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    receiver.status = 502
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C-S", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        assert "HTTP 502" in (await delivery_of(http, alert["id"], 1))["last_error"]
+        receiver.status = 200
+        clock.advance(seconds=6)
+        delivery = await delivery_of(http, alert["id"], 2)
+    assert (delivery["status"], delivery["last_error"]) == ("sent", None)
+    assert delivery["sent_at"] is not None
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert len({b["delivery_id"] for b in bodies}) == 1, "a retry carries the same delivery id"
 
 
 async def test_rules_can_be_validated_without_loading_and_alerts_page_with_a_cursor(
