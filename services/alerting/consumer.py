@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from sqlalchemy import select, text
@@ -22,7 +21,7 @@ from services.alerting.lifecycle import Evidence, group_text
 from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS
 from services.alerting.models import engine_state, member_tiers, processed_events, window_cells
 from services.alerting.rules import AlertingConfig
-from services.alerting.silences import active_silences, silenced
+from services.alerting.silences import active_silences, alert_labels, silenced
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
 from shared.contracts.registry import ALERTS
@@ -145,7 +144,7 @@ async def _alerts_from(
             continue
         timers = open_timers(rule, config.policies[rule.policy], now, signal.max_tier)
         customers = {batch[i].customer_id for i in signal.rows}
-        labels: dict[str, Any] = {"rule": rule.id, "level": timers.level, **dict(signal.group_key)}
+        labels = alert_labels(rule.id, timers.level, dict(signal.group_key))
         firings.append(
             Firing(
                 rule_id=rule.id,

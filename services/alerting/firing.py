@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
-from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, notification
+from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, note, notification
 from services.alerting.metrics import ALERTS_FIRED
 from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig
@@ -186,6 +186,11 @@ async def _fire(
             "details": [json.dumps({"value": f.value, "silenced": f.silenced}) for f in new],
         },
     )
+    for alert_id, f in zip(ids, new, strict=True):
+        if f.silenced:
+            await note(
+                conn, alert_id, "notification_held", now, f.timers.level, detail={"transition": "fired"}
+            )
     events, deliveries = [], []
     tiers = await _tiers(conn, {f.customer_id for f in new if f.customer_id and not f.silenced})
     for alert_id, f in zip(ids, new, strict=True):

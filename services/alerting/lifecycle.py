@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
@@ -18,6 +18,7 @@ from services.alerting.metrics import ESCALATIONS
 from services.alerting.models import alerts, deliveries, member_tiers, outbox, timeline
 from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig, Policy
+from services.alerting.silences import active_silences, alert_labels, silenced
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
 
@@ -107,17 +108,8 @@ async def note(
     )
 
 
-async def announce(
-    conn: AsyncConnection,
-    row: Row[Any],
-    transition: str,
-    at: datetime,
-    topic: str,
-    config: AlertingConfig | None,
-    actor: str | None = None,
-) -> None:
-    """alerts.v1 event via the outbox and, unless silenced, notifications to the level's targets."""
-    payload = AlertChanged(
+def alert_event(row: Row[Any], at: datetime, actor: str | None = None) -> AlertChanged:
+    return AlertChanged(
         alert_id=row.id,
         rule_id=row.rule_id,
         group_key=dict(row.group_key),
@@ -130,6 +122,20 @@ async def announce(
         actor=actor,
         at=at,
     )
+
+
+async def announce(
+    conn: AsyncConnection,
+    row: Row[Any],
+    transition: str,
+    at: datetime,
+    topic: str,
+    config: AlertingConfig | None,
+    actor: str | None = None,
+) -> None:
+    """alerts.v1 event via the outbox and, unless a silence holds it now, notifications to the level's
+    targets."""
+    payload = alert_event(row, at, actor)
     envelope: Envelope[AlertChanged] = Envelope(
         type=f"alert.{transition}", occurred_at=at, source="alerting", key=str(row.id), payload=payload
     )
@@ -142,7 +148,29 @@ async def announce(
             value=envelope.to_bytes(),
         )
     )
-    if row.silenced or config is None:
+    if config is not None:
+        await notify_targets(conn, row, transition, at, config, payload)
+
+
+async def notify_targets(
+    conn: AsyncConnection,
+    row: Row[Any],
+    transition: str,
+    at: datetime,
+    config: AlertingConfig,
+    payload: AlertChanged,
+) -> None:
+    """Enqueues the notifications of a transition to the targets of the alert's level, unless a silence
+    active at `at` matches the alert: then they are held (a timeline entry says so) and the alert is
+    marked, so that the end of the silence notifies it (`release_held`)."""
+    held = silenced(
+        await active_silences(conn, at), alert_labels(row.rule_id, row.level, dict(row.group_key))
+    )
+    if held != row.silenced:
+        await conn.execute(update(alerts).where(alerts.c.id == row.id).values(silenced=held))
+    if held:
+        if transition not in QUIET:
+            await note(conn, row.id, "notification_held", at, row.level, detail={"transition": transition})
         return
     policy = Policy.model_validate(row.policy)
     body = notification(payload, transition, row.next_action_at)
@@ -175,6 +203,30 @@ async def announce(
                     next_attempt_at=at,
                 )
             )
+
+
+_HELD = text("""
+    SELECT * FROM alerting.alerts WHERE silenced AND status <> 'resolved'
+    ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+""")
+
+
+async def release_held(conn: AsyncConnection, at: datetime, config: AlertingConfig, limit: int = 200) -> int:
+    """Alerts a silence held that no active silence matches any more: an open one is notified at its
+    current level (transition `unsilenced`), an acknowledged one only loses the mark. Returns how many
+    were released."""
+    active = await active_silences(conn, at)
+    released = 0
+    for row in (await conn.execute(_HELD, {"limit": limit})).all():
+        if silenced(active, alert_labels(row.rule_id, row.level, dict(row.group_key))):
+            continue
+        await conn.execute(update(alerts).where(alerts.c.id == row.id).values(silenced=False))
+        await note(conn, row.id, "silence_ended", at, row.level)
+        if row.status == "open":
+            fresh = (await conn.execute(select(alerts).where(alerts.c.id == row.id))).one()
+            await notify_targets(conn, fresh, "unsilenced", at, config, alert_event(fresh, at))
+        released += 1
+    return released
 
 
 async def apply_timers(

@@ -58,6 +58,7 @@ alerts = Table(
     Index("alerts_due", "next_action_at", postgresql_where=text("next_action_at IS NOT NULL")),
     Index("alerts_listing", "created_at", "id"),
     Index("alerts_open_customer", "customer_id", postgresql_where=text("status <> 'resolved'")),
+    Index("alerts_held", "id", postgresql_where=text("silenced AND status <> 'resolved'")),
 )
 
 timeline = Table(

@@ -19,13 +19,15 @@ import jinja2
 from services.alerting.rules import LEVELS, AlertingConfig, Policy
 
 SHIPPED_TEMPLATES = Path(__file__).with_name("templates")
-TRANSITIONS = ("fired", "escalated", "reminded", "acknowledged", "resolved")
+TRANSITIONS = ("fired", "escalated", "reminded", "unsilenced", "acknowledged", "resolved")
+"""What a page announces: an alert's transition, or `unsilenced` (a silence that held its pages ended)."""
 EXCERPT_CHARS = 140
 
 TITLES = {
     "fired": "新告警 New alert",
     "escalated": "已升级 Escalated",
     "reminded": "提醒 Reminder",
+    "unsilenced": "静默结束 Silence ended",
     "acknowledged": "已确认 Acknowledged",
     "resolved": "已解决 Resolved",
 }

@@ -1,4 +1,7 @@
-"""Silences: label matchers over a time range; silenced alerts are recorded but not notified.
+"""Silences: label matchers over a time range, as in Alertmanager. A silence holds notifications only
+while it is active, and applies at every notification decision (fire, escalate, remind) to alerts open
+before it too; escalation timers keep running under it. When it ends, an open alert it held is notified at
+its current level (lifecycle.release_held); the alert's timeline says what was held and when.
 
 Matcher semantics (Alertmanager's equality matcher; there are no regex or negative matchers here): a
 matcher `{name, value}` holds when the alert's label `name` equals `value` exactly, and a label the alert
@@ -58,6 +61,11 @@ async def active_silences(conn: AsyncConnection, now: datetime) -> list[list[dic
         )
     )
     return [list(r.matchers) for r in rows]
+
+
+def alert_labels(rule_id: str, level: str, group: Mapping[str, Any]) -> dict[str, Any]:
+    """The labels silences match: the rule id, the level and the group's dimensions."""
+    return {"rule": rule_id, "level": level, **group}
 
 
 def silenced(active: Sequence[Sequence[Mapping[str, Any]]], labels: Mapping[str, Any]) -> bool:

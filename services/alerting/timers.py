@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.alerting.consumer import AlertingState
 from services.alerting.escalation import due, resolve
-from services.alerting.lifecycle import apply_timers, timers_of
+from services.alerting.lifecycle import apply_timers, release_held, timers_of
 from services.alerting.metrics import OPEN_ALERTS
 from services.alerting.models import alerts
 from shared.contracts.registry import ALERTS
@@ -76,6 +76,8 @@ async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> t
                 )
                 timers = transition.timers
                 applied += 1
+        if config is not None:
+            applied += await release_held(conn, now, config)
         for (alert_id,) in (await conn.execute(_AUTO_RESOLVE, {"now": now})).all():
             row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
             engine = state.engine

@@ -218,27 +218,90 @@ async def test_windowed_rule_state_survives_a_restart_and_fires_once(
     assert alert["level"] == "L2"
 
 
-async def test_silenced_alert_is_recorded_but_not_notified(kafka_settings, producer, tmp_path, receiver):
+async def silence(http, clock: Clock, rule: str, hours: float) -> str:
+    created = await http.post(
+        "/v1/silences",
+        json={
+            "matchers": [{"name": "rule", "value": rule}],
+            "ends_at": (clock.now + timedelta(hours=hours)).isoformat(),
+            "created_by": "ops",
+            "comment": "maintenance",
+        },
+    )
+    assert created.status_code == 201
+    return str(created.json()["id"])
+
+
+async def pages_of(alert_id: str) -> list[tuple[str, str]]:
+    """(transition, level) of every notification scheduled for the alert."""
+    database = Database(DatabaseSettings(), "tests")
+    try:
+        async with database.connection() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT transition, payload->'alert'->>'level' AS level FROM alerting.deliveries"
+                    " WHERE alert_id = :id ORDER BY id"
+                ),
+                {"id": alert_id},
+            )
+            return [(row.transition, row.level) for row in rows]
+    finally:
+        await database.dispose()
+
+
+async def test_a_silence_holds_pages_while_active_escalation_runs_on_and_its_end_pages_the_current_level(
+    kafka_settings, producer, tmp_path, receiver
+):
     clock = Clock()
     rules, suffix = rules_file(tmp_path, receiver.url)
     rule = f"one-star-feedback-{suffix}"
-    async with alerting_app(kafka_settings, rules, clock) as (_, http):
-        created = await http.post(
-            "/v1/silences",
-            json={
-                "matchers": [{"name": "rule", "value": rule}],
-                "ends_at": (clock.now + timedelta(hours=1)).isoformat(),
-                "created_by": "ops",
-                "comment": "maintenance",
-            },
-        )
-        assert created.status_code == 201
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await silence(http, clock, rule, hours=3)
         await send(producer, kafka_settings, [scored_doc("C-4", 1, "negative", "retail", clock.now)])
         (alert,) = await alerts_of(http, rule, 1)
         assert alert["silenced"] is True
         # The alert and its deliveries are written in one transaction: none was scheduled.
-        assert await deliveries_of(alert["id"]) == []
-        assert receiver.requests == []
+        assert await pages_of(alert["id"]) == []
+        clock.advance(hours=2, minutes=1)
+        await tick(app.state.runtime, _state(app), clock.now)
+        assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["level"] == "L2"
+        assert await pages_of(alert["id"]) == [], "escalated under the silence: held"
+        clock.advance(hours=1)  # the silence has ended
+        await tick(app.state.runtime, _state(app), clock.now)
+        body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        # Only this alert's: releasing also pages alerts that earlier tests left held (same database).
+        def mine() -> list[dict[str, Any]]:
+            return [p for p in receiver.payloads() if p["alert"]["alert_id"] == alert["id"]]
+
+        await eventually(lambda: len(mine()) >= 1, what="the released page")
+    assert await pages_of(alert["id"]) == [("unsilenced", "L2")]
+    assert body["silenced"] is False
+    held = [e for e in body["timeline"] if e["kind"] == "notification_held"]
+    assert [e["detail"]["transition"] for e in held] == ["fired", "escalated"]
+    assert [e["kind"] for e in body["timeline"]][-1] == "silence_ended"
+    (page,) = mine()
+    assert (page["transition"], page["alert"]["level"]) == ("unsilenced", "L2")
+
+
+async def test_a_silence_created_after_an_alert_opened_holds_its_escalation_until_deleted(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C-6", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, rule, 1)
+        assert await pages_of(alert["id"]) == [("fired", "L1")]
+        silence_id = await silence(http, clock, rule, hours=48)
+        clock.advance(hours=2, minutes=1)
+        await tick(app.state.runtime, _state(app), clock.now)
+        assert await pages_of(alert["id"]) == [("fired", "L1")], "the escalation to L2 is held"
+        deleted = await http.delete(f"/v1/silences/{silence_id}", params={"actor": "ops"})
+        assert deleted.status_code == 200
+        await tick(app.state.runtime, _state(app), clock.now)
+        await tick(app.state.runtime, _state(app), clock.now)  # a second tick releases nothing more
+    assert await pages_of(alert["id"]) == [("fired", "L1"), ("unsilenced", "L2")]
 
 
 async def test_webhook_to_a_private_address_is_refused_and_logged(
