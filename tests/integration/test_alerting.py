@@ -269,6 +269,7 @@ async def test_a_silence_holds_pages_while_active_escalation_runs_on_and_its_end
         clock.advance(hours=1)  # the silence has ended
         await tick(app.state.runtime, _state(app), clock.now)
         body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+
         # Only this alert's: releasing also pages alerts that earlier tests left held (same database).
         def mine() -> list[dict[str, Any]]:
             return [p for p in receiver.payloads() if p["alert"]["alert_id"] == alert["id"]]
