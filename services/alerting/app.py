@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from services.alerting.acklinks import router as ack_router
 from services.alerting.api import router as alerting_router
 from services.alerting.channels import pages_of
 from services.alerting.config import AlertingSettings
@@ -65,6 +66,7 @@ def create_app(
         routers=[
             alerting_router,
             console_router,
+            ack_router,
             operator_router(settings),
         ],
         background=background,

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,7 @@ import aiosmtplib
 import jinja2
 
 from services.alerting import formats
+from services.alerting.acklinks import ACK_TRANSITIONS, ack_url
 from services.alerting.config import AlertingSettings
 from services.alerting.pages import Pages, pages_for
 from services.alerting.rules import AlertingConfig
@@ -126,14 +127,19 @@ async def send(
     settings: AlertingSettings,
     http: aiohttp.ClientSession,
     delivery_id: str | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Sends one notification; raises DeliveryError with what went wrong. `http` is the notifier's
     session (aiohttp: several times less CPU per request than httpx at hundreds of webhooks a second).
-    `delivery_id` goes with a webhook (signed, in the body, and as DELIVERY_HEADER) for deduplication."""
+    `delivery_id` goes with a webhook (signed, in the body, and as DELIVERY_HEADER) for deduplication,
+    and binds the page's ack link, which expires counting from `now` (the notifier's clock)."""
+    now = now or datetime.now(UTC)
     if channel == "webhook":
         document = {"target": target, **payload}
         if delivery_id is not None:
             document["delivery_id"] = delivery_id
+        if link := _ack_url(settings, payload, target, delivery_id, now):
+            document["ack_url"] = link
         body = json.dumps(document, ensure_ascii=False).encode()
         stamp = str(int(time.time()))
         headers = {
@@ -144,7 +150,7 @@ async def send(
             headers[DELIVERY_HEADER] = delivery_id
         await _post(http, address("webhook", target, config, settings), body, headers, settings.webhook_allow)
     elif channel in ("slack", "wecom", "dingtalk", "feishu", "sms"):
-        await _robot(channel, target, payload, config, settings, http, delivery_id)
+        await _robot(channel, target, payload, config, settings, http, delivery_id, now)
     elif channel == "alertmanager":
         await _post(
             http,
@@ -154,7 +160,8 @@ async def send(
             settings.webhook_allow,
         )
     elif channel == "email":
-        await _email(address("email", target, config, settings), payload, settings, delivery_id)
+        to = address("email", target, config, settings)
+        await _email(to, payload, settings, delivery_id, target, now)
     else:
         raise DeliveryError(f"unknown channel {channel!r}")
 
@@ -191,24 +198,26 @@ async def _robot(
     settings: AlertingSettings,
     http: aiohttp.ClientSession,
     delivery_id: str | None,
+    now: datetime,
 ) -> None:
     """The chat robots and the SMS provider: a rendered page in the receiver's format."""
     pages, url, headers = pages_of(settings), address(channel, target, config, settings), {}
+    ack = _ack_url(settings, payload, target, delivery_id, now)
     try:
         if channel == "slack":
-            body = _json(formats.slack_body(pages, payload, delivery_id))
+            body = _json(formats.slack_body(pages, payload, delivery_id, ack))
         elif channel == "wecom":
-            body = _json(formats.wecom_body(pages, payload, delivery_id))
+            body = _json(formats.wecom_body(pages, payload, delivery_id, ack))
         elif channel == "dingtalk":
-            body = _json(formats.dingtalk_body(pages, payload, delivery_id))
+            body = _json(formats.dingtalk_body(pages, payload, delivery_id, ack))
             secret = contact_value("dingtalk_secret", target, config)
             url = formats.dingtalk_url(url, secret, int(time.time() * 1000))
         elif channel == "feishu":
             secret = contact_value("feishu_secret", target, config)
-            body = _json(formats.feishu_body(pages, payload, delivery_id, secret, int(time.time())))
+            body = _json(formats.feishu_body(pages, payload, delivery_id, secret, int(time.time()), ack))
         else:
             phone = contact_value("sms", target, config) or ""
-            body = formats.sms_body(pages, payload, delivery_id, phone)
+            body = formats.sms_body(pages, payload, delivery_id, phone, ack)
             if settings.sms_token is not None:
                 headers["Authorization"] = f"Bearer {settings.sms_token.get_secret_value()}"
     except (jinja2.TemplateError, ValueError) as exc:
@@ -216,11 +225,32 @@ async def _robot(
     await _post(http, url, body, headers, settings.webhook_allow, channel)
 
 
+def _ack_url(
+    settings: AlertingSettings,
+    payload: Mapping[str, Any],
+    target: str,
+    delivery_id: str | None,
+    now: datetime,
+) -> str:
+    if delivery_id is None or payload["transition"] not in ACK_TRANSITIONS:
+        return ""
+    return ack_url(
+        settings, payload["transition"], str(payload["alert"]["alert_id"]), target, delivery_id, now
+    )
+
+
 async def _email(
-    to: str, payload: Mapping[str, Any], settings: AlertingSettings, delivery_id: str | None = None
+    to: str,
+    payload: Mapping[str, Any],
+    settings: AlertingSettings,
+    delivery_id: str | None = None,
+    target: str = "",
+    now: datetime | None = None,
 ) -> None:
+    ack = _ack_url(settings, payload, target, delivery_id, now or datetime.now(UTC))
     try:
-        message = formats.email_message(pages_of(settings), payload, delivery_id, settings.smtp_sender, to)
+        pages = pages_of(settings)
+        message = formats.email_message(pages, payload, delivery_id, settings.smtp_sender, to, ack)
     except jinja2.TemplateError as exc:
         raise DeliveryError(f"template: {exc}") from exc
     try:

@@ -35,6 +35,7 @@ WECOM_MAX_BYTES = 4096
 """WeCom robots refuse markdown content over 4,096 bytes (UTF-8)."""
 FEISHU_COLOURS = {"L1": "yellow", "L2": "orange", "L3": "red", "L4": "carmine"}
 OPEN = "查看告警 Open alert"
+ACK = "确认 Acknowledge"
 
 
 def fit_bytes(text: str, limit: int) -> str:
@@ -46,68 +47,83 @@ def fit_bytes(text: str, limit: int) -> str:
 
 
 def email_message(
-    pages: Pages, payload: Mapping[str, Any], delivery_id: str | None, sender: str, to: str
+    pages: Pages,
+    payload: Mapping[str, Any],
+    delivery_id: str | None,
+    sender: str,
+    to: str,
+    ack_url: str = "",
 ) -> EmailMessage:
     """Text and HTML alternatives of the page."""
     message = EmailMessage()
     message["From"], message["To"] = sender, to
-    message["Subject"] = " ".join(pages.render("email", "subject", payload, delivery_id).split())[:180]
+    message["Subject"] = " ".join(
+        pages.render("email", "subject", payload, delivery_id, ack_url=ack_url).split()
+    )[:180]
     message["Date"] = formatdate(localtime=False)
     if delivery_id is not None:
         message["X-Feedback-Delivery"] = delivery_id
         message["Message-ID"] = f"<delivery-{delivery_id}@{sender.rpartition('@')[2] or 'feedback.local'}>"
-    message.set_content(pages.render("email", "txt", payload, delivery_id))
-    message.add_alternative(pages.render("email", "page.html", payload, delivery_id), subtype="html")
+    message.set_content(pages.render("email", "txt", payload, delivery_id, ack_url=ack_url))
+    message.add_alternative(
+        pages.render("email", "page.html", payload, delivery_id, ack_url=ack_url), subtype="html"
+    )
     return message
 
 
-def slack_body(pages: Pages, payload: Mapping[str, Any], delivery_id: str | None) -> dict[str, Any]:
-    """Block Kit: a header, the page as mrkdwn, a button to the alert; `text` is the notification line."""
-    title = pages.render("slack", "title", payload, delivery_id)
+def slack_body(
+    pages: Pages, payload: Mapping[str, Any], delivery_id: str | None, ack_url: str = ""
+) -> dict[str, Any]:
+    """Block Kit: a header, the page as mrkdwn, buttons to the alert and to acknowledge it; `text` is
+    the notification line."""
+    title = pages.render("slack", "title", payload, delivery_id, ack_url=ack_url)
     url = pages.context(payload, delivery_id)["alert_url"]
     section: dict[str, Any] = {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": pages.render("slack", "mrkdwn", payload, delivery_id)[:3000]},
+        "text": {
+            "type": "mrkdwn",
+            "text": pages.render("slack", "mrkdwn", payload, delivery_id, ack_url=ack_url)[:3000],
+        },
     }
     if delivery_id is not None:
         section["block_id"] = f"delivery-{delivery_id}"
+    buttons: list[dict[str, Any]] = [
+        {"type": "button", "text": {"type": "plain_text", "text": OPEN}, "url": url, "style": "danger"}
+    ]
+    if ack_url:
+        buttons.append({"type": "button", "text": {"type": "plain_text", "text": ACK}, "url": ack_url})
     return {
         "text": title,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}},
             section,
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": OPEN},
-                        "url": url,
-                        "style": "danger",
-                    }
-                ],
-            },
+            {"type": "actions", "elements": buttons},
         ],
     }
 
 
-def wecom_body(pages: Pages, payload: Mapping[str, Any], delivery_id: str | None) -> dict[str, Any]:
-    content = fit_bytes(pages.render("wecom", "md", payload, delivery_id), WECOM_MAX_BYTES)
+def wecom_body(
+    pages: Pages, payload: Mapping[str, Any], delivery_id: str | None, ack_url: str = ""
+) -> dict[str, Any]:
+    content = fit_bytes(pages.render("wecom", "md", payload, delivery_id, ack_url=ack_url), WECOM_MAX_BYTES)
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
-def dingtalk_body(pages: Pages, payload: Mapping[str, Any], delivery_id: str | None) -> dict[str, Any]:
+def dingtalk_body(
+    pages: Pages, payload: Mapping[str, Any], delivery_id: str | None, ack_url: str = ""
+) -> dict[str, Any]:
     """An action card: the page as markdown with one button to the alert."""
-    return {
-        "msgtype": "actionCard",
-        "actionCard": {
-            "title": pages.render("dingtalk", "title", payload, delivery_id),
-            "text": pages.render("dingtalk", "md", payload, delivery_id),
-            "btnOrientation": "0",
-            "singleTitle": OPEN,
-            "singleURL": pages.context(payload, delivery_id)["alert_url"],
-        },
+    card: dict[str, Any] = {
+        "title": pages.render("dingtalk", "title", payload, delivery_id, ack_url=ack_url),
+        "text": pages.render("dingtalk", "md", payload, delivery_id, ack_url=ack_url),
+        "btnOrientation": "1",
     }
+    url = pages.context(payload, delivery_id)["alert_url"]
+    if ack_url:
+        card["btns"] = [{"title": OPEN, "actionURL": url}, {"title": ACK, "actionURL": ack_url}]
+    else:
+        card |= {"singleTitle": OPEN, "singleURL": url}
+    return {"msgtype": "actionCard", "actionCard": card}
 
 
 def dingtalk_url(url: str, secret: str | None, timestamp_ms: int) -> str:
@@ -132,6 +148,7 @@ def feishu_body(
     delivery_id: str | None,
     secret: str | None,
     timestamp_s: int,
+    ack_url: str = "",
 ) -> dict[str, Any]:
     """An interactive card coloured by level: the page as markdown and a button to the alert."""
     body: dict[str, Any] = {
@@ -142,11 +159,14 @@ def feishu_body(
                 "template": FEISHU_COLOURS.get(payload["alert"]["level"], "red"),
                 "title": {
                     "tag": "plain_text",
-                    "content": pages.render("feishu", "title", payload, delivery_id),
+                    "content": pages.render("feishu", "title", payload, delivery_id, ack_url=ack_url),
                 },
             },
             "elements": [
-                {"tag": "markdown", "content": pages.render("feishu", "md", payload, delivery_id)},
+                {
+                    "tag": "markdown",
+                    "content": pages.render("feishu", "md", payload, delivery_id, ack_url=ack_url),
+                },
                 {
                     "tag": "action",
                     "actions": [
@@ -155,7 +175,12 @@ def feishu_body(
                             "text": {"tag": "plain_text", "content": OPEN},
                             "url": pages.context(payload, delivery_id)["alert_url"],
                             "type": "primary",
-                        }
+                        },
+                        *(
+                            [{"tag": "button", "text": {"tag": "plain_text", "content": ACK}, "url": ack_url}]
+                            if ack_url
+                            else []
+                        ),
                     ],
                 },
             ],
@@ -166,10 +191,12 @@ def feishu_body(
     return body
 
 
-def sms_body(pages: Pages, payload: Mapping[str, Any], delivery_id: str | None, phone: str) -> bytes:
+def sms_body(
+    pages: Pages, payload: Mapping[str, Any], delivery_id: str | None, phone: str, ack_url: str = ""
+) -> bytes:
     """The provider request rendered from `sms/request.j2` (must be JSON), with the short page as `text`."""
-    text = pages.render("sms", "txt", payload, delivery_id)
-    rendered = pages.render("sms", "request", payload, delivery_id, phone=phone, text=text)
+    text = pages.render("sms", "txt", payload, delivery_id, ack_url=ack_url)
+    rendered = pages.render("sms", "request", payload, delivery_id, ack_url=ack_url, phone=phone, text=text)
     try:
         json.loads(rendered)
     except ValueError as exc:

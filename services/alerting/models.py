@@ -131,6 +131,16 @@ member_tiers = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+ack_links = Table(
+    "ack_links",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("alert_id", PG_UUID(as_uuid=True), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)
+"""Ack links that have been used (each works once), by the SHA-256 of the token."""
+
 silences = Table(
     "silences",
     metadata,

@@ -41,10 +41,15 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def _attempt(
-    row: Row[Any], config: AlertingConfig, settings: AlertingSettings, http: aiohttp.ClientSession
+    row: Row[Any],
+    config: AlertingConfig,
+    settings: AlertingSettings,
+    http: aiohttp.ClientSession,
+    now: datetime,
 ) -> str | None:
     try:
-        await send(row.channel, row.target, row.payload, config, settings, http, delivery_id=str(row.id))
+        delivery_id = str(row.id)
+        await send(row.channel, row.target, row.payload, config, settings, http, delivery_id, now)
     except DeliveryError as exc:
         return str(exc)
     except Exception as exc:
@@ -219,7 +224,7 @@ class Notifier:
         self, row: Row[Any], lane: asyncio.Semaphore, config: AlertingConfig, http: aiohttp.ClientSession
     ) -> None:
         async with lane:
-            error = await _attempt(row, config, self.settings, http)
+            error = await _attempt(row, config, self.settings, http, self.clock())
         self.outcomes.append((row, error))
         self.has_outcomes.set()
 

@@ -169,6 +169,7 @@ class Pages:
             "next_action_text": NEXT_ACTIONS.get(page.get("next_action") or "", ""),
             "alert_url": f"{self.public_url}/console#/alerts/{alert['alert_id']}",
             "delivery_id": delivery_id or "",
+            "ack_url": "",
             "time_zone": str(self.zone),
         }
 
@@ -191,7 +192,16 @@ class Pages:
             for part in names:
                 for transition in TRANSITIONS:
                     try:
-                        self.render(channel, part, sample_payload(transition), "1", phone="+86", text="t")
+                        for ack in ("", "https://cx.example.com/ack/token"):
+                            self.render(
+                                channel,
+                                part,
+                                sample_payload(transition),
+                                "1",
+                                ack_url=ack,
+                                phone="+86",
+                                text="t",
+                            )
                     except jinja2.TemplateError as exc:
                         raise jinja2.TemplateError(f"{channel}/{part} ({transition}): {exc}") from exc
 

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -499,3 +500,47 @@ async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_he
     assert ends[("acknowledged", "L2")] == acked_at + timedelta(hours=24) + grace  # its first reminder
     assert ends[("resolved", "L2")] == clock.now
     assert {one["labels"]["alert_id"] for one in alertmanager.values()} == {alert["id"]}
+
+
+async def test_a_page_acknowledges_its_alert_once_from_its_signed_link_without_a_key(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock, ack_link_ttl_s=3600) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C-A", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, rule, 1)
+        await eventually(lambda: len(receiver.requests) >= 1, what="the page")
+        (page,) = [p for p in receiver.payloads() if p["alert"]["alert_id"] == alert["id"]]
+        path = urlsplit(page["ack_url"]).path
+        anonymous = {"X-API-Key": ""}
+        shown = await http.get(path, headers=anonymous)
+        assert shown.status_code == 200
+        assert "确认 Acknowledge" in shown.text
+        assert page["target"] in shown.text
+        assert shown.headers["referrer-policy"] == "no-referrer"
+        opened = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        assert opened["status"] == "open", "opening the link changes nothing (mail clients preview links)"
+        acked = await http.post(path, headers=anonymous)
+        assert acked.status_code == 200
+        assert f"Acknowledged by <b>{page['target']}</b>" in acked.text
+        again = await http.post(path, headers=anonymous)
+        forged = await http.get(path[:-3] + "abc", headers=anonymous)
+        body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        # A second page's link, opened after it expired.
+        await send(producer, kafka_settings, [scored_doc("C-B", 1, "negative", "retail", clock.now)])
+        (other,) = [a for a in await alerts_of(http, rule, 2) if a["id"] != alert["id"]]
+        await eventually(lambda: len(receiver.requests) >= 2, what="the second page")
+        (late,) = [p for p in receiver.payloads() if p["alert"]["alert_id"] == other["id"]]
+        clock.advance(hours=1, minutes=1)
+        expired = await http.post(urlsplit(late["ack_url"]).path, headers=anonymous)
+        still_open = (await http.get(f"/v1/alerts/{other['id']}")).json()["status"]
+    assert again.status_code == 410
+    assert forged.status_code == 404
+    assert expired.status_code == 410
+    assert still_open == "open"
+    assert body["status"] == "acknowledged"
+    ack = next(e for e in body["timeline"] if e["kind"] == "acknowledged")
+    assert ack["actor"] == page["target"]
+    assert ack["note"] == f"acknowledged from the link of delivery {page['delivery_id']}"

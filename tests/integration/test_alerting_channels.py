@@ -172,7 +172,9 @@ async def test_dingtalk_robot_gets_a_signed_action_card():
     assert query["access_token"] == ["t"]
     card = json.loads(request["body"])["actionCard"]
     assert card["title"].startswith("L2 已升级 Escalated")
-    assert card["singleURL"].endswith("/console#/alerts/2b7f2d1e-5a0f-4d5e-9a53-3f7a1b2c9d10")
+    open_alert, acknowledge = card["btns"]
+    assert open_alert["actionURL"].endswith("/console#/alerts/2b7f2d1e-5a0f-4d5e-9a53-3f7a1b2c9d10")
+    assert acknowledge["actionURL"].startswith("http://127.0.0.1:8003/ack/")
     assert "- **评分 Rating**: ★★☆☆☆ 2/5 · negative" in card["text"]
 
 

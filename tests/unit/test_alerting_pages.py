@@ -4,12 +4,15 @@ an operator's overrides, and the formats' length limits and signatures."""
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jinja2
 import pytest
 
-from services.alerting import formats
+from services.alerting import acklinks, formats
+from services.alerting.config import AlertingSettings
 from services.alerting.pages import TRANSITIONS, Pages, inert, page_facts, sample_payload
 from services.alerting.rules import Policy, load_rules
 
@@ -173,3 +176,35 @@ def test_an_sms_request_template_that_is_not_json_is_refused(tmp_path: Path):
     default = json.loads(formats.sms_body(pages(), sample_payload(), "3", "+8613800000000"))
     assert default == {"to": "+8613800000000", "text": default["text"], "client_reference": "3"}
     assert default["text"].startswith("【L2 新告警】")
+
+
+ACK = "https://cx.example.com/ack/TOKEN"
+
+
+def test_a_page_that_asks_for_action_carries_its_ack_link_on_every_channel():
+    p, payload = pages(), sample_payload("escalated")
+    message = formats.email_message(p, payload, "1", "a@example.com", "b@example.com", ACK)
+    assert all(ACK in part.get_content() for part in message.iter_parts())
+    slack = formats.slack_body(p, payload, "1", ACK)
+    assert [b["url"] for b in slack["blocks"][-1]["elements"]][-1] == ACK
+    assert ACK in formats.wecom_body(p, payload, "1", ACK)["markdown"]["content"]
+    card = formats.dingtalk_body(p, payload, "1", ACK)["actionCard"]
+    assert [b["actionURL"] for b in card["btns"]] == [LINK, ACK]
+    feishu = formats.feishu_body(p, payload, "1", None, 1, ACK)
+    assert [b["url"] for b in feishu["card"]["elements"][-1]["actions"]] == [LINK, ACK]
+    assert "btns" not in formats.dingtalk_body(p, payload, "1")["actionCard"]
+
+
+def test_ack_tokens_round_trip_and_a_changed_or_foreign_token_is_refused():
+    settings = AlertingSettings()
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    alert_id = "00000000-0000-4000-8000-000000000001"
+    url = acklinks.ack_url(settings, "fired", alert_id, "agent-wang", "12", now)
+    token = url.rsplit("/", 1)[1]
+    link = acklinks.read_token(acklinks.ack_secret(settings), token)
+    assert link == acklinks.AckLink("12", uuid.UUID(alert_id), "agent-wang", now + timedelta(days=7))
+    assert acklinks.read_token(acklinks.ack_secret(settings), token[:-2] + "xx") is None
+    other = AlertingSettings(console_secret="another-secret")
+    assert acklinks.read_token(acklinks.ack_secret(other), token) is None
+    assert acklinks.ack_url(settings, "resolved", alert_id, "agent-wang", "12", now) == ""
+    assert acklinks.ack_url(settings, "fired", alert_id, "agent-wang", None, now) == ""
