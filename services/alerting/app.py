@@ -17,6 +17,7 @@ from services.alerting.notify import run_notifier
 from services.alerting.rules import AlertingConfig
 from services.alerting.session import ConsoleSessions, session_secret
 from services.alerting.timers import run_timers
+from services.alerting.watchdog import Heartbeats, run_watchdog
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
 from shared.ops import operator_router
@@ -44,16 +45,26 @@ def create_app(
             runtime.database.connection, runtime.producer, ALERTS.name + settings.kafka.topic_suffix
         )
 
+    loops = tuple(
+        name for name, on in (("timers", settings.run_timers), ("notifier", settings.run_notifier)) if on
+    )
+    heartbeats = Heartbeats(loops)
+
     async def timers(runtime: Runtime) -> None:
-        await run_timers(runtime, state, settings.timer_interval_s, now)
+        await run_timers(runtime, state, settings.timer_interval_s, now, lambda: heartbeats.beat("timers"))
 
     async def notifier(runtime: Runtime) -> None:
-        await run_notifier(runtime, config, settings, now, state.notify)
+        await run_notifier(runtime, config, settings, now, state.notify, lambda: heartbeats.beat("notifier"))
+
+    async def watchdog(runtime: Runtime) -> None:
+        await run_watchdog(runtime, now, settings.watchdog_interval_s)
 
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
     sessions = ConsoleSessions(session_secret(settings, secret), settings.console_session_ttl_s)
     background = (
-        [relay] + ([timers] if settings.run_timers else []) + ([notifier] if settings.run_notifier else [])
+        [relay, watchdog]
+        + ([timers] if settings.run_timers else [])
+        + ([notifier] if settings.run_notifier else [])
     )
     app = build_app(
         service="alerting",
@@ -70,6 +81,7 @@ def create_app(
             operator_router(settings),
         ],
         background=background,
+        readiness={"loops": heartbeats.readiness(settings.loop_stall_s)},
     )
     app.state.alerting_state = state
     app.state.console_sessions = sessions

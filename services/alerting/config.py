@@ -24,6 +24,10 @@ class AlertingSettings(ServiceSettings):
     """Notifications in flight at once per destination (channel + host), each on a keep-alive connection."""
     notify_timeout_s: float = Field(default=5.0, gt=0)
     """A receiver that has not answered within this long has failed this attempt (retried later)."""
+    loop_stall_s: float = Field(default=60.0, gt=0)
+    """/readyz answers 503 when the timer loop or the notifier has not completed a pass for this long."""
+    watchdog_interval_s: float = Field(default=15.0, gt=0)
+    """How often overdue transitions and notifications are counted (alerting_overdue_* gauges)."""
     run_timers: bool = True
     run_notifier: bool = True
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)

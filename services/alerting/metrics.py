@@ -25,3 +25,15 @@ EVALUATION_SECONDS = Histogram(
 LATE_EVENTS = Counter(
     "alerting_late_events_total", "Feedback too late for its window (beyond allowed lateness)."
 )
+LOOP_LAST_TICK = Gauge(
+    "alerting_loop_last_tick_timestamp_seconds",
+    "When the loop (timers, notifier) last completed a pass, as a Unix time.",
+    ["loop"],
+)
+OVERDUE_TRANSITIONS = Gauge(
+    "alerting_overdue_transitions",
+    "Open alerts whose next transition (escalation, reminder, ack timeout) is over 2 minutes past.",
+)
+OVERDUE_DELIVERIES = Gauge(
+    "alerting_overdue_deliveries", "Notifications due over 2 minutes ago and still not sent (nor failed)."
+)

@@ -150,6 +150,7 @@ class Notifier:
         settings: AlertingSettings,
         clock: Callable[[], datetime],
         wake: asyncio.Event,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
         self.runtime, self.config, self.settings, self.clock, self.wake = (
             runtime,
@@ -158,6 +159,8 @@ class Notifier:
             clock,
             wake,
         )
+        self.beat = beat
+        """Called after each completed lease pass (the watchdog's heartbeat)."""
         self.busy: set[int] = set()
         """Leased deliveries whose outcome is not stored yet."""
         self.outcomes: list[Outcome] = []
@@ -176,6 +179,7 @@ class Notifier:
                     self.wake.clear()
                     try:
                         leased = await self.lease_and_send(http)
+                        self.beat()
                     except (SQLAlchemyError, OSError) as exc:
                         log.warning("alerting_notifier_failed", error=str(exc))
                         leased = 0
@@ -251,10 +255,11 @@ async def run_notifier(
     settings: AlertingSettings,
     clock: Callable[[], datetime] | None = None,
     wake: asyncio.Event | None = None,
+    beat: Callable[[], None] = lambda: None,
 ) -> None:
     """Sends due notifications until cancelled: at once when `wake` is set (a batch committed new ones),
     otherwise every `notify_interval_s` (retries, escalations from the timers)."""
     notifier = Notifier(
-        runtime, config, settings, clock or (lambda: datetime.now(UTC)), wake or asyncio.Event()
+        runtime, config, settings, clock or (lambda: datetime.now(UTC)), wake or asyncio.Event(), beat
     )
     await notifier.run()

@@ -111,13 +111,19 @@ async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> t
 
 
 async def run_timers(
-    runtime: Runtime, state: AlertingState, interval_s: float, clock: Callable[[], datetime] | None = None
+    runtime: Runtime,
+    state: AlertingState,
+    interval_s: float,
+    clock: Callable[[], datetime] | None = None,
+    beat: Callable[[], None] = lambda: None,
 ) -> None:
-    """Ticks until cancelled; keeps going while the database is away."""
+    """Ticks until cancelled; keeps going while the database is away. `beat` after each completed tick
+    (the watchdog's heartbeat)."""
     now = clock or (lambda: datetime.now(UTC))
     while True:
         try:
             await tick(runtime, state, now())
+            beat()
         except (SQLAlchemyError, OSError) as exc:
             log.warning("alerting_timers_failed", error=str(exc))
         await asyncio.sleep(interval_s)

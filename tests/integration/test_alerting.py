@@ -14,7 +14,9 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from services.alerting import timers as timers_module
 from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.alerting.notify import Notifier
 from services.alerting.timers import tick
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.engine import Database
@@ -544,3 +546,61 @@ async def test_a_page_acknowledges_its_alert_once_from_its_signed_link_without_a
     ack = next(e for e in body["timeline"] if e["kind"] == "acknowledged")
     assert ack["actor"] == page["target"]
     assert ack["note"] == f"acknowledged from the link of delivery {page['delivery_id']}"
+
+
+@pytest.mark.parametrize("loop", ["timers", "notifier"])
+async def test_a_stalled_loop_turns_readyz_503_naming_it_and_overdue_work_is_counted(
+    kafka_settings, producer, tmp_path, receiver, monkeypatch, loop
+):
+    stalled = asyncio.Event()
+
+    def hanging(real):  # the loop's pass, hanging forever once `stalled` is set
+        async def run(*args, **kwargs):
+            if stalled.is_set():
+                await asyncio.Event().wait()
+            return await real(*args, **kwargs)
+
+        return run
+
+    if loop == "timers":
+        monkeypatch.setattr(timers_module, "tick", hanging(timers_module.tick))
+    else:
+        monkeypatch.setattr(Notifier, "lease_and_send", hanging(Notifier.lease_and_send))
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    options = {"run_timers": True, "timer_interval_s": 0.05, "loop_stall_s": 1.0, "watchdog_interval_s": 0.1}
+    async with alerting_app(kafka_settings, rules, clock, **options) as (_, http):
+
+        async def ready() -> bool:
+            return (await http.get("/readyz")).status_code == 200
+
+        await eventually(ready, what="ready with both loops ticking")
+        await send(producer, kafka_settings, [scored_doc("C-W", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        stalled.set()
+        # The escalation falls due: a stalled timer loop leaves it overdue; with the notifier stalled it
+        # is applied but its page stays unsent.
+        clock.advance(hours=2, minutes=3)
+        if loop == "notifier":
+
+            async def escalated() -> bool:
+                return bool((await http.get(f"/v1/alerts/{alert['id']}")).json()["level"] == "L2")
+
+            await eventually(escalated, what="the escalation applied by the live timer loop")
+            clock.advance(minutes=3)
+
+        async def unready() -> bool:
+            return (await http.get("/readyz")).status_code == 503
+
+        await eventually(unready, what="/readyz 503")
+        body = (await http.get("/readyz")).json()
+
+        gauge = "alerting_overdue_transitions " if loop == "timers" else "alerting_overdue_deliveries "
+
+        async def overdue_counted() -> bool:
+            metrics = (await http.get("/metrics")).text
+            return float(next(x for x in metrics.splitlines() if x.startswith(gauge)).split()[1]) >= 1
+
+        await eventually(overdue_counted, what="the overdue escalation counted")
+    assert body["checks"]["loops"] is False
+    assert body["messages"]["loops"].startswith(f"{loop}: no completed pass for over 1 s")
