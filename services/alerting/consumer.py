@@ -20,8 +20,9 @@ from services.alerting.firing import Firing, fire_or_repeat_many
 from services.alerting.lifecycle import Evidence, group_text
 from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS
 from services.alerting.models import engine_state, member_tiers, processed_events, window_cells
+from services.alerting.mute import inhibited
 from services.alerting.rules import AlertingConfig
-from services.alerting.silences import active_silences, alert_labels, silenced
+from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
 from shared.contracts.registry import ALERTS
@@ -134,6 +135,7 @@ async def _alerts_from(
     """Fires or repeats the batch's alerts; marks clear groups of auto-resolving rules. Returns how many
     notifications may now be due (0: the notifier need not be woken)."""
     silences = await active_silences(conn, now)
+    sources = await open_sources(conn, config.inhibit_rules) if config.inhibit_rules else []
     clear: list[tuple[str, str]] = []
     firings: list[Firing] = []
     for signal in outcome.signals:
@@ -144,7 +146,13 @@ async def _alerts_from(
             continue
         timers = open_timers(rule, config.policies[rule.policy], now, signal.max_tier)
         customers = {batch[i].customer_id for i in signal.rows}
-        labels = alert_labels(rule.id, timers.level, dict(signal.group_key))
+        evidence = [_evidence(batch[i], offsets[i]) for i in signal.rows[:5]]
+        labels = alert_labels(rule.id, timers.level, dict(signal.group_key), evidence[-1].__dict__)
+        held_by = (
+            "silence"
+            if silenced(silences, labels)
+            else ("inhibition" if inhibited(config.inhibit_rules, labels, sources) else None)
+        )
         firings.append(
             Firing(
                 rule_id=rule.id,
@@ -154,9 +162,10 @@ async def _alerts_from(
                 value=signal.value,
                 count=len(signal.rows),
                 customer_id=customers.pop() if len(customers) == 1 else None,
-                silenced=silenced(silences, labels),
+                silenced=held_by is not None,
+                held_by=held_by,
                 auto_resolve=rule.auto_resolve_after,
-                evidence=[_evidence(batch[i], offsets[i]) for i in signal.rows[:5]],
+                evidence=evidence,
             )
         )
     if clear:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
-from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, note, notification
+from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, note, notification, schedule
 from services.alerting.metrics import ALERTS_FIRED
 from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig
@@ -50,6 +50,8 @@ class Firing:
     silenced: bool
     auto_resolve: timedelta | None
     evidence: list[Evidence] = field(default_factory=list)
+    held_by: str | None = None
+    """What holds its pages: "silence" or "inhibition" (then `silenced` is true)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -96,10 +98,12 @@ _OUTBOX = text("""
     FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[]), CAST(:values AS bytea[])) AS u(id, k, v)
 """)
 _DELIVERIES = text("""
-    INSERT INTO alerting.deliveries (alert_id, transition, channel, target, payload, next_attempt_at)
-    SELECT id, 'fired', channel, target, CAST(payload AS jsonb), :now
+    INSERT INTO alerting.deliveries (alert_id, transition, channel, target, payload, next_attempt_at,
+                                     muted_until)
+    SELECT id, 'fired', channel, target, CAST(payload AS jsonb), next_at, muted
     FROM unnest(CAST(:ids AS uuid[]), CAST(:channels AS text[]), CAST(:targets AS text[]),
-                CAST(:payloads AS text[])) AS u(id, channel, target, payload)
+                CAST(:payloads AS text[]), CAST(:next_ats AS timestamptz[]), CAST(:muted AS timestamptz[]))
+         AS u(id, channel, target, payload, next_at, muted)
 """)
 
 
@@ -188,9 +192,8 @@ async def _fire(
     )
     for alert_id, f in zip(ids, new, strict=True):
         if f.silenced:
-            await note(
-                conn, alert_id, "notification_held", now, f.timers.level, detail={"transition": "fired"}
-            )
+            detail = {"transition": "fired", "by": f.held_by or "silence"}
+            await note(conn, alert_id, "notification_held", now, f.timers.level, detail=detail)
     events, deliveries = [], []
     tiers = await _tiers(conn, {f.customer_id for f in new if f.customer_id and not f.silenced})
     for alert_id, f in zip(ids, new, strict=True):
@@ -228,7 +231,11 @@ async def _fire(
         body = json.dumps(document, ensure_ascii=False)
         step = step_of(f.timers.policy, f.timers.level)
         for target, who in recipients(step, config.schedules, now):
-            deliveries += [(alert_id, channel, who, body) for channel in target.channels]
+            send_at, muted = schedule(config, step, target, now)
+            if muted is not None:
+                detail = {"transition": "fired", "target": who, "until": muted.isoformat()}
+                await note(conn, alert_id, "notification_muted", now, f.timers.level, detail=detail)
+            deliveries += [(alert_id, channel, who, body, send_at, muted) for channel in target.channels]
     await conn.execute(
         _OUTBOX,
         {
@@ -247,5 +254,7 @@ async def _fire(
                 "channels": [d[1] for d in deliveries],
                 "targets": [d[2] for d in deliveries],
                 "payloads": [d[3] for d in deliveries],
+                "next_ats": [d[4] for d in deliveries],
+                "muted": [d[5] for d in deliveries],
             },
         )

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.alerting.escalation import Timers, recipients, step_of
 from services.alerting.metrics import ESCALATIONS
 from services.alerting.models import alerts, deliveries, member_tiers, outbox, timeline
+from services.alerting.mute import inhibited, muted_until
 from services.alerting.pages import page_facts
-from services.alerting.rules import AlertingConfig, Policy
-from services.alerting.silences import active_silences, alert_labels, silenced
+from services.alerting.rules import AlertingConfig, Policy, Step, Target
+from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
 
@@ -152,6 +153,32 @@ async def announce(
         await notify_targets(conn, row, transition, at, config, payload)
 
 
+async def hold_reason(
+    conn: AsyncConnection, config: AlertingConfig, labels: dict[str, Any], at: datetime
+) -> str | None:
+    """ "silence" or "inhibition" when one holds an alert of `labels` (with its alert_id) at `at`."""
+    if silenced(await active_silences(conn, at), labels):
+        return "silence"
+    if config.inhibit_rules and inhibited(
+        config.inhibit_rules, labels, await open_sources(conn, config.inhibit_rules)
+    ):
+        return "inhibition"
+    return None
+
+
+def labels_of(row: Row[Any]) -> dict[str, Any]:
+    latest = row.evidence[-1] if row.evidence else None
+    return {**alert_labels(row.rule_id, row.level, dict(row.group_key), latest), "alert_id": str(row.id)}
+
+
+def schedule(
+    config: AlertingConfig, step: Step, target: Target, at: datetime
+) -> tuple[datetime, datetime | None]:
+    """(when to send, the end of the mute window it waits for, or None when it is not muted)."""
+    until = muted_until(config.mute_windows(step, target), at)
+    return (until or at), until
+
+
 async def notify_targets(
     conn: AsyncConnection,
     row: Row[Any],
@@ -161,16 +188,16 @@ async def notify_targets(
     payload: AlertChanged,
 ) -> None:
     """Enqueues the notifications of a transition to the targets of the alert's level, unless a silence
-    active at `at` matches the alert: then they are held (a timeline entry says so) and the alert is
-    marked, so that the end of the silence notifies it (`release_held`)."""
-    held = silenced(
-        await active_silences(conn, at), alert_labels(row.rule_id, row.level, dict(row.group_key))
-    )
-    if held != row.silenced:
-        await conn.execute(update(alerts).where(alerts.c.id == row.id).values(silenced=held))
-    if held:
+    or an inhibition holds the alert at `at`: then they are held (a timeline entry says so) and the alert
+    is marked, so that the end of the hold notifies it (`release_held`). A target in a mute window is
+    paged when the window ends."""
+    reason = await hold_reason(conn, config, labels_of(row), at)
+    if (reason is not None) != row.silenced:
+        await conn.execute(update(alerts).where(alerts.c.id == row.id).values(silenced=reason is not None))
+    if reason is not None:
         if transition not in QUIET:
-            await note(conn, row.id, "notification_held", at, row.level, detail={"transition": transition})
+            detail = {"transition": transition, "by": reason}
+            await note(conn, row.id, "notification_held", at, row.level, detail=detail)
         return
     policy = Policy.model_validate(row.policy)
     body = notification(payload, transition, row.next_action_at)
@@ -189,7 +216,12 @@ async def notify_targets(
         config=config,
         member_tier=tier,
     )
-    for target, who in recipients(step_of(policy, row.level), config.schedules, at):
+    step = step_of(policy, row.level)
+    for target, who in recipients(step, config.schedules, at):
+        send_at, muted = schedule(config, step, target, at)
+        if muted is not None and transition not in QUIET:
+            detail = {"transition": transition, "target": who, "until": muted.isoformat()}
+            await note(conn, row.id, "notification_muted", at, row.level, detail=detail)
         for channel in target.channels:
             if transition in QUIET and channel not in STATE_CHANNELS:
                 continue
@@ -200,7 +232,8 @@ async def notify_targets(
                     channel=channel,
                     target=who,
                     payload=body,
-                    next_attempt_at=at,
+                    next_attempt_at=send_at,
+                    muted_until=muted,
                 )
             )
 
@@ -212,13 +245,12 @@ _HELD = text("""
 
 
 async def release_held(conn: AsyncConnection, at: datetime, config: AlertingConfig, limit: int = 200) -> int:
-    """Alerts a silence held that no active silence matches any more: an open one is notified at its
+    """Alerts a silence or an inhibition held that nothing holds any more: an open one is notified at its
     current level (transition `unsilenced`), an acknowledged one only loses the mark. Returns how many
     were released."""
-    active = await active_silences(conn, at)
     released = 0
     for row in (await conn.execute(_HELD, {"limit": limit})).all():
-        if silenced(active, alert_labels(row.rule_id, row.level, dict(row.group_key))):
+        if await hold_reason(conn, config, labels_of(row), at) is not None:
             continue
         await conn.execute(update(alerts).where(alerts.c.id == row.id).values(silenced=False))
         await note(conn, row.id, "silence_ended", at, row.level)

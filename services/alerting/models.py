@@ -89,6 +89,8 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    # Set when the page waits for the end of a mute window (dropped then if the alert is not open).
+    Column("muted_until", DateTime(timezone=True)),
     Index("deliveries_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
 )
 

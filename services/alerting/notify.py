@@ -75,6 +75,16 @@ _LEASE = text("""
                  ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id, alert_id, channel, target, payload, attempts
 """)
+_SKIP_STALE = text("""
+    UPDATE alerting.deliveries d SET status = 'skipped',
+        last_error = 'the alert was ' || a.status || ' before the mute window ended'
+    FROM alerting.alerts a
+    WHERE a.id = d.alert_id AND d.status = 'pending' AND d.muted_until IS NOT NULL
+      AND d.next_attempt_at <= :now AND d.attempts = 0 AND a.status <> 'open'
+      AND d.transition NOT IN ('acknowledged', 'resolved')
+""")
+"""A page that waited for the end of a mute window is dropped if its alert was acknowledged or resolved
+meanwhile: nobody needs to be woken for it any more."""
 _ATTEMPTS = text("""
     INSERT INTO alerting.delivery_attempts (delivery_id, at, channel, target, ok, error)
     SELECT id, :now, channel, target, error IS NULL, error
@@ -211,6 +221,7 @@ class Notifier:
             limit = min(LEASE_BATCH, MAX_BUSY - len(self.busy))
             if limit <= 0:
                 return 0
+            await conn.execute(_SKIP_STALE, {"now": now})
             params = {"now": now, "until": now + LEASE, "limit": limit, "busy": sorted(self.busy)}
             rows = (await conn.execute(_LEASE, params)).all()
         config = self.config()

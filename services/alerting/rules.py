@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from services.alerting.mute import InhibitRule, TimeInterval
 from shared.contracts.alerts import Level
 from shared.contracts.feedback import Channel, ScoreFlag, SentimentLabel
 from shared.contracts.loyalty import Tier
@@ -127,6 +128,8 @@ class Target(Strict):
     kind: Literal["person", "team", "schedule"]
     name: str
     channels: list[str] = Field(default_factory=lambda: ["webhook"])
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    """Named `time_intervals` during which this target is not paged (the page waits for the end)."""
 
 
 class Step(Strict):
@@ -134,6 +137,8 @@ class Step(Strict):
     targets: list[Target] = Field(min_length=1)
     timeout: Duration
     """Unacknowledged this long at this level, the alert escalates to the next."""
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    """Named `time_intervals` during which this step pages nobody (its pages wait for the end)."""
 
 
 class Policy(Strict):
@@ -186,6 +191,9 @@ class AlertingConfig(Strict):
     schedules: dict[str, Rotation] = Field(default_factory=dict)
     contacts: dict[str, Contact] = Field(default_factory=dict)
     allowed_lateness: Duration = timedelta(minutes=10)
+    time_intervals: dict[str, list[TimeInterval]] = Field(default_factory=dict)
+    """Named recurring windows (Alertmanager's time_intervals); one holds when any of its entries does."""
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def references_resolve(self) -> Self:
@@ -201,7 +209,17 @@ class AlertingConfig(Strict):
                 for target in step.targets:
                     if target.kind == "schedule" and target.name not in self.schedules:
                         raise ValueError(f"unknown schedule {target.name!r}")
+                    for name in [*step.mute_time_intervals, *target.mute_time_intervals]:
+                        if name not in self.time_intervals:
+                            raise ValueError(
+                                f"unknown time interval {name!r} (define it under time_intervals)"
+                            )
         return self
+
+    def mute_windows(self, step: Step, target: Target) -> list[TimeInterval]:
+        """The recurring windows during which `target` of `step` is not paged (unknown names: none)."""
+        names = [*step.mute_time_intervals, *target.mute_time_intervals]
+        return [entry for name in names for entry in self.time_intervals.get(name, [])]
 
 
 def load_rules(path: Path = DEFAULT_RULES) -> AlertingConfig:

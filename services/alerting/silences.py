@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.models import silences
+from services.alerting.models import alerts, silences
+from services.alerting.mute import InhibitRule
 from shared.contracts.bounds import ID_LENGTH, LABEL_LENGTH
 
 MATCHES_EVERYTHING = (
@@ -54,6 +55,25 @@ def matches(matchers: Sequence[Mapping[str, Any]], labels: Mapping[str, Any]) ->
     return all(str(labels.get(m["name"], "")) == m["value"] for m in matchers)
 
 
+async def open_sources(conn: AsyncConnection, rules: Sequence[InhibitRule]) -> list[dict[str, Any]]:
+    """The labels (and alert_id) of open alerts of the rules that inhibition rules take as sources."""
+    rule_ids = sorted({rule.source["rule"] for rule in rules})
+    if not rule_ids:
+        return []
+    rows = await conn.execute(
+        select(alerts.c.id, alerts.c.rule_id, alerts.c.level, alerts.c.group_key, alerts.c.evidence).where(
+            alerts.c.status != "resolved", alerts.c.rule_id.in_(rule_ids)
+        )
+    )
+    return [
+        {
+            **alert_labels(r.rule_id, r.level, dict(r.group_key), r.evidence[-1] if r.evidence else None),
+            "alert_id": str(r.id),
+        }
+        for r in rows
+    ]
+
+
 async def active_silences(conn: AsyncConnection, now: datetime) -> list[list[dict[str, Any]]]:
     rows = await conn.execute(
         select(silences.c.matchers).where(
@@ -63,9 +83,18 @@ async def active_silences(conn: AsyncConnection, now: datetime) -> list[list[dic
     return [list(r.matchers) for r in rows]
 
 
-def alert_labels(rule_id: str, level: str, group: Mapping[str, Any]) -> dict[str, Any]:
-    """The labels silences match: the rule id, the level and the group's dimensions."""
-    return {"rule": rule_id, "level": level, **group}
+EVIDENCE_LABELS = ("business_line", "channel")
+
+
+def alert_labels(
+    rule_id: str, level: str, group: Mapping[str, Any], latest: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The labels silences and inhibition rules match: the rule id, the level, the group's dimensions
+    and, where the group lacks them, the business line and channel of the latest evidence (so that a
+    per-feedback alert can be silenced or inhibited by line)."""
+    labels: dict[str, Any] = {"rule": rule_id, "level": level}
+    labels |= {k: latest[k] for k in EVIDENCE_LABELS if latest and latest.get(k)}
+    return labels | dict(group)
 
 
 def silenced(active: Sequence[Sequence[Mapping[str, Any]]], labels: Mapping[str, Any]) -> bool:

@@ -604,3 +604,82 @@ async def test_a_stalled_loop_turns_readyz_503_naming_it_and_overdue_work_is_cou
         await eventually(overdue_counted, what="the overdue escalation counted")
     assert body["checks"]["loops"] is False
     assert body["messages"]["loops"].startswith(f"{loop}: no completed pass for over 1 s")
+
+
+def with_sections(rules: Path, edit: Any) -> None:
+    doc = yaml.safe_load(rules.read_text())
+    edit(doc)
+    rules.write_text(yaml.safe_dump(doc, allow_unicode=True))
+
+
+async def test_a_page_due_in_a_mute_window_waits_for_its_end_and_is_dropped_if_acknowledged_meanwhile(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()  # Friday 2026-11-20 09:00 UTC: 17:00 in Shanghai
+    rules, suffix = rules_file(tmp_path, receiver.url)
+
+    def mute_l1(doc: dict[str, Any]) -> None:
+        doc["time_intervals"] = {
+            "evening": [
+                {"times": [{"start_time": "16:30", "end_time": "18:00"}], "location": "Asia/Shanghai"}
+            ]
+        }
+        doc["policies"]["default"]["steps"][0]["targets"][0]["mute_time_intervals"] = ["evening"]
+
+    with_sections(rules, mute_l1)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        sent = [scored_doc(c, 1, "negative", "retail", clock.now) for c in ("C-M1", "C-M2")]
+        await send(producer, kafka_settings, sent)
+        first, second = sorted(await alerts_of(http, rule, 2), key=lambda a: a["customer_id"])
+        acked = await http.post(f"/v1/alerts/{second['id']}/ack", json={"actor": "agent-li"})
+        assert acked.status_code == 200
+        clock.advance(hours=1)  # 18:00 in Shanghai: the window is over
+
+        def paged() -> list[str]:
+            return [p["alert"]["alert_id"] for p in receiver.payloads()]
+
+        await eventually(lambda: first["id"] in paged(), what="the muted page sent at the end of the window")
+
+        async def dropped() -> bool:
+            body = (await http.get(f"/v1/alerts/{second['id']}")).json()
+            return [d["status"] for d in body["deliveries"]] == ["skipped"]
+
+        await eventually(dropped, what="the acknowledged alert's muted page dropped")
+        body = (await http.get(f"/v1/alerts/{first['id']}")).json()
+    muted = next(e for e in body["timeline"] if e["kind"] == "notification_muted")
+    assert muted["detail"]["until"] == "2026-11-20T10:00:00+00:00"
+    (delivery,) = body["deliveries"]
+    assert delivery["status"] == "sent"
+    assert delivery["sent_at"] >= "2026-11-20T10:00:00"
+    assert second["id"] not in paged()
+
+
+async def test_an_open_alert_of_a_line_inhibits_pages_of_the_same_line_until_it_resolves(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    inhibit = [{"source": {"rule": rule}, "target": {"rule": rule}, "equal": ["business_line"]}]
+    with_sections(rules, lambda doc: doc.update(inhibit_rules=inhibit))
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C-I1", 1, "negative", "retail", clock.now)])
+        (source,) = await alerts_of(http, rule, 1)
+        later = [
+            scored_doc("C-I2", 1, "negative", "retail", clock.now),
+            scored_doc("C-I3", 1, "negative", "hotel", clock.now),
+        ]
+        await send(producer, kafka_settings, later)
+        found = {a["customer_id"]: a for a in await alerts_of(http, rule, 3)}
+        retail, hotel = found["C-I2"], found["C-I3"]
+        assert (retail["silenced"], hotel["silenced"]) == (True, False)
+        assert await pages_of(retail["id"]) == []
+        resolved = await http.post(f"/v1/alerts/{source['id']}/resolve", json={"actor": "ops"})
+        assert resolved.status_code == 200
+        await tick(app.state.runtime, _state(app), clock.now)
+        body = (await http.get(f"/v1/alerts/{retail['id']}")).json()
+    assert await pages_of(retail["id"]) == [("unsilenced", "L1")]
+    assert await pages_of(hotel["id"]) == [("fired", "L1")]
+    held = next(e for e in body["timeline"] if e["kind"] == "notification_held")
+    assert held["detail"] == {"transition": "fired", "by": "inhibition"}
