@@ -20,6 +20,7 @@ import structlog
 if TYPE_CHECKING:
     import onnxruntime as ort
 
+from services.sentiment.compact import load_classifier
 from services.sentiment.labels import STAR_DECODINGS, LabelMap, label_map
 
 log = structlog.get_logger(__name__)
@@ -133,7 +134,7 @@ class TorchBackend:
     def __init__(self, source: str, max_length: int, threads: int) -> None:
         try:
             import torch
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+            from transformers import AutoTokenizer
         except ImportError as exc:
             raise ModelUnavailable(
                 f"{source}: the torch backend needs torch (install the 'train' extra)"
@@ -141,7 +142,7 @@ class TorchBackend:
         torch.set_num_threads(threads)
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.model = AutoModelForSequenceClassification.from_pretrained(source).eval()
+        self.model = load_classifier(source).eval()
         self.max_length = min(
             max_length, int(getattr(self.model.config, "max_position_embeddings", max_length))
         )

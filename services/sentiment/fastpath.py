@@ -76,15 +76,16 @@ def probe_texts() -> list[str]:
 def _export(source: str, work: Path) -> dict[str, Any]:
     try:
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
+        from services.sentiment.compact import load_classifier
         from services.sentiment.training.export import export_onnx
 
         texts = probe_texts()
     except ImportError as exc:
         raise NotExportable(f"exporting needs torch and onnx (the 'train' extra): {exc}") from exc
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForSequenceClassification.from_pretrained(source, dtype=torch.float32).eval()
+    model = load_classifier(source, dtype=torch.float32).eval()
     if model.config.model_type != "bert" or not tokenizer.is_fast:
         raise NotExportable(f"{model.config.model_type} model, fast tokenizer: {tokenizer.is_fast}")
     model.save_pretrained(str(work))

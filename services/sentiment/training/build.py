@@ -19,6 +19,7 @@ from transformers import BertForSequenceClassification
 
 from services.sentiment.backends import load_model
 from services.sentiment.batcher import run_batch
+from services.sentiment.compact import save_compact
 from services.sentiment.config import SentimentSettings
 from services.sentiment.labels import STAR_DECODINGS, StarDecoding, decode_stars
 from services.sentiment.training.authored import Example, authored_split, generate, short, short_test
@@ -237,6 +238,9 @@ def package(
         for name, predict in predictors.items():
             rounds[name].append(throughput(predict, texts[:800]))
     speed = {name: float(np.median(values)) for name, values in rounds.items()}
+    smallest_onnx = min((out / f).stat().st_size for f in ONNX_FILES.values())
+    if sum(f.stat().st_size for f in out.iterdir() if f.suffix != ".onnx") + smallest_onnx > ARTIFACT_BUDGET:
+        save_compact(model, out)  # fp16 torch weights beside the ONNX file would exceed the budget
     chosen = choose_backend(out, agreement, speed)
     for backend in ("onnx", "onnx-int8"):
         if backend != chosen:

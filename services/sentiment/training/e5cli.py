@@ -177,6 +177,7 @@ def _build(args: argparse.Namespace) -> None:
         teacher_epochs=args.teacher_epochs,
         student_layers=args.student_layers,
         student_epochs=args.student_epochs,
+        teacher_labels=Path(args.teacher_labels) if args.teacher_labels else None,
     )
     card = build_e5(Path(args.out), Path(args.work), plan)
     print(json.dumps({"build_seconds": card["build_seconds"], "metrics": card["metrics"]}, indent=2))
@@ -234,7 +235,12 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     b.add_argument("--work", default=".local/model-build")
     b.add_argument("--teacher-epochs", type=int, default=3)
     b.add_argument("--student-layers", type=int, default=6)
-    b.add_argument("--student-epochs", type=int, default=3)
+    b.add_argument("--student-epochs", type=int, default=2)
+    b.add_argument(
+        "--teacher-labels",
+        help="the teacher's cached distributions (skips fine-tuning the teacher), e.g. "
+        "models/sentiment/distillation/e5-teacher-labels.npz",
+    )
     return {
         "e5-convert": _convert,
         "e5-prune": _prune,

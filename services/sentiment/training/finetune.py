@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, BertForSequenceClassification, PreTrainedTokenizerBase
 
+from services.sentiment.compact import load_classifier
 from services.sentiment.training.modelspec import MAX_LENGTH, STAR_LABELS
 
 Target = tuple[float, ...]
@@ -74,8 +75,8 @@ def finetune(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    model = BertForSequenceClassification.from_pretrained(
-        str(init),
+    model = load_classifier(
+        init,
         num_labels=5,
         id2label=STAR_LABELS,
         label2id={v: k for k, v in STAR_LABELS.items()},
