@@ -19,10 +19,11 @@ def tiny(directory: Path) -> BertForSequenceClassification:
         num_attention_heads=4,
         intermediate_size=64,
         max_position_embeddings=16,
-        num_labels=5,
     )
+    config.num_labels = 5
     torch.manual_seed(0)
-    model = BertForSequenceClassification(config).eval()
+    model = BertForSequenceClassification(config)
+    model.eval()
     model.save_pretrained(str(directory))
     return model
 
