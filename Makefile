@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e
+.PHONY: model-teacher install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e
 
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
@@ -44,9 +44,11 @@ bench-loyalty: install-train  ## loyalty apply rate vs naive, member lookup late
 manifests: install  ## regenerates deploy/k8s/base, dashboards and Prometheus files from the code (tests check they are current)
 	@$(PY) -m scripts.deploygen
 
-model: install-train  ## rebuilds models/sentiment/default from scratch (~25 min pretraining + ~35 min fine-tuning on 2 cores)
-	@$(PY) -m services.sentiment.training pretrain --news --minutes $(or $(PRETRAIN_MINUTES),25)
-	@$(PY) -m services.sentiment.training build --epochs $(or $(FINETUNE_EPOCHS),6) --minutes $(or $(FINETUNE_MINUTES),35)
+model: install-train  ## rebuilds models/sentiment/default: e5 converted, pruned, distilled from the committed teacher distributions
+	@$(PY) -m services.sentiment.training e5-build --teacher-labels models/sentiment/distillation/e5-teacher-labels.npz
+
+model-teacher: install-train  ## the same, fine-tuning the 12-layer teacher first (the build's longest step)
+	@$(PY) -m services.sentiment.training e5-build
 
 bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs torch on BERT-base shape, /v1/score p95
 	@$(PY) -m benchmarks.sentiment

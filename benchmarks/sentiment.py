@@ -47,9 +47,14 @@ def held_out_texts(n: int) -> list[str]:
 
 def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]:
     """transformers pipeline, batch 1, torch fp32: texts/s and the 3-way labels."""
-    from transformers import pipeline
+    from transformers import AutoTokenizer, pipeline
 
-    pipe = pipeline("text-classification", model=str(model_dir), top_k=None, device=-1, dtype=torch.float32)
+    from services.sentiment.compact import load_classifier
+
+    # The same weights the served model was exported from (compact int8 in a committed directory).
+    model = load_classifier(model_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None, device=-1)
     id2label: dict[int, str] = {int(k): str(v) for k, v in (pipe.model.config.id2label or {}).items()}
     labels = label_map(id2label)
     order = [id2label[i] for i in range(len(id2label))]

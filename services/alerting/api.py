@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from services.alerting import queries
 from services.alerting.consumer import AlertingState
+from services.alerting.escalation import next_handoff, on_call
 from services.alerting.metrics import TIME_TO_ACK
 from services.alerting.rules import AlertingConfig
 from services.alerting.schemas import (
@@ -23,6 +24,8 @@ from services.alerting.schemas import (
     AlertOut,
     AlertPage,
     Level,
+    OnCallNow,
+    OnCallOut,
     RulesOut,
     SilenceCreate,
     SilenceCreated,
@@ -218,6 +221,28 @@ async def rules(state: StateDep) -> RulesOut:
     """The rules and policies in force."""
     config = state.config()
     return RulesOut(rules=config.rules, policies=config.policies)
+
+
+@router.get("/oncall")
+async def oncall(
+    state: StateDep,
+    at: Annotated[datetime | None, Query(description="ISO 8601 with offset; default now")] = None,
+) -> OnCallNow:
+    """Who is on call now (or `at`) on each schedule, until when, and who is next."""
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(422, detail=[{"field": "at", "message": "needs a UTC offset"}])
+    try:
+        when = in_utc(at) if at is not None else state.clock()
+    except ValueError as exc:
+        raise HTTPException(422, detail=[{"field": "at", "message": str(exc)}]) from exc
+    schedules = []
+    for name, rotation in state.config().schedules.items():
+        until, following = next_handoff(rotation, when)
+        now = on_call(rotation, when)
+        schedules.append(
+            OnCallOut(schedule=name, time_zone=rotation.time_zone, now=now, until=until, next=following)
+        )
+    return OnCallNow(at=when, schedules=schedules)
 
 
 @router.post(

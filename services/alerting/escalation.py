@@ -131,11 +131,40 @@ def _skip_missed(
     return action, next_at
 
 
+def _local(rotation: Rotation, value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(rotation.time_zone))
+
+
+def _override_at(rotation: Rotation, at: datetime) -> str | None:
+    covering = [o for o in rotation.overrides if _local(rotation, o.start) <= at < _local(rotation, o.end)]
+    return covering[-1].person if covering else None
+
+
 def on_call(rotation: Rotation, at: datetime) -> str:
-    """Who holds the rotation at `at` (hand-offs at `start` + n x shift, in the rotation's time zone)."""
-    start = datetime.fromisoformat(rotation.start).replace(tzinfo=ZoneInfo(rotation.time_zone))
+    """Who holds the rotation at `at`: an override covering `at`, else the turn (hand-offs at
+    `start` + n x shift, in the rotation's time zone)."""
+    covering = _override_at(rotation, at)
+    if covering is not None:
+        return covering
+    start = _local(rotation, rotation.start)
     turns = int((at - start) // rotation.shift) if at >= start else -1
     return rotation.people[turns % len(rotation.people)]
+
+
+def next_handoff(rotation: Rotation, at: datetime) -> tuple[datetime, str]:
+    """When the person on call next changes after `at`, and who takes over."""
+    start = _local(rotation, rotation.start)
+    turns = int((at - start) // rotation.shift) + 1 if at >= start else 0
+    edges = [start + turns * rotation.shift]
+    for o in rotation.overrides:
+        edges += [t for t in (_local(rotation, o.start), _local(rotation, o.end)) if t > at]
+    now = on_call(rotation, at)
+    for edge in sorted(set(edges)):
+        if on_call(rotation, edge) != now:
+            return edge, on_call(rotation, edge)
+    # Every edge keeps the same person (one person, or overrides matching the turns): the turn after.
+    edge = max(edges) + rotation.shift
+    return edge, on_call(rotation, edge)
 
 
 def recipients(step: Step, schedules: dict[str, Rotation], at: datetime) -> list[tuple[Target, str]]:

@@ -155,13 +155,32 @@ class Policy(Strict):
         return self
 
 
+LOCAL_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$"
+
+
+class Override(Strict):
+    """`person` covers the rotation from `start` to `end` (local times of the rotation's time zone)."""
+
+    person: str = Field(min_length=1)
+    start: str = Field(pattern=LOCAL_TIME)
+    end: str = Field(pattern=LOCAL_TIME)
+
+    @model_validator(mode="after")
+    def ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
 class Rotation(Strict):
-    """An on-call schedule: people take turns of `shift` each, starting at `start` in `time_zone`."""
+    """An on-call schedule: people take turns of `shift` each, starting at `start` in `time_zone`;
+    an override puts someone else on call for a time range (the last one listed wins where they overlap)."""
 
     people: list[str] = Field(min_length=1)
-    start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
+    start: str = Field(pattern=LOCAL_TIME)
     shift: Duration = timedelta(days=7)
     time_zone: str = "Asia/Shanghai"
+    overrides: list[Override] = Field(default_factory=list)
 
 
 class Contact(Strict):

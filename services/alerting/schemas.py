@@ -114,6 +114,19 @@ class RulesOut(BaseModel):
     policies: dict[str, Policy]
 
 
+class OnCallOut(BaseModel):
+    schedule: str
+    time_zone: str
+    now: str = Field(description="who is on call at `at` (an override, else the rotation's turn)")
+    until: Instant = Field(description="when that changes")
+    next: str = Field(description="who takes over then")
+
+
+class OnCallNow(BaseModel):
+    at: Instant
+    schedules: list[OnCallOut]
+
+
 class Validation(BaseModel):
     valid: bool
     errors: list[str] | None = Field(default=None, description="Problems by line and field (invalid files)")

@@ -683,3 +683,31 @@ async def test_an_open_alert_of_a_line_inhibits_pages_of_the_same_line_until_it_
     assert await pages_of(hotel["id"]) == [("fired", "L1")]
     held = next(e for e in body["timeline"] if e["kind"] == "notification_held")
     assert held["detail"] == {"transition": "fired", "by": "inhibition"}
+
+
+async def test_the_person_covering_the_schedule_at_the_alerts_time_is_paged_and_listed_on_call(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()  # 2026-11-20 09:00 UTC, 17:00 in Shanghai
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    cover = {"person": "agent-zhao", "start": "2026-11-20T12:00", "end": "2026-11-21T09:00"}
+
+    def covered(doc: dict[str, Any]) -> None:
+        doc["schedules"]["frontline"]["overrides"] = [cover]
+        doc["contacts"]["agent-zhao"] = {"webhook": receiver.url}
+
+    with_sections(rules, covered)
+    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C-O", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        await eventually(lambda: len(receiver.requests) >= 1, what="the page")
+        oncall = (await http.get("/v1/oncall")).json()
+        later = (await http.get("/v1/oncall", params={"at": "2026-11-21T10:00:00+08:00"})).json()
+        naive = await http.get("/v1/oncall", params={"at": "2026-11-21T10:00:00"})
+    pages = [p for p in receiver.payloads() if p["alert"]["alert_id"] == alert["id"]]
+    assert [p["target"] for p in pages] == ["agent-zhao"]
+    (frontline,) = oncall["schedules"]
+    assert (frontline["now"], frontline["until"]) == ("agent-zhao", "2026-11-21T09:00:00+08:00")
+    assert frontline["next"] != "agent-zhao"
+    assert later["schedules"][0]["now"] == frontline["next"]
+    assert naive.status_code == 422
