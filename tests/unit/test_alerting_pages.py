@@ -208,3 +208,10 @@ def test_ack_tokens_round_trip_and_a_changed_or_foreign_token_is_refused():
     assert acklinks.read_token(acklinks.ack_secret(other), token) is None
     assert acklinks.ack_url(settings, "resolved", alert_id, "agent-wang", "12", now) == ""
     assert acklinks.ack_url(settings, "fired", alert_id, "agent-wang", None, now) == ""
+
+
+def test_the_committed_channel_samples_match_the_shipped_templates():
+    from scripts.pagesamples import OUT, samples
+
+    stale = [name for name, content in samples().items() if (OUT / name).read_text() != content]
+    assert stale == [], "run python -m scripts.pagesamples"
