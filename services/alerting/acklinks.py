@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert
@@ -212,3 +215,64 @@ async def ack_from_link(request: Request, token: Token, runtime: RuntimeDep) -> 
         f"<p>{html.escape(after.summary)}</p><p>Acknowledged by <b>{html.escape(link.recipient)}</b>; "
         "escalation has stopped.</p>",
     )
+
+
+SLACK_MAX_AGE_S = 300
+"""Slack's advice: refuse a request whose timestamp is more than five minutes off (a replay)."""
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's request signature: v0= HMAC-SHA256(signing secret, "v0:{timestamp}:{body}")."""
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return "v0=" + digest.hexdigest()
+
+
+def _slack_answer(text: str, status: int = 200) -> JSONResponse:
+    return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": text}, status)
+
+
+@router.post("/slack/actions")
+async def slack_action(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """A click on a Slack page's Acknowledge button, verified by the app's signing secret; the alert is
+    acknowledged under the Slack user's name."""
+    settings = _settings(request)
+    if settings.slack_signing_secret is None:
+        return _slack_answer("Slack interactivity is not configured", 404)
+    body = await request.body()
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    expected = slack_signature(settings.slack_signing_secret.get_secret_value(), timestamp, body)
+    fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= SLACK_MAX_AGE_S
+    if not fresh or not hmac.compare_digest(signature, expected):
+        return _slack_answer("signature refused", 401)
+    try:
+        payload = json.loads(parse_qs(body.decode()).get("payload", ["{}"])[0])
+        action = next(a for a in payload.get("actions", []) if a.get("action_id") == "ack")
+        user = str(payload["user"].get("username") or payload["user"]["id"])
+    except (ValueError, KeyError, StopIteration, AttributeError, TypeError):
+        return _slack_answer("not an acknowledge action", 400)
+    link = read_token(ack_secret(settings), str(action.get("value", "")))
+    state = _state(request)
+    if link is None or state.clock() > link.expires_at:
+        return _slack_answer("This page's acknowledge button has expired; use the console.")
+    topic = ALERTS.name + runtime.settings.kafka.topic_suffix
+    note = f"acknowledged in Slack from the page of delivery {link.delivery_id}"
+    async with runtime.database.connection() as conn:
+        try:
+            before, after = await queries.act(
+                conn,
+                link.alert_id,
+                "acknowledged",
+                f"slack:{user}",
+                note,
+                state.clock(),
+                topic,
+                state.config(),
+            )
+        except queries.NotFound:
+            return _slack_answer("The alert no longer exists.")
+        except queries.AlreadyResolved:
+            return _slack_answer("The alert is already resolved.")
+    if before is not after:
+        TIME_TO_ACK.observe((state.clock() - before.created_at).total_seconds())
+    return _slack_answer(f"Acknowledged by {user}: {after.summary}")

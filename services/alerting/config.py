@@ -35,6 +35,9 @@ class AlertingSettings(ServiceSettings):
     webhook_url: str | None = None
     """Default webhook for targets without a contact address of their own."""
     slack_url: str | None = None
+    slack_signing_secret: SecretStr | None = None
+    """Your Slack app's signing secret: with it, the Acknowledge button of a Slack page acknowledges in
+    place (interactivity request URL: <public_url>/slack/actions); without, it opens the ack link."""
     webhook_allow: list[str] = Field(default_factory=list)
     """Hosts or CIDRs a webhook may reach although private or loopback (refused otherwise: SSRF guard)."""
     smtp_host: str = "127.0.0.1"

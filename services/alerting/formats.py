@@ -91,7 +91,18 @@ def slack_body(
         {"type": "button", "text": {"type": "plain_text", "text": OPEN}, "url": url, "style": "danger"}
     ]
     if ack_url:
-        buttons.append({"type": "button", "text": {"type": "plain_text", "text": ACK}, "url": ack_url})
+        # With the app's interactivity on, Slack posts the click (action "ack", the token as value) to
+        # /slack/actions; without it, the button opens the ack link.
+        token = ack_url.rsplit("/", 1)[-1]
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": ACK},
+                "url": ack_url,
+                "action_id": "ack",
+                "value": token[:2000],
+            }
+        )
     return {
         "text": title,
         "blocks": [

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import yaml
 from sqlalchemy import text
 
 from services.alerting import timers as timers_module
+from services.alerting.acklinks import slack_signature
 from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.alerting.notify import Notifier
 from services.alerting.timers import tick
@@ -711,3 +713,38 @@ async def test_the_person_covering_the_schedule_at_the_alerts_time_is_paged_and_
     assert frontline["next"] != "agent-zhao"
     assert later["schedules"][0]["now"] == frontline["next"]
     assert naive.status_code == 422
+
+
+async def test_a_signed_slack_button_click_acknowledges_and_a_forged_or_stale_one_is_refused(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    secret = "slack-signing-secret"
+    async with alerting_app(kafka_settings, rules, clock, slack_signing_secret=secret) as (_, http):
+        await send(producer, kafka_settings, [scored_doc("C-K", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
+        await eventually(lambda: len(receiver.requests) >= 1, what="the page")
+        (page,) = [p for p in receiver.payloads() if p["alert"]["alert_id"] == alert["id"]]
+        token = page["ack_url"].rsplit("/", 1)[1]
+        action = {"user": {"id": "U1", "username": "wang"}, "actions": [{"action_id": "ack", "value": token}]}
+        body = urlencode({"payload": json.dumps(action)}).encode()
+
+        async def click(stamp: int, key: str = secret) -> Any:
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": str(stamp),
+                "X-Slack-Signature": slack_signature(key, str(stamp), body),
+                "X-API-Key": "",
+            }
+            return await http.post("/slack/actions", content=body, headers=headers)
+
+        forged = await click(int(time.time()), key="guessed")
+        stale = await click(int(time.time()) - 600)
+        done = await click(int(time.time()))
+        detail = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+    assert (forged.status_code, stale.status_code) == (401, 401)
+    assert done.status_code == 200
+    assert done.json()["text"].startswith("Acknowledged by wang")
+    assert detail["status"] == "acknowledged"
+    assert next(e for e in detail["timeline"] if e["kind"] == "acknowledged")["actor"] == "slack:wang"
