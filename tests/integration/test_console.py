@@ -19,6 +19,8 @@ import uvicorn
 from playwright.async_api import Page, async_playwright, expect
 from sqlalchemy import text
 
+from services.alerting.escalation import next_handoff, on_call
+from services.alerting.rules import load_rules
 from services.alerting.timers import tick
 from services.loyalty.app import create_app as create_loyalty
 from services.loyalty.config import LoyaltySettings
@@ -192,6 +194,15 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
         await expect(made).to_have_count(0)
         await page.click("a[data-tab=alerts]")
         await expect(card).to_have_count(0, timeout=WAIT_MS)
+
+        # who is on call on the schedule at the service's clock, and who is next
+        await page.click("a[data-tab=oncall]")
+        rotation = load_rules(rules).schedules["frontline"]
+        _, following = next_handoff(rotation, clock.now)
+        row = page.locator("#oncall-table tbody tr").first
+        await expect(row).to_contain_text(on_call(rotation, clock.now), timeout=WAIT_MS)
+        await expect(row).to_contain_text(following)
+        await page.click("a[data-tab=alerts]")
 
         # a phone-width screen in Chinese: nothing wider than the screen
         await send(

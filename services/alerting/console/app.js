@@ -365,6 +365,14 @@
       rows.length ? el("ul", { class: "silences" }, rows) : el("p", { class: "muted", text: t("noSilences") })));
   }
 
+  async function loadOnCall() {
+    const found = await api("GET", "/v1/oncall");
+    const rows = found.schedules.map((s) => [s.schedule, s.now, when(s.until), s.next, s.time_zone]);
+    $("oncall").replaceChildren(el("div", { class: "card" }, el("h2", { text: t("tabOnCall") }),
+      rows.length ? table([t("schedule"), t("onCallNow"), t("until"), t("next"), t("timeZone")], rows, "oncall-table")
+        : el("p", { class: "muted", text: t("noSchedules") })));
+  }
+
   function localInput(date) {
     const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
     return shifted.toISOString().slice(0, 16);
@@ -443,7 +451,7 @@
   }
 
   function show(view) {
-    for (const name of ["alerts", "alert", "silences", "members"]) $(`view-${name}`).hidden = name !== view;
+    for (const name of ["alerts", "alert", "silences", "members", "oncall"]) $(`view-${name}`).hidden = name !== view;
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.classList.toggle("active", tab.dataset.tab === (view === "alert" ? "alerts" : view));
     }
@@ -455,6 +463,7 @@
     await loadAlerts();
     if (view === "alerts" && id) return loadDetail(id);
     if (view === "silences") return loadSilences();
+    if (view === "oncall") return loadOnCall();
     if (view === "members" && id) return loadMember(id);
   }
 
