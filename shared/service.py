@@ -19,6 +19,7 @@ from shared.errors import BodyLimit, install_error_handlers
 from shared.gctuning import tune_gc
 from shared.kafka.consumer import ConsumedEvent, EventConsumer, Handler
 from shared.kafka.producer import EventProducer
+from shared.leader import Leadership
 from shared.observability.http import ReadinessCheck, health_router, instrument
 from shared.observability.logging import configure_logging
 from shared.openapi import document_error_statuses
@@ -96,10 +97,12 @@ def build_app(
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = (),
     readiness: Mapping[str, ReadinessCheck] | None = None,
     app_class: Callable[..., FastAPI] | None = None,
+    leadership: Leadership | None = None,
 ) -> FastAPI:
     """A service app. `background` coroutines (e.g. an outbox relay) run for the app's lifetime and
     are cancelled before the consumers drain; `app_class` builds the app where a service needs its own
-    FastAPI subclass (ingest's fast lane)."""
+    FastAPI subclass (ingest's fast lane). With `leadership`, the consumers and the background coroutines
+    run only while this replica leads (shared/leader.py); every replica serves HTTP."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -111,29 +114,45 @@ def build_app(
             EventProducer(settings.kafka, service),
         )
         await runtime.producer.start()
-        for spec in consumers:
-            consumer = EventConsumer(
-                service=service,
-                group_id=spec.group_id,
-                topics=spec.topics,
-                handler=spec.handler(runtime),
-                producer=runtime.producer,
-                settings=settings.kafka,
-                max_batch=spec.max_batch,
-            )
-            await consumer.start()
-            runtime.consumers.append(consumer)
+        tasks: list[asyncio.Task[None]] = []
+
+        async def start_work() -> None:
+            for spec in consumers:
+                consumer = EventConsumer(
+                    service=service,
+                    group_id=spec.group_id,
+                    topics=spec.topics,
+                    handler=spec.handler(runtime),
+                    producer=runtime.producer,
+                    settings=settings.kafka,
+                    max_batch=spec.max_batch,
+                )
+                await consumer.start()
+                runtime.consumers.append(consumer)
+            tasks.extend(asyncio.create_task(job(runtime)) for job in background)
+
+        async def stop_work() -> None:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks.clear()
+            await asyncio.gather(*(c.stop(drain_timeout_s) for c in runtime.consumers))
+            runtime.consumers.clear()
+
         app.state.runtime = runtime
         tune_gc()
-        tasks = [asyncio.create_task(job(runtime)) for job in background]
+        leading = asyncio.create_task(leadership.run(start_work, stop_work)) if leadership else None
+        if leading is None:
+            await start_work()
         log.info("service_started", env=settings.app_env)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(*(c.stop(drain_timeout_s) for c in runtime.consumers))
+            if leading is not None:
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
+            else:
+                await stop_work()
             await runtime.producer.stop()
             await runtime.database.dispose()
             log.info("service_stopped")
@@ -161,6 +180,8 @@ def build_app(
         return await runtime().producer.broker_reachable()
 
     async def consumers_ready() -> bool | str:
+        if leadership is not None and not leadership.leader:
+            return True  # a standby consumes nothing: nothing to be late on
         return runtime().consumers_ready()
 
     checks: dict[str, ReadinessCheck] = {"database": database_ready, "kafka": kafka_ready}

@@ -98,7 +98,7 @@ def outputs() -> dict[Path, str]:
             workloads.network_policy(svc),
             workloads.service_monitor(svc),
         ]
-        files[BASE / f"{svc.name}.yaml"] = _yaml(*objects)
+        files[BASE / f"{svc.name}.yaml"] = _yaml(*(o for o in objects if o is not None))
         for config in svc.config_files:
             files[BASE / "config" / config.name] = (ROOT / config.source).read_text()
     files[BASE / "network-policies.yaml"] = _yaml(*workloads.namespace_policies())

@@ -65,6 +65,8 @@ class ServiceSpec:
     """Services this one calls over HTTP (allowed by the network policies on both ends)."""
     replica_cap: int | None = None
     """At most this many consumers, whatever the partitions (a service whose state spans partitions)."""
+    standby_replicas: int = 0
+    """Replicas beside the leader (leader-elected services): they serve HTTP and take over its work."""
 
     @property
     def consumes(self) -> list[TopicSpec]:
@@ -119,7 +121,9 @@ SERVICES = (
         calls=("loyalty",),
         # Windows count per business line, region or store while feedback is partitioned by customer:
         # one consumer must see every partition, or each replica would count only its share of a window.
+        # So one elected leader consumes (shared/leader.py) and a standby takes over when it dies.
         replica_cap=1,
+        standby_replicas=1,
     ),
     ServiceSpec(
         "loyalty",

@@ -127,9 +127,10 @@ def deployment(svc: ServiceSpec) -> Obj:
     spec: Obj = {
         "revisionHistoryLimit": 5,
         "selector": {"matchLabels": selector(svc)},
-        # A single-consumer service is replaced, not surged: two pods would split its partitions mid-window.
+        # A single-consumer service without a standby is replaced, not surged: two pods would split its
+        # partitions mid-window. With leader election, a rolling update leaves the leader to the standby.
         "strategy": {"type": "Recreate"}
-        if svc.replica_cap == 1
+        if svc.replica_cap == 1 and not svc.standby_replicas
         else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "template": {
             "metadata": {"labels": labels(svc)},
@@ -142,6 +143,8 @@ def deployment(svc: ServiceSpec) -> Obj:
             },
         },
     }
+    if svc.standby_replicas:
+        spec["replicas"] = 1 + svc.standby_replicas  # fixed: only the leader works, lag cannot scale it
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(svc.name, svc), "spec": spec}
 
 
@@ -186,8 +189,11 @@ def migration_job(svc: ServiceSpec) -> Obj:
     }
 
 
-def scaler(svc: ServiceSpec) -> Obj:
-    """HPA on CPU for the HTTP-bound service; KEDA on consumer lag, capped at partitions, for consumers."""
+def scaler(svc: ServiceSpec) -> Obj | None:
+    """HPA on CPU for the HTTP-bound service; KEDA on consumer lag, capped at partitions, for consumers;
+    none for a leader-elected service (a fixed leader and standby)."""
+    if svc.standby_replicas:
+        return None
     if svc.name in HPA_CPU:
         low, high, target = HPA_CPU[svc.name]
         return {
@@ -243,6 +249,7 @@ def disruption_budget(svc: ServiceSpec) -> Obj:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": meta(svc.name, svc),
+        # One pod at a time: a leader-elected service (leader + standby) keeps one through a drain.
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(svc)}},
     }
 

@@ -20,6 +20,7 @@ from services.alerting.timers import run_timers
 from services.alerting.watchdog import Heartbeats, run_watchdog
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
+from shared.leader import Leadership
 from shared.ops import operator_router
 from shared.security import hash_key
 from shared.service import ConsumerSpec, Runtime, build_app
@@ -48,7 +49,22 @@ def create_app(
     loops = tuple(
         name for name, on in (("timers", settings.run_timers), ("notifier", settings.run_notifier)) if on
     )
-    heartbeats = Heartbeats(loops)
+    leadership = (
+        Leadership(
+            settings.database.database_url,
+            f"alerting:{settings.consumer_group}",
+            "alerting",
+            poll_s=settings.leader_poll_s,
+        )
+        if settings.leader_election
+        else None
+    )
+    heartbeats = Heartbeats(
+        loops,
+        leading_since=(lambda: leadership.since if leadership.leader else None)
+        if leadership
+        else lambda: 0.0,
+    )
 
     async def timers(runtime: Runtime) -> None:
         await run_timers(runtime, state, settings.timer_interval_s, now, lambda: heartbeats.beat("timers"))
@@ -82,8 +98,10 @@ def create_app(
         ],
         background=background,
         readiness={"loops": heartbeats.readiness(settings.loop_stall_s)},
+        leadership=leadership,
     )
     app.state.alerting_state = state
+    app.state.alerting_leadership = leadership
     app.state.console_sessions = sessions
     app.state.alerting_settings = settings
     app.state.key_hashes = {"operator": hash_key(settings.operator_api_key.get_secret_value())}

@@ -28,6 +28,11 @@ class AlertingSettings(ServiceSettings):
     """/readyz answers 503 when the timer loop or the notifier has not completed a pass for this long."""
     watchdog_interval_s: float = Field(default=15.0, gt=0)
     """How often overdue transitions and notifications are counted (alerting_overdue_* gauges)."""
+    leader_election: bool = True
+    """Replicas of one consumer group elect a leader (a PostgreSQL advisory lock): only it consumes and
+    runs the timers and the notifier; every replica serves the API and the console."""
+    leader_poll_s: float = Field(default=2.0, gt=0)
+    """How often a standby tries to take over."""
     run_timers: bool = True
     run_notifier: bool = True
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)

@@ -29,7 +29,7 @@ from services.alerting.ssrf import guarded_connector
 from shared.service import Runtime
 
 log = structlog.get_logger(__name__)
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)
 LEASE_BATCH = 200
 MAX_BUSY = 5000
 """Deliveries held in memory at most (sending or waiting in a lane): beyond it, nothing more is leased."""

@@ -37,9 +37,16 @@ _OVERDUE = text("""
 class Heartbeats:
     """When each loop last completed a pass (monotonic seconds), for readiness and the exported gauge."""
 
-    def __init__(self, loops: tuple[str, ...], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        loops: tuple[str, ...],
+        clock: Callable[[], float] = time.monotonic,
+        leading_since: Callable[[], float | None] = lambda: 0.0,
+    ) -> None:
         self.clock = clock
         self.started = clock()
+        self.leading_since = leading_since
+        """When this replica became leader (the loops run only then), None while it stands by."""
         self.last: dict[str, float | None] = dict.fromkeys(loops)
         for loop in loops:
             LOOP_LAST_TICK.labels(loop).set(time.time())

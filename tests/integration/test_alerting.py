@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -648,6 +649,12 @@ async def test_a_page_due_in_a_mute_window_waits_for_its_end_and_is_dropped_if_a
             return [d["status"] for d in body["deliveries"]] == ["skipped"]
 
         await eventually(dropped, what="the acknowledged alert's muted page dropped")
+
+        async def recorded() -> bool:
+            deliveries = (await http.get(f"/v1/alerts/{first['id']}")).json()["deliveries"]
+            return [d["status"] for d in deliveries] == ["sent"]
+
+        await eventually(recorded, what="the muted page recorded as sent")
         body = (await http.get(f"/v1/alerts/{first['id']}")).json()
     muted = next(e for e in body["timeline"] if e["kind"] == "notification_muted")
     assert muted["detail"]["until"] == "2026-11-20T10:00:00+00:00"
@@ -748,3 +755,38 @@ async def test_a_signed_slack_button_click_acknowledges_and_a_forged_or_stale_on
     assert done.json()["text"].startswith("Acknowledged by wang")
     assert detail["status"] == "acknowledged"
     assert next(e for e in detail["timeline"] if e["kind"] == "acknowledged")["actor"] == "slack:wang"
+
+
+async def test_two_replicas_elect_one_leader_that_consumes_and_the_standby_takes_over_when_it_stops(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    options = {"consumer_group": f"alerting-{uuid.uuid4().hex[:8]}", "leader_poll_s": 0.2}
+    first_replica = contextlib.AsyncExitStack()
+    first, _ = await first_replica.enter_async_context(alerting_app(kafka_settings, rules, clock, **options))
+    try:
+        await eventually(lambda: first.state.alerting_leadership.leader, what="the first replica leading")
+        async with alerting_app(kafka_settings, rules, clock, **options) as (second, http):
+
+            async def ready() -> bool:
+                return (await http.get("/readyz")).status_code == 200
+
+            await eventually(ready, what="the standby ready to serve")
+            assert second.state.alerting_leadership.leader is False
+            assert second.state.runtime.consumers == []
+            await send(producer, kafka_settings, [scored_doc("C-L1", 1, "negative", "retail", clock.now)])
+            await alerts_of(http, rule, 1)  # consumed by the leader, served by the standby
+            await first_replica.aclose()  # the leader stops: its session ends, the lock is free
+            await eventually(lambda: second.state.alerting_leadership.leader, what="the standby taking over")
+            await send(producer, kafka_settings, [scored_doc("C-L2", 1, "negative", "retail", clock.now)])
+            alerts = await alerts_of(http, rule, 2)
+            ids = {a["id"] for a in alerts}
+            await eventually(
+                lambda: {p["alert"]["alert_id"] for p in receiver.payloads()} >= ids, what="pages"
+            )
+    finally:
+        await first_replica.aclose()
+    pages = [p["alert"]["alert_id"] for p in receiver.payloads() if p["alert"]["alert_id"] in ids]
+    assert sorted(pages) == sorted(ids), "each alert paged exactly once across the hand-over"
