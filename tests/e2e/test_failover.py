@@ -70,7 +70,7 @@ async def test_a_standby_takes_over_within_30_s_of_a_sigkill_of_the_leader_losin
         await every_complaint_paged(load, platform, sink, database)
     finally:
         standby.stop()
-    await eventually(lambda: leads(leader), timeout_s=TAKEOVER_S, what="the platform's alerting leading again")
+    await eventually(lambda: leads(leader), timeout_s=TAKEOVER_S, what="the platform alerting leading again")
     assert takeover < TAKEOVER_S, f"took over after {takeover:.1f} s"
 
 
