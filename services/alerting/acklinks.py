@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request
@@ -25,13 +25,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.alerting import queries
 from services.alerting.config import AlertingSettings
+from services.alerting.deps import alerting_settings, alerting_state
 from services.alerting.metrics import TIME_TO_ACK
 from services.alerting.models import ack_links
 from shared.contracts.registry import ALERTS
 from shared.service import RuntimeDep
-
-if TYPE_CHECKING:
-    from services.alerting.consumer import AlertingState
 
 ACK_TRANSITIONS = frozenset({"fired", "escalated", "reminded", "unsilenced"})
 """Pages that ask someone to act carry an ack link; an ack or resolution notice does not."""
@@ -106,16 +104,6 @@ def token_digest(token: str) -> str:
 router = APIRouter(include_in_schema=False)
 
 
-def _state(request: Request) -> AlertingState:
-    state: AlertingState = request.app.state.alerting_state
-    return state
-
-
-def _settings(request: Request) -> AlertingSettings:
-    settings: AlertingSettings = request.app.state.alerting_settings
-    return settings
-
-
 Token = Annotated[str, Path(min_length=10, max_length=2000)]
 
 
@@ -142,10 +130,10 @@ async def _check(
     request: Request, runtime: RuntimeDep, token: str
 ) -> tuple[AckLink, Row[Any]] | HTMLResponse:
     """The link and its alert, or the page that says why the link cannot be used."""
-    link = read_token(ack_secret(_settings(request)), token)
+    link = read_token(ack_secret(alerting_settings(request)), token)
     if link is None:
         return _page("链接无效 Invalid link", "<p>This acknowledgement link is not valid.</p>", 404)
-    if _state(request).clock() > link.expires_at:
+    if alerting_state(request).clock() > link.expires_at:
         return _page(
             "链接已过期 Link expired", "<p>Open the alert in the console to acknowledge it.</p>", 410
         )
@@ -185,7 +173,7 @@ async def ack_from_link(request: Request, token: Token, runtime: RuntimeDep) -> 
     if isinstance(checked, HTMLResponse):
         return checked
     link, _ = checked
-    state = _state(request)
+    state = alerting_state(request)
     now = state.clock()
     topic = ALERTS.name + runtime.settings.kafka.topic_suffix
     note = f"acknowledged from the link of delivery {link.delivery_id}"
@@ -235,7 +223,7 @@ def _slack_answer(text: str, status: int = 200) -> JSONResponse:
 async def slack_action(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """A click on a Slack page's Acknowledge button, verified by the app's signing secret; the alert is
     acknowledged under the Slack user's name."""
-    settings = _settings(request)
+    settings = alerting_settings(request)
     if settings.slack_signing_secret is None:
         return _slack_answer("Slack interactivity is not configured", 404)
     body = await request.body()
@@ -252,7 +240,7 @@ async def slack_action(request: Request, runtime: RuntimeDep) -> JSONResponse:
     except (ValueError, KeyError, StopIteration, AttributeError, TypeError):
         return _slack_answer("not an acknowledge action", 400)
     link = read_token(ack_secret(settings), str(action.get("value", "")))
-    state = _state(request)
+    state = alerting_state(request)
     if link is None or state.clock() > link.expires_at:
         return _slack_answer("This page's acknowledge button has expired; use the console.")
     topic = ALERTS.name + runtime.settings.kafka.topic_suffix

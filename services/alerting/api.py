@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from services.alerting import queries
 from services.alerting.consumer import AlertingState
+from services.alerting.deps import StateDep
 from services.alerting.escalation import next_handoff, on_call
 from services.alerting.metrics import TIME_TO_ACK
 from services.alerting.rules import AlertingConfig
@@ -59,12 +60,6 @@ PARSING = asyncio.Semaphore(2)
 """Rules files parsed at once: each holds a worker thread (and the GIL) for its parse."""
 
 
-def alerting_state(request: Request) -> AlertingState:
-    state: AlertingState = request.app.state.alerting_state
-    return state
-
-
-StateDep = Annotated[AlertingState, Depends(alerting_state)]
 router = APIRouter(prefix="/v1", tags=["alerting"], dependencies=[Depends(operator_or_session)])
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from services.alerting.config import AlertingSettings
+from services.alerting.deps import SettingsDep
 from services.alerting.models import alerts
 from services.alerting.session import COOKIE, ConsoleSessions, database_of, operator_or_session, same_origin
 from shared.params import Instant
@@ -74,17 +74,11 @@ class ConsoleMemberOut(BaseModel):
     open_alerts: list[OpenAlertOut]
 
 
-def _settings(request: Request) -> AlertingSettings:
-    settings: AlertingSettings = request.app.state.alerting_settings
-    return settings
-
-
 def _sessions(request: Request) -> ConsoleSessions:
     sessions: ConsoleSessions = request.app.state.console_sessions
     return sessions
 
 
-SettingsDep = Annotated[AlertingSettings, Depends(_settings)]
 SessionsDep = Annotated[ConsoleSessions, Depends(_sessions)]
 router = APIRouter(prefix="/console", tags=["console"])
 
