@@ -122,7 +122,8 @@ def _intro(card: dict[str, Any]) -> str:
     shape, student = card["shape"], card.get("student", {})
     layers, hidden = shape["num_hidden_layers"], shape["hidden_size"]
     distilled = (
-        f", then distilled into layers {student['teacher_layers_kept']} of the fine-tuned 12"
+        f", as a {layers}-layer student (every other one of e5's layers, the top one included) taught by "
+        "the 5-star distributions of the fine-tuned 12-layer model"
         if student
         else ""
     )
@@ -131,7 +132,8 @@ def _intro(card: dict[str, Any]) -> str:
         f"{shape['vocab_size']:,} pieces, {card['parameters'] / 1e6:.1f} M parameters) that predicts 1-5 "
         "stars for Chinese and English customer feedback. It is intfloat's multilingual-e5-small, its "
         "vocabulary cut to the pieces the corpora use, fine-tuned on real reviews and rated "
-        f"sentences{distilled}. "
+        f"sentences{distilled}. The torch weights are stored compactly (int8 matrices) when fp16 ones would "
+        "not fit beside the served ONNX file in 60 MB. "
         "Built by `make model` (`services/sentiment/training`: `e5-convert`, `e5-prune`, `e5-train`, "
         "`e5-distil`, `e5-package`)."
     )
