@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from services.sentiment.training import e5train
-from services.sentiment.training.authored import Example
+from services.sentiment.training.authored import Example, opposed_train
 from services.sentiment.training.corpus import PolaritySplit
 from services.sentiment.training.e5tokenizer import build_tokenizer, save
 from services.sentiment.training.targets import POSITIVE
@@ -34,8 +34,10 @@ def test_the_training_set_is_every_review_and_rated_text_and_a_sample_of_the_aut
     authored = [Example(f"text {i}", 1 + i % 5, "en", "d", False) for i in range(10)]
     train = e5train.training_set(polarity, vader, authored, authored_share=4, seed=0)
     assert train[:3] == [("好", POSITIVE), ("差", train[1][1]), ("great", e5train.rating_target(3.0))]
-    assert len(train) == 3 + 4
-    assert len({t for t, _ in train[3:]}) == 4
+    opposed = [e.text for e in opposed_train()]  # always in, beside the sample
+    assert len(train) == 3 + 4 + len(opposed)
+    assert len({t for t, _ in train[3:7]}) == 4
+    assert [t for t, _ in train[7:]] == opposed
     assert e5train.training_set(polarity, vader, authored, 4, seed=0) == train  # reproducible
 
 
