@@ -150,7 +150,13 @@ def test_packaging_a_tiny_student_serves_it_and_states_data_licences_and_floors(
     assert 0 <= card["metrics"]["en_vader_polarity_accuracy"] <= 1
     assert json.loads((out / "serving.json").read_text())["metrics"] == card["metrics"]
     text = (out / "MODEL_CARD.md").read_text()
-    for needed in ("| MIT", "Apache-2.0", "first 80 %", "Chinese reviews polarity accuracy", "1-layer student"):
+    for needed in (
+        "| MIT",
+        "Apache-2.0",
+        "first 80 %",
+        "Chinese reviews polarity accuracy",
+        "1-layer student",
+    ):
         assert needed in text
     assert text.count("| met |") + text.count("| **missed** |") == 6
     loaded = load_model(str(out), card["backend"], threads=1)

@@ -166,7 +166,8 @@ def missed_section(card: dict[str, Any]) -> list[str]:
     teacher, student = card.get("teacher", {}), card.get("student", {})
     curve = [
         f"- Teacher (12 layers): dev score by epoch {teacher.get('dev_scores')}; held-out Chinese reviews "
-        f"{_pct(teacher['zh_reviews_polarity_accuracy'])}, English {_pct(teacher['en_vader_polarity_accuracy'])}."
+        f"{_pct(teacher['zh_reviews_polarity_accuracy'])}, "
+        f"English {_pct(teacher['en_vader_polarity_accuracy'])}."
         if "zh_reviews_polarity_accuracy" in teacher
         else "- Teacher: not in this build's record.",
         f"- Student ({card['shape']['num_hidden_layers']} layers): dev score by epoch "
