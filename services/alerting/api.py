@@ -36,6 +36,7 @@ from services.alerting.schemas import (
     Validation,
 )
 from services.alerting.session import actor_of, operator_or_session
+from shared.contracts.bounds import Timestamp
 from shared.contracts.registry import ALERTS
 from shared.errors import read_body
 from shared.params import NO_NUL_SCHEMA, StorableText, in_utc
@@ -221,11 +222,9 @@ async def rules(state: StateDep) -> RulesOut:
 @router.get("/oncall")
 async def oncall(
     state: StateDep,
-    at: Annotated[datetime | None, Query(description="ISO 8601 with offset; default now")] = None,
+    at: Annotated[Timestamp | None, Query(description="ISO 8601 with offset; default now")] = None,
 ) -> OnCallNow:
     """Who is on call now (or `at`) on each schedule, until when, and who is next."""
-    if at is not None and at.tzinfo is None:
-        raise HTTPException(422, detail=[{"field": "at", "message": "needs a UTC offset"}])
     try:
         when = in_utc(at) if at is not None else state.clock()
     except ValueError as exc:
