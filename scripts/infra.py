@@ -228,10 +228,12 @@ class KafkaNode:
         if proc.poll() is not None:
             tail = self.log_file.read_text(errors="replace").splitlines()[-30:]
             raise RuntimeError("Kafka exited during start-up:\n" + "\n".join(tail))
-        return (
-            port_open(self.broker_port)
-            and "Kafka Server started" in self.log_file.read_text(errors="replace")[-20000:]
-        )
+        # Everything this start logged, not a tail: loading many consumer groups (a data directory
+        # that ran the test suite) logs pages after "started", which a fixed tail misses.
+        with self.log_file.open("rb") as log:
+            log.seek(self._log_offset)
+            logged = log.read().decode(errors="replace")
+        return port_open(self.broker_port) and "Kafka Server started" in logged
 
     def stop(self) -> bool:
         stopped = terminate(self.pid_file, timeout=30)
