@@ -47,8 +47,13 @@ def samples() -> dict[str, str]:
 def screenshot(html: Path, png: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    from scripts.infra import apt_install, ensure_chromium
+
+    # A page is half Chinese: without a CJK font Chromium draws boxes.
+    if not Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").exists():
+        apt_install("fonts-wqy-microhei")
     with sync_playwright() as browser_kit:
-        browser = browser_kit.chromium.launch()
+        browser = browser_kit.chromium.launch(executable_path=ensure_chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 680, "height": 640})
         page.goto(html.resolve().as_uri())
         page.screenshot(path=str(png), full_page=True)
