@@ -618,7 +618,7 @@ def with_sections(rules: Path, edit: Any) -> None:
 async def test_a_page_due_in_a_mute_window_waits_for_its_end_and_is_dropped_if_acknowledged_meanwhile(
     kafka_settings, producer, tmp_path, receiver
 ):
-    clock = Clock()  # Friday 2026-11-20 09:00 UTC: 17:00 in Shanghai
+    clock = Clock()  # starts on a Friday, at five in the afternoon in Shanghai: inside the window below
     rules, suffix = rules_file(tmp_path, receiver.url)
 
     def mute_l1(doc: dict[str, Any]) -> None:
@@ -637,7 +637,7 @@ async def test_a_page_due_in_a_mute_window_waits_for_its_end_and_is_dropped_if_a
         first, second = sorted(await alerts_of(http, rule, 2), key=lambda a: a["customer_id"])
         acked = await http.post(f"/v1/alerts/{second['id']}/ack", json={"actor": "agent-li"})
         assert acked.status_code == 200
-        clock.advance(hours=1)  # 18:00 in Shanghai: the window is over
+        clock.advance(hours=1)  # six in the afternoon in Shanghai: the window is over
 
         def paged() -> list[str]:
             return [p["alert"]["alert_id"] for p in receiver.payloads()]
@@ -697,7 +697,7 @@ async def test_an_open_alert_of_a_line_inhibits_pages_of_the_same_line_until_it_
 async def test_the_person_covering_the_schedule_at_the_alerts_time_is_paged_and_listed_on_call(
     kafka_settings, producer, tmp_path, receiver
 ):
-    clock = Clock()  # 2026-11-20 09:00 UTC, 17:00 in Shanghai
+    clock = Clock()  # starts at five in the afternoon in Shanghai: inside the override below
     rules, suffix = rules_file(tmp_path, receiver.url)
     cover = {"person": "agent-zhao", "start": "2026-11-20T12:00", "end": "2026-11-21T09:00"}
 
