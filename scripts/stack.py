@@ -1,4 +1,4 @@
-"""The whole local system: infrastructure, topics, migrations and the four services.
+"""The whole local system: infrastructure, topics, migrations and the five services.
 
     python scripts/stack.py infra-up | infra-down | up | down | run | status
 
@@ -37,7 +37,7 @@ from scripts.mailcatcher import MailCatcherNode
 from scripts.prometheus_node import AlertmanagerNode, PrometheusNode
 from shared.settings import DEV_INGEST_KEY, DEV_LOYALTY_KEY, DEV_OPERATOR_KEY
 
-SERVICES = {"ingest": 8001, "sentiment": 8002, "alerting": 8003, "loyalty": 8004}
+SERVICES = {"ingest": 8001, "sentiment": 8002, "alerting": 8003, "loyalty": 8004, "insights": 8005}
 RUN_DIR = LOCAL / "run"
 LOG_DIR = LOCAL / "logs"
 STARTED_FILE = RUN_DIR / "started-infra.json"

@@ -132,6 +132,12 @@ SERVICES = (
         secrets=("OPERATOR_API_KEY", "LOYALTY_API_KEYS"),
         config_files=(ConfigFile("services/loyalty/earning_rules.yaml", "LOYALTY_RULES_PATH"),),
     ),
+    ServiceSpec(
+        "insights",
+        8005,
+        Resources("250m", "256Mi", "1", "512Mi"),
+        secrets=("OPERATOR_API_KEY", "INSIGHTS_API_KEYS"),
+    ),
 )
 BY_NAME = {svc.name: svc for svc in SERVICES}
 HPA_CPU = {"ingest": (2, 10, 70)}

@@ -59,7 +59,7 @@ FEEDBACK_SCORED = TopicSpec(
     key="customer_id",
     events={("feedback.scored", 1): FeedbackScored},
     producers=("sentiment",),
-    consumers=("alerting",),
+    consumers=("alerting", "insights"),
     description="Feedback with its BERT sentiment (stars, label, score, aspects).",
 )
 COMMERCE_EVENTS = TopicSpec(
@@ -82,7 +82,7 @@ ALERTS = TopicSpec(
     key="alert_id",
     events={(f"alert.{transition}", 1): AlertChanged for transition in ALERT_TRANSITIONS},
     producers=("alerting",),
-    consumers=("loyalty",),
+    consumers=("loyalty", "insights"),
     retention_ms=30 * DAY_MS,
     description="Alert lifecycle: fired, escalated, acknowledged, reminded, resolved.",
 )
@@ -97,7 +97,7 @@ LOYALTY_CHANGES = TopicSpec(
         ("tier_downgrade_warning", 1): TierChanged,
     },
     producers=("loyalty",),
-    consumers=("alerting",),
+    consumers=("alerting", "insights"),
     retention_ms=30 * DAY_MS,
     description="Points and tier changes, published through the loyalty outbox.",
 )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shared.settings import DatabaseSettings
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
-SERVICES = ("ingest", "sentiment", "alerting", "loyalty")
+SERVICES = ("ingest", "sentiment", "alerting", "loyalty", "insights")
 
 
 def alembic_config(service: str, database_url: str | None = None) -> Config:

@@ -6,6 +6,7 @@ from pydantic_settings import BaseSettings
 
 from services.alerting.config import AlertingSettings
 from services.ingest.config import IngestSettings
+from services.insights.config import InsightsSettings
 from services.loyalty.config import LoyaltySettings
 from services.sentiment.config import SentimentSettings
 
@@ -14,6 +15,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "sentiment": SentimentSettings,
     "alerting": AlertingSettings,
     "loyalty": LoyaltySettings,
+    "insights": InsightsSettings,
 }
 
 
