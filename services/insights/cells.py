@@ -86,9 +86,7 @@ class Facts:
     def delta(self, where: str) -> TextClause:
         """Adds `:sign` × the counts of the facts matching `where` to their cells (creating cells as
         needed). Rows are upserted in key order, so concurrent batches lock cells in the same order."""
-        parts = [self._exploded(where, per_aspect=False)]
-        if "aspect" in self.dimensions:
-            parts.append(self._exploded(where, per_aspect=True))
+        parts = self._parts(where)
         columns = ", ".join(self.counts)
         updates = ", ".join(f"{c} = cell.{c} + excluded.{c}" for c in self.counts)
         union = "\nUNION ALL\n".join(parts)
@@ -97,6 +95,17 @@ class Facts:
             SELECT dims, day, v1, v2, {columns} FROM ({union}) AS d ORDER BY dims, day, v1, v2
             ON CONFLICT (dims, day, v1, v2) DO UPDATE SET {updates}
         """)  # noqa: S608 - built from the code's own names, never from input
+
+    def recount(self, where: str) -> TextClause:
+        """The cells of the facts matching `where` counted afresh (`:sign` 1): what the rollup must hold."""
+        union = "\nUNION ALL\n".join(self._parts(where))
+        return text(f"SELECT * FROM ({union}) AS d ORDER BY dims, day, v1, v2")  # noqa: S608 - as above
+
+    def _parts(self, where: str) -> list[str]:
+        parts = [self._exploded(where, per_aspect=False)]
+        if "aspect" in self.dimensions:
+            parts.append(self._exploded(where, per_aspect=True))
+        return parts
 
     def _exploded(self, where: str, per_aspect: bool) -> str:
         combos = [g for g in self.groupings() if ("aspect" in g) == per_aspect]

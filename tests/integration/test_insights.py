@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from services.insights.app import create_app
+from services.insights.cells import ALERTS as ALERTS_FACTS
+from services.insights.cells import FEEDBACK, Facts
 from services.insights.config import InsightsSettings
+from services.insights.rebuild import rebuild
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackScored
@@ -75,6 +79,20 @@ def feedback(s: FeedbackScored) -> Envelope[BaseModel]:
     return envelope("feedback.scored", s.customer_id, s, s.occurred_at)
 
 
+async def assert_cells_match_a_recount(database, facts: Facts, bl: str) -> None:
+    """The rollup kept by deltas holds what counting the stored facts afresh gives, cell for cell."""
+    async with database.connection() as conn:
+        fresh = await conn.execute(facts.recount("f.business_line = :bl"), {"sign": 1, "bl": bl})
+        recount = {tuple(r[:4]): tuple(r[4:]) for r in fresh if r[0].startswith("business_line")}
+        kept = await conn.execute(
+            text(f"SELECT * FROM {facts.cells.fullname} WHERE dims LIKE 'business_line%' AND v1 = :bl"),
+            {"bl": bl},
+        )
+        stored = {tuple(r[:4]): tuple(r[4:]) for r in kept if any(r[4:])}
+    assert recount
+    assert stored == recount
+
+
 async def kpis(http: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     response = await http.get("/v1/kpis", params=params, headers=KEY)
     assert response.status_code == 200, response.text
@@ -126,7 +144,9 @@ async def test_nps_csat_ces_and_shares_on_known_input_count_each_record_once(
         }, metric
 
 
-async def test_late_and_rescored_records_update_the_cells_they_belong_to(insights, producer, kafka_settings):
+async def test_late_and_rescored_records_update_the_cells_they_belong_to(
+    insights, producer, kafka_settings, database
+):
     http, group = insights
     bl = line()
     today = [scored(FRIDAY, "positive", nps=10, business_line=bl) for _ in range(3)]
@@ -143,6 +163,7 @@ async def test_late_and_rescored_records_update_the_cells_they_belong_to(insight
     ]
     negative = await kpis(http, metric="negative_share", **common)
     assert [p["value"] for p in negative["series"][0]["points"]] == [100.0, pytest.approx(100 / 3, abs=1e-3)]
+    await assert_cells_match_a_recount(database, FEEDBACK, bl)
 
 
 async def test_days_and_weeks_are_the_business_time_zones(insights, producer, kafka_settings):
@@ -219,7 +240,7 @@ def alert(
 
 
 async def test_response_and_resolution_times_count_against_the_level_they_fired_at(
-    insights, producer, kafka_settings
+    insights, producer, kafka_settings, database
 ):
     http, group = insights
     bl = line()
@@ -272,6 +293,7 @@ async def test_response_and_resolution_times_count_against_the_level_they_fired_
     ).json()
     assert page["records"][0]["alert_id"] == str(fast)
     assert page["records"][0]["alert_url"].endswith(str(fast))
+    await assert_cells_match_a_recount(database, ALERTS_FACTS, bl)
 
 
 async def test_the_drill_down_pages_through_a_cells_records(insights, producer, kafka_settings):
@@ -300,7 +322,8 @@ async def test_the_drill_down_pages_through_a_cells_records(insights, producer, 
         f"第{i}条" for i in reversed(range(5))
     ]  # newest first, each once, the unrated one not at all
     wrong = await http.get("/v1/kpis/records", params={**params, "cursor": "bm90IGEgY3Vyc29y"}, headers=KEY)
-    assert wrong.status_code == 422 and wrong.json()["detail"][0]["field"] == "query.cursor"
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["field"] == "query.cursor"
 
 
 async def test_member_tier_and_recurrence_are_dimensions_of_the_feedback(insights, producer, kafka_settings):
@@ -352,3 +375,21 @@ async def test_bad_parameters_are_refused_naming_the_parameter_and_keys_are_requ
         assert response.json()["detail"][0]["field"] == f"query.{field}", params
     assert (await http.get("/v1/kpis", params={"metric": "nps"})).status_code == 401
     assert (await http.get("/v1/kpis/records", params={"metric": "nps"})).status_code == 401
+
+
+async def test_a_rebuild_recounts_every_cell_in_a_new_time_zone(insights, producer, kafka_settings, database):
+    http, group = insights
+    bl = line()
+    late_evening = scored(datetime(2026, 12, 4, 16, 30, tzinfo=UTC), "negative", nps=0, business_line=bl)
+    await publish(producer, kafka_settings, group, [feedback(late_evening)])
+    query = text(
+        "SELECT day, sum(volume) FROM insights.feedback_cells WHERE dims = 'business_line' AND v1 = :bl GROUP BY day"
+    )
+    async with database.engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            assert (await conn.execute(query, {"bl": bl})).all() == [(date(2026, 12, 5), 1)]
+            await rebuild(conn, "UTC")
+            assert (await conn.execute(query, {"bl": bl})).all() == [(date(2026, 12, 4), 1)]
+        finally:
+            await transaction.rollback()  # the shared database keeps the business's zone
