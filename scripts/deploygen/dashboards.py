@@ -10,6 +10,27 @@ Panel = tuple[str, str, list[tuple[str, str]], str]
 """(title, panel type, [(PromQL, legend)], unit)."""
 RATE = "$__rate_interval"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+CX = 'business_line=~"$business_line",region=~"$region"'
+CX_CHANNEL = f'{CX},channel=~"$channel"'
+CONSOLE_INSIGHTS = "http://127.0.0.1:8003/console#/insights"
+VARIABLES: dict[str, list[tuple[str, str]]] = {
+    "feedback-cx": [
+        ("business_line", "insights_feedback_total"),
+        ("channel", "insights_feedback_total"),
+        ("region", "insights_feedback_total"),
+    ]
+}
+"""Template variables per dashboard: (label, the metric whose values of it are offered)."""
+LINKS: dict[str, list[dict[str, Any]]] = {
+    "feedback-cx": [
+        {
+            "title": "Insights and the records behind each number (console)",
+            "type": "link",
+            "url": CONSOLE_INSIGHTS,
+            "targetBlank": True,
+        }
+    ]
+}
 
 DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     "feedback-ingest": (
@@ -113,6 +134,32 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                "p99")], "s"),
         ],
     ),
+    "feedback-cx": (
+        "Customer experience",
+        [
+            ("NPS by business line (last 24 h)", "timeseries",
+             [(f'100 * (sum by (business_line) (increase(insights_nps_responses_total{{{CX},category="promoter"}}[1d])) - sum by (business_line) (increase(insights_nps_responses_total{{{CX},category="detractor"}}[1d]))) / sum by (business_line) (increase(insights_nps_responses_total{{{CX}}}[1d]))', "{{business_line}}")],
+             "short"),
+            ("CSAT mean by business line (last 24 h; benchmark 4.2)", "timeseries",
+             [(f"sum by (business_line) (increase(insights_csat_points_total{{{CX}}}[1d])) / sum by (business_line) (increase(insights_csat_responses_total{{{CX}}}[1d]))", "{{business_line}}")],
+             "short"),
+            ("CES mean by business line (last 24 h)", "timeseries",
+             [(f"sum by (business_line) (increase(insights_ces_points_total{{{CX}}}[1d])) / sum by (business_line) (increase(insights_ces_responses_total{{{CX}}}[1d]))", "{{business_line}}")],
+             "short"),
+            ("Negative share by business line (last 24 h)", "timeseries",
+             [(f'sum by (business_line) (increase(insights_feedback_total{{{CX_CHANNEL},label="negative"}}[1d])) / sum by (business_line) (increase(insights_feedback_total{{{CX_CHANNEL}}}[1d]))', "{{business_line}}")],
+             "percentunit"),
+            ("Feedback by channel", "timeseries",
+             [(f"sum by (channel) (rate(insights_feedback_total{{{CX_CHANNEL}}}[{RATE}]))", "{{channel}}")], "ops"),
+            ("Answered within target, by level (last 24 h; goal 90 %)", "bargauge",
+             [("cx:sla_response:compliance_1d", "{{level}}")], "percentunit"),
+            ("Resolved within target, by level (last 24 h)", "bargauge",
+             [("cx:sla_resolution:compliance_1d", "{{level}}")], "percentunit"),
+            ("Response time p90 by level", "timeseries",
+             [(f"histogram_quantile(0.9, sum by (le, level) (rate(insights_alert_response_seconds_bucket[{RATE}])))", "{{level}}")],
+             "s"),
+        ],
+    ),
 }  # fmt: skip
 
 
@@ -133,6 +180,23 @@ def _panel(index: int, panel: Panel) -> dict[str, Any]:
     }
 
 
+def _variable(label: str, metric: str) -> dict[str, Any]:
+    query = f"label_values({metric}, {label})"
+    return {
+        "name": label,
+        "label": label.replace("_", " "),
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": label},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+    }
+
+
 def dashboard(uid: str) -> dict[str, Any]:
     title, panels = DASHBOARDS[uid]
     return {
@@ -144,6 +208,7 @@ def dashboard(uid: str) -> dict[str, Any]:
         "version": 1,
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": []},
+        "templating": {"list": [_variable(label, metric) for label, metric in VARIABLES.get(uid, [])]},
+        "links": LINKS.get(uid, []),
         "panels": [_panel(i, panel) for i, panel in enumerate(panels)],
     }
