@@ -176,9 +176,7 @@ def print_endpoints() -> None:
         base = f"http://127.0.0.1:{service_port(name)}"
         print(f"    {name:<10} {base}   (API docs {base}/docs, metrics {base}/metrics)")
     insights = f"http://127.0.0.1:{service_port('insights')}"
-    print(
-        f"    KPIs       {insights}/v1/kpis?metric=nps&group_by=business_line   (operator key; drill-down /v1/kpis/records)"
-    )
+    print(f"    KPIs       {insights}/v1/kpis?metric=nps&group_by=business_line   (operator key)")
     print(f"    console    http://127.0.0.1:{service_port('alerting')}/console   (alerts, on call, Insights)")
     env = infra_env()
     print(f"    kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}")
