@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: model-teacher install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e
+.PHONY: model-teacher install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e bench-insight
 
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
@@ -56,11 +56,14 @@ bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs 
 bench-alerting: install-train  ## rule evaluation (100 rules, 1,000 groups) vs bare decode; scored → webhook p95
 	@$(PY) -m benchmarks.alerting
 
+bench-insight: install-train  ## KPI series from rollups over 5,000,000 facts vs counting the raw rows; rollup upkeep (reports/)
+	@$(PY) -m benchmarks.insight
+
 bench-e2e: install-train  ## the four services under seeded load: POST → scored, scored → webhook, lag, CPU/RSS (reports/)
 	@$(STACK) infra-up
 	@$(PY) -m benchmarks.e2e --rate $(or $(BENCH_RATE),100) --seconds $(or $(BENCH_SECONDS),60)
 
 bench: install-train  ## every benchmark one after another, then reports/bench.md (ratios, checks, e2e figures and chart)
 	@mkdir -p reports && echo "BENCH_SINCE=$$(date +%s)" > reports/.bench-since
-	@$(MAKE) --no-print-directory bench-ingest bench-sentiment bench-alerting bench-loyalty bench-e2e
+	@$(MAKE) --no-print-directory bench-ingest bench-sentiment bench-alerting bench-loyalty bench-insight bench-e2e
 	@env $$(cat reports/.bench-since) $(PY) -m benchmarks.summary

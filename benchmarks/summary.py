@@ -14,7 +14,7 @@ from typing import Any
 
 from benchmarks.common import REPORTS, machine, say
 
-COMPONENTS = ("ingest", "sentiment", "alerting", "loyalty", "e2e")
+COMPONENTS = ("ingest", "sentiment", "alerting", "loyalty", "insight", "e2e")
 
 
 def ratios_of(report: dict[str, Any]) -> dict[str, float]:

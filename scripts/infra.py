@@ -401,6 +401,8 @@ class PostgresNode:
         )
         if fresh:
             self._create_role_and_database()
+        else:
+            self._psql(f"ALTER ROLE {self.user} CREATEDB")  # clusters initialised before it was granted
         return True
 
     def _psql(self, sql: str, database: str = "postgres") -> None:
@@ -425,7 +427,8 @@ class PostgresNode:
         )
 
     def _create_role_and_database(self) -> None:
-        self._psql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'")
+        # CREATEDB: benchmarks work in scratch databases of their own (benchmarks/insight.py).
+        self._psql(f"CREATE ROLE {self.user} LOGIN CREATEDB PASSWORD '{self.password}'")
         self._psql(f"CREATE DATABASE {self.database} OWNER {self.user}")
 
     def stop(self) -> bool:

@@ -12,6 +12,7 @@ from services.alerting.config import AlertingSettings
 from services.alerting.console import router as console_router
 from services.alerting.consumer import AlertingState, alerting_handler
 from services.alerting.formats import ROBOT_PARTS
+from services.alerting.kpiproxy import router as kpi_router
 from services.alerting.models import outbox
 from services.alerting.notify import run_notifier
 from services.alerting.rules import AlertingConfig
@@ -93,6 +94,7 @@ def create_app(
         routers=[
             alerting_router,
             console_router,
+            kpi_router,
             ack_router,
             operator_router(settings),
         ],

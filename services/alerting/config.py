@@ -67,6 +67,10 @@ class AlertingSettings(ServiceSettings):
     """The loyalty service, asked by the console's member lookup (a same-origin proxy: no CORS needed)."""
     loyalty_api_key: SecretStr = SecretStr(DEV_LOYALTY_KEY)
     """The read-only key member lookup sends to loyalty (one of LOYALTY_API_KEYS)."""
+    insights_url: str = "http://127.0.0.1:8005"
+    """The insights service, asked by the console's Insights page (a same-origin proxy, as for loyalty)."""
+    insights_api_key: SecretStr | None = None
+    """The key the Insights page sends to insights (one of INSIGHTS_API_KEYS); OPERATOR_API_KEY when unset."""
     console_secret: SecretStr | None = None
     """Signs console session cookies; derived from OPERATOR_API_KEY when unset."""
     console_session_ttl_s: float = Field(default=12 * 3600, gt=0)

@@ -28,6 +28,7 @@ from shared.service import RuntimeDep
 STATIC = Path(__file__).parent / "console"
 FILES = {
     "app.js": "text/javascript",
+    "insights.js": "text/javascript",
     "i18n.js": "text/javascript",
     "console.css": "text/css",
     "icon.svg": "image/svg+xml",

@@ -378,12 +378,13 @@ async def test_bad_parameters_are_refused_naming_the_parameter_and_keys_are_requ
 
 
 async def test_a_rebuild_recounts_every_cell_in_a_new_time_zone(insights, producer, kafka_settings, database):
-    http, group = insights
+    _, group = insights
     bl = line()
     late_evening = scored(datetime(2026, 12, 4, 16, 30, tzinfo=UTC), "negative", nps=0, business_line=bl)
     await publish(producer, kafka_settings, group, [feedback(late_evening)])
     query = text(
-        "SELECT day, sum(volume) FROM insights.feedback_cells WHERE dims = 'business_line' AND v1 = :bl GROUP BY day"
+        "SELECT day, sum(volume) FROM insights.feedback_cells"
+        " WHERE dims = 'business_line' AND v1 = :bl GROUP BY day"
     )
     async with database.engine.connect() as conn:
         transaction = await conn.begin()

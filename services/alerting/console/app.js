@@ -451,7 +451,7 @@
   }
 
   function show(view) {
-    for (const name of ["alerts", "alert", "silences", "members", "oncall"]) $(`view-${name}`).hidden = name !== view;
+    for (const name of ["alerts", "alert", "silences", "members", "oncall", "insights"]) $(`view-${name}`).hidden = name !== view;
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.classList.toggle("active", tab.dataset.tab === (view === "alert" ? "alerts" : view));
     }
@@ -473,6 +473,7 @@
     state.detail = view === "alerts" && id ? state.detail && state.detail.id === id ? state.detail : null : null;
     if (!state.detail) $("alert-detail").replaceChildren();
     show(view === "alerts" && id ? "alert" : view);
+    if (view === "insights") window.Insights.load(kit, $("insights")); // on arrival, not on every poll
     poll();
   }
 
@@ -497,6 +498,7 @@
       if (state.session) {
         renderAlerts();
         if (state.detail) renderDetail(state.detail, document.getElementById("action-note")?.value);
+        if (currentRoute().view === "insights") window.Insights.load(kit, $("insights"));
         poll();
       }
     });
@@ -516,6 +518,9 @@
       showSignIn();
     }
   }
+
+  // What the Insights page (insights.js) borrows from here.
+  const kit = { el, t, term, api, table, stars };
 
   document.addEventListener("DOMContentLoaded", start);
 })();
