@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 from benchmarks.alerting import Receiver
 from benchmarks.common import REPORTS, say, write_report
-from scripts.harness import INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
+from scripts.harness import CONSUMERS, INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
 from scripts.loadgen import LoadGen
 from shared.contracts.registry import FEEDBACK_SCORED
 
@@ -154,7 +154,7 @@ def summarize(run: Run, receiver: Receiver, sent_s: float) -> dict[str, Any]:
         "ratio_to_target": len(run.posted) / (run.rate * run.seconds),
         "post_to_scored": percentiles(to_scored),
         "scored_to_webhook": percentiles(to_webhook),
-        "max_lag": {n: max(s["lag"].get(n, 0) for s in busy) for n in ("sentiment", "alerting", "loyalty")},
+        "max_lag": {n: max(s["lag"].get(n, 0) for s in busy) for n in CONSUMERS},
         "cpu_percent_mean": {n: statistics.fmean(s["cpu_percent"].get(n, 0.0) for s in busy) for n in names},
         "cpu_percent_max": {n: max(s["cpu_percent"].get(n, 0.0) for s in busy) for n in names},
         "rss_mib_max": {n: max(s["rss_mib"].get(n, 0.0) for s in busy) for n in names},
@@ -175,7 +175,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     top.plot(t, [s["scored"] for s in samples], label="scored")
     top.set_ylabel("feedback (cumulative)")
     top.legend()
-    for name in ("sentiment", "alerting", "loyalty"):
+    for name in CONSUMERS:
         middle.plot(t, [s["lag"].get(name, 0) for s in samples], label=name)
     middle.set_ylabel("consumer lag (records)")
     middle.legend()

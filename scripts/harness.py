@@ -1,4 +1,4 @@
-"""The four real services as subprocesses on free ports, with topics and consumer groups of their own.
+"""The five real services as subprocesses on free ports, with topics and consumer groups of their own.
 
 Used by the end-to-end tests and `make bench-e2e`: the same uvicorn apps `make up` runs, each with a
 unique KAFKA_TOPIC_SUFFIX and consumer groups, so they share the broker and database with anything else.
@@ -24,8 +24,9 @@ from shared.contracts.registry import TOPICS, consumed_by
 from shared.kafka.admin import ensure_topics
 from shared.settings import KafkaSettings
 
-ServiceName = Literal["ingest", "sentiment", "alerting", "loyalty"]
-SERVICES: tuple[ServiceName, ...] = ("ingest", "sentiment", "alerting", "loyalty")
+ServiceName = Literal["ingest", "sentiment", "alerting", "loyalty", "insights"]
+SERVICES: tuple[ServiceName, ...] = ("ingest", "sentiment", "alerting", "loyalty", "insights")
+CONSUMERS: tuple[ServiceName, ...] = ("sentiment", "alerting", "loyalty", "insights")
 INGEST_KEY = {"X-API-Key": "dev-ingest-key"}
 OPERATOR_KEY = {"X-API-Key": "dev-operator-key"}
 
@@ -37,7 +38,7 @@ def free_port() -> int:
 
 
 class Platform:
-    """ingest, sentiment, alerting and loyalty on free ports; alerting pages `webhook_url`.
+    """ingest, sentiment, alerting, loyalty and insights on free ports; alerting pages `webhook_url`.
 
     `env` overrides or adds variables (e.g. DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS of a private node).
     """
@@ -62,11 +63,13 @@ class Platform:
             "SENTIMENT_CONSUMER_GROUP": f"sentiment-{tag}",
             "ALERTING_CONSUMER_GROUP": f"alerting-{tag}",
             "LOYALTY_CONSUMER_GROUP": f"loyalty-{tag}",
+            "INSIGHTS_CONSUMER_GROUP": f"insights-{tag}",
             "LOYALTY_SCHEDULE_INTERVAL_S": "0",
             "ALERTING_WEBHOOK_URL": webhook_url,
             "ALERTING_WEBHOOK_ALLOW": json.dumps(["127.0.0.1"]),
             "ALERTING_NOTIFY_INTERVAL_S": "0.1",
             "ALERTING_LOYALTY_URL": f"http://127.0.0.1:{self.ports['loyalty']}",
+            "ALERTING_INSIGHTS_URL": f"http://127.0.0.1:{self.ports['insights']}",
             "LOG_LEVEL": "WARNING",
             **({"ALERTING_RULES_PATH": str(rules_path)} if rules_path else {}),
             **(env or {}),
@@ -98,7 +101,7 @@ class Platform:
         return await ensure_topics(self.kafka, list(TOPICS.values()))
 
     def start(self) -> None:
-        """Start all four at once (they load in parallel) and wait until each is ready."""
+        """Start all five at once (they load in parallel) and wait until each is ready."""
         for server in self.servers.values():
             server.spawn()
         try:
@@ -198,7 +201,7 @@ class LagProbe:
                 platform.env[f"{name.upper()}_CONSUMER_GROUP"],
                 [platform.topic(s.name) for s in consumed_by(name)],
             )
-            for name in ("sentiment", "alerting", "loyalty")
+            for name in CONSUMERS
         }
 
     async def __aenter__(self) -> LagProbe:

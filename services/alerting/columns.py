@@ -27,6 +27,9 @@ class Columns:
     tier: np.ndarray
     nps: np.ndarray
     csat: np.ndarray
+    ces: np.ndarray
+    rated_stars: np.ndarray
+    """The customer's own answers; NaN where not given, which no bound matches."""
     _texts: list[str] | None = None
     _masks: dict[str, np.ndarray] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)
@@ -92,6 +95,10 @@ def columns(events: Sequence[FeedbackScored], tiers: Mapping[str, str]) -> Colum
         tier=np.array([TIER_CODES.get(tiers.get(e.customer_id, ""), NO_TIER) for e in events], dtype=np.int8),
         nps=np.array([np.nan if e.nps is None else e.nps for e in events], dtype=np.float32),
         csat=np.array([np.nan if e.csat is None else e.csat for e in events], dtype=np.float32),
+        ces=np.array([np.nan if e.ces is None else e.ces for e in events], dtype=np.float32),
+        rated_stars=np.array(
+            [np.nan if e.rated_stars is None else e.rated_stars for e in events], dtype=np.float32
+        ),
     )
 
 
@@ -145,25 +152,42 @@ def _member(dimension: str, allowed: list[str]) -> Check:
     return lambda batch: _in(batch.values(dimension), allowed)
 
 
-def compile_condition(condition: Condition) -> Check:
-    """A function from a batch to the boolean mask of events meeting `condition` (memoised per batch)."""
-    key = condition.model_dump_json(exclude_defaults=True)
+def _bounds(c: Condition) -> list[Check]:
+    """The model's verdict and the customer's own answers against their bounds."""
+    bounds = (
+        ("stars", "<=", c.stars_max),
+        ("stars", ">=", c.stars_min),
+        ("score", "<=", c.score_max),
+        ("rated_stars", "<=", c.rated_stars_max),
+        ("csat", "<=", c.csat_max),
+        ("nps", "<=", c.nps_max),
+        ("ces", ">=", c.ces_min),
+    )
+    return [_numeric(column, op, bound) for column, op, bound in bounds if bound is not None]
+
+
+def _memberships(c: Condition) -> list[Check]:
+    """Labels, tiers and the feedback's places, each among the values listed."""
     parts: list[Check] = []
-    c = condition
-    if c.stars_max is not None:
-        parts.append(_numeric("stars", "<=", c.stars_max))
-    if c.stars_min is not None:
-        parts.append(_numeric("stars", ">=", c.stars_min))
-    if c.score_max is not None:
-        parts.append(_numeric("score", "<=", c.score_max))
     if c.labels:
         parts.append(_codes("label", [LABEL_CODES[label] for label in c.labels]))
     if c.tiers:
         parts.append(_codes("tier", [TIER_CODES[t] for t in c.tiers]))
-    if c.channels:
-        parts.append(_member("channel", list(c.channels)))
-    if c.business_lines:
-        parts.append(_member("business_line", list(c.business_lines)))
+    places = (
+        ("channel", c.channels),
+        ("business_line", c.business_lines),
+        ("region", c.regions),
+        ("store_id", c.store_ids),
+    )
+    parts.extend(_member(dimension, list(allowed)) for dimension, allowed in places if allowed)
+    return parts
+
+
+def compile_condition(condition: Condition) -> Check:
+    """A function from a batch to the boolean mask of events meeting `condition` (memoised per batch)."""
+    key = condition.model_dump_json(exclude_defaults=True)
+    c = condition
+    parts = [*_bounds(c), *_memberships(c)]
     if c.aspects:
         aspects, aspect_label = list(c.aspects), c.aspect_label
         parts.append(lambda b: _aspects(b, aspects, aspect_label))

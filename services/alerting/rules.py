@@ -43,7 +43,16 @@ class Condition(Strict):
     """All given fields must hold (AND); `any_of` adds alternatives (OR of conditions)."""
 
     stars_max: int | None = Field(default=None, ge=1, le=5)
+    """The model's verdict on the text (1–5)."""
     stars_min: int | None = Field(default=None, ge=1, le=5)
+    rated_stars_max: int | None = Field(default=None, ge=1, le=5)
+    """The customer's own star rating, where they gave one: feedback without it never matches."""
+    csat_max: int | None = Field(default=None, ge=1, le=5)
+    """The customer's CSAT answer (1–5), where given."""
+    nps_max: int | None = Field(default=None, ge=0, le=10)
+    """The customer's NPS answer (0–10), where given: `nps_max: 6` is every detractor."""
+    ces_min: int | None = Field(default=None, ge=1, le=7)
+    """The customer's effort score (1–7, higher is harder), where given."""
     score_max: float | None = Field(default=None, ge=-1, le=1)
     labels: list[SentimentLabel] | None = None
     channels: list[Channel] | None = None
@@ -54,6 +63,8 @@ class Condition(Strict):
     keywords: list[str] | None = None
     """Any of these substrings in the text, case-insensitive."""
     business_lines: list[str] | None = None
+    regions: list[str] | None = None
+    store_ids: list[str] | None = None
     flags: list[ScoreFlag] | None = None
     """Any of these scoring flags, e.g. `score_text_disagreement`: the customer's rating and the text's
     sentiment point opposite ways (a 5-star rating on a complaint)."""

@@ -35,13 +35,18 @@ from services.insights.schemas import (
     PreviousPoint,
     RecordsPage,
 )
+from shared.params import NO_NUL_SCHEMA, StorableText
 from shared.security import app_client
 from shared.service import RuntimeDep
 
 MAX_DAYS = 731
 DEFAULT_DAYS = {"day": 30, "week": 12 * 7}
 router = APIRouter(prefix="/v1", tags=["insights"], dependencies=[Depends(app_client())])
-Value = Annotated[str | None, Query(max_length=200, description="only this value ('' for none)")]
+Value = Annotated[
+    str | None,
+    Query(max_length=200, description="only this value ('' for none)", json_schema_extra=NO_NUL_SCHEMA),
+    StorableText,
+]
 
 
 def _invalid(field: str, message: str) -> HTTPException:
@@ -65,7 +70,11 @@ def cell_params(
     to: Annotated[
         date | None, Query(description="last day, inclusive (default: today in the business's time zone)")
     ] = None,
-    group_by: Annotated[str | None, Query(max_length=200, description="dimensions, comma-separated")] = None,
+    group_by: Annotated[
+        str | None,
+        Query(max_length=200, description="dimensions, comma-separated", json_schema_extra=NO_NUL_SCHEMA),
+        StorableText,
+    ] = None,
     business_line: Value = None,
     channel: Value = None,
     region: Value = None,
@@ -171,7 +180,11 @@ async def records(
     metric: MetricName,
     runtime: RuntimeDep,
     cursor: Annotated[
-        str | None, Query(max_length=500, description="`next_cursor` of the previous page")
+        str | None,
+        Query(
+            max_length=500, description="`next_cursor` of the previous page", json_schema_extra=NO_NUL_SCHEMA
+        ),
+        StorableText,
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RecordsPage:

@@ -17,7 +17,7 @@ import schemathesis
 from schemathesis.checks import negative_data_rejection
 
 from scripts.harness import Platform, ServiceName
-from tests.openapi_fuzz import Exclusions, fuzz
+from tests.openapi_fuzz import INSIGHTS_INTERDEPENDENT, Exclusions, fuzz
 
 pytestmark = pytest.mark.integration
 INGEST_KEY = {"X-API-Key": "dev-ingest-key"}
@@ -64,3 +64,8 @@ async def test_alerting_answers_every_generated_request_over_http_as_documented(
 
 async def test_loyalty_answers_every_generated_request_over_http_as_documented(platform: Platform) -> None:
     assert await asyncio.to_thread(fuzz_live, platform, "loyalty", OPERATOR_KEY) >= 5
+
+
+async def test_insights_answers_every_generated_request_over_http_as_documented(platform: Platform) -> None:
+    excluded = INSIGHTS_INTERDEPENDENT
+    assert await asyncio.to_thread(fuzz_live, platform, "insights", OPERATOR_KEY, excluded) >= 2

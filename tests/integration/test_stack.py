@@ -29,7 +29,7 @@ from tests.deploy.promql import (
 )
 
 pytestmark = pytest.mark.integration
-PORTS = {"ingest": 18001, "sentiment": 18002, "alerting": 18003, "loyalty": 18004}
+PORTS = {"ingest": 18001, "sentiment": 18002, "alerting": 18003, "loyalty": 18004, "insights": 18005}
 PROMETHEUS_PORT = 19090
 ALERTMANAGER_PORT = 19093
 

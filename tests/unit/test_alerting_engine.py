@@ -266,3 +266,51 @@ def test_a_re_scored_verdict_counts_once_in_windows_but_still_matches_per_feedba
     outcome = e.process(columns(again, {}))
     assert fired(outcome, "share") == []  # still 6 of 12: the re-scored ones are not new samples
     assert len(fired(outcome, "one")) == 6  # each re-scored 1-star verdict reaches its per-feedback case
+
+
+def test_the_customers_own_ratings_match_without_text_and_a_missing_rating_never_does():
+    e = engine(
+        {
+            "id": "rated",
+            "kind": "per_feedback",
+            "match": {"any_of": [{"csat_max": 2}, {"rated_stars_max": 2}, {"nps_max": 6}, {"ces_min": 6}]},
+            "group_by": ["feedback_id"],
+        }
+    )
+    hits = [
+        scored(T0, "neutral", csat=2),
+        scored(T0, "neutral", rated_stars=1),
+        scored(T0, "neutral", nps=6),
+        scored(T0, "neutral", ces=7),
+    ]
+    misses = [
+        scored(T0, "neutral"),  # no rating at all: no bound holds for a missing answer
+        scored(T0, "neutral", csat=3, rated_stars=3, nps=7, ces=5),
+    ]
+    signals = fired(e.process(columns([*hits, *misses], {})))
+    assert {dict(s.group_key)["feedback_id"] for s in signals} == {str(h.feedback_id) for h in hits}
+
+
+def test_region_and_store_conditions_narrow_a_rule():
+    e = engine(
+        {
+            "id": "east-store",
+            "kind": "per_feedback",
+            "match": {"regions": ["华东"], "store_ids": ["S1"], "labels": ["negative"]},
+            "group_by": ["feedback_id"],
+        }
+    )
+    hit = scored(T0, region="华东", store_id="S1")
+    others = [scored(T0, region="华北", store_id="S1"), scored(T0, region="华东", store_id="S2"), scored(T0)]
+    signals = fired(e.process(columns([hit, *others], {})))
+    assert [dict(s.group_key)["feedback_id"] for s in signals] == [str(hit.feedback_id)]
+
+
+def test_the_shipped_rules_open_a_case_for_a_low_csat_with_no_text():
+    config = load_rules()
+    e = RuleEngine(config)
+    silent = scored(T0, "neutral", csat=1)  # no text: the model's verdict is neutral
+    content = scored(T0, "neutral", csat=4, rated_stars=5)
+    signals = fired(e.process(columns([silent, content], {})), "one-star-feedback")
+    assert [dict(s.group_key)["feedback_id"] for s in signals] == [str(silent.feedback_id)]
+    assert signals[0].rule.start_level == "L1"
