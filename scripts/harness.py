@@ -150,13 +150,14 @@ _FORGET = [
     "DELETE FROM alerting.timeline"
     " WHERE alert_id IN (SELECT id FROM alerting.alerts WHERE rule_id LIKE :rules)",
     "DELETE FROM alerting.window_cells WHERE rule_id LIKE :rules",
+    "DELETE FROM alerting.callbacks WHERE rule_id LIKE :rules",
     "DELETE FROM alerting.alerts WHERE rule_id LIKE :rules",
 ]
 
 
 async def forget_alerts(rule_ids_like: str) -> None:
-    """Removes the alerts (and their timelines, deliveries, window cells) of a run's own rules from the
-    shared database, so a later test's virtual clock does not escalate thousands of leftovers."""
+    """Removes the alerts (and their timelines, deliveries, window cells, callbacks) of a run's own rules
+    from the shared database, so a later test's virtual clock does not escalate thousands of leftovers."""
     from sqlalchemy import text
 
     from shared.db.engine import Database

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.alerting import queries
+from services.alerting import callbacks, queries
 from services.alerting.consumer import AlertingState
 from services.alerting.deps import StateDep
 from services.alerting.escalation import next_handoff, on_call
@@ -24,6 +24,9 @@ from services.alerting.schemas import (
     AlertDetail,
     AlertOut,
     AlertPage,
+    CallbackOut,
+    CallbackPage,
+    CallbackResult,
     Level,
     OnCallNow,
     OnCallOut,
@@ -65,7 +68,11 @@ router = APIRouter(prefix="/v1", tags=["alerting"], dependencies=[Depends(operat
 
 
 def _cursor(alert: AlertOut) -> str:
-    return base64.urlsafe_b64encode(f"{alert.created_at.isoformat()}|{alert.id}".encode()).decode()
+    return _position(alert.created_at, alert.id)
+
+
+def _position(at: datetime, row_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
 
 
 def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -260,3 +267,66 @@ async def validate(request: Request) -> Validation:
     except ConfigError as exc:
         return Validation(valid=False, errors=str(exc).splitlines())
     return Validation(valid=True, rules=len(config.rules), policies=sorted(config.policies))
+
+
+@router.get("/callbacks")
+async def list_callbacks(
+    runtime: RuntimeDep,
+    state: StateDep,
+    which: Annotated[
+        callbacks.Filter,
+        Query(
+            alias="state",
+            description="open: not done, soonest due first; overdue: open and past due; done: latest first",
+        ),
+    ] = "open",
+    customer: Annotated[Label, Query(description="callbacks to this customer_id")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, json_schema_extra=CURSOR_SCHEMA)] = None,
+) -> CallbackPage:
+    """Callbacks (回访) scheduled when cases about a customer were resolved (72 h after, 48 h for gold and
+    diamond members by default: `callbacks` in the rules file)."""
+    now = state.clock()
+    after = _after(cursor) if cursor else None
+    async with runtime.database.connection() as conn:
+        rows, more = await callbacks.callback_page(conn, which, customer, after, limit, now)
+    page = [callbacks.callback_out(r, now) for r in rows]
+    last = page[-1] if page else None
+    next_cursor = None
+    if more and last is not None:
+        at = last.done_at if which == "done" and last.done_at is not None else last.due_at
+        next_cursor = _position(at, last.id)
+    return CallbackPage(callbacks=page, next_cursor=next_cursor)
+
+
+@router.get("/callbacks/{callback_id}")
+async def get_callback(callback_id: uuid.UUID, runtime: RuntimeDep, state: StateDep) -> CallbackOut:
+    async with runtime.database.connection() as conn:
+        try:
+            row = await callbacks.callback_row(conn, callback_id)
+        except callbacks.NotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+    return callbacks.callback_out(row, state.clock())
+
+
+@router.post("/callbacks/{callback_id}/result")
+async def record_callback(
+    request: Request, callback_id: uuid.UUID, result: CallbackResult, runtime: RuntimeDep, state: StateDep
+) -> CallbackOut:
+    """The customer's answer on the callback (NPS 0–10 and a note), once: an answer below
+    `callbacks.review_below` (8) opens a review case; the callback's overdue alert, if any, is resolved."""
+    now, actor = state.clock(), actor_of(request, result.actor)
+    config = state.config()
+    if config is None:
+        raise HTTPException(503, "the rules are not loaded yet", headers={"Retry-After": "5"})
+    topic = ALERTS.name + runtime.settings.kafka.topic_suffix
+    async with runtime.database.connection() as conn:
+        try:
+            row = await callbacks.record_result(
+                conn, callback_id, result.nps, result.note, actor, now, topic, config
+            )
+        except callbacks.NotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+        except callbacks.AlreadyDone as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+    return callbacks.callback_out(row, now)

@@ -11,14 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import Timers, recipients, step_of
-from services.alerting.metrics import ESCALATIONS
-from services.alerting.models import alerts, deliveries, member_tiers, outbox, timeline
+from services.alerting.metrics import CALLBACKS, ESCALATIONS
+from services.alerting.models import alerts, callbacks, deliveries, member_tiers, outbox, timeline
 from services.alerting.mute import inhibited, muted_until
 from services.alerting.pages import page_facts
-from services.alerting.rules import AlertingConfig, Policy, Step, Target
+from services.alerting.rules import AlertingConfig, Callbacks, Policy, Step, Target
 from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope
@@ -29,6 +30,9 @@ STATE_CHANNELS = frozenset({"alertmanager"})
 its next reminder) and resolutions (it ends there too); a webhook, Slack or e-mail is not sent for either."""
 QUIET = ("acknowledged", "resolved")
 """Transitions that page nobody."""
+CALLBACK_RULES = frozenset({"callback-overdue", "callback-review"})
+"""The alerts callbacks open themselves: resolving one schedules no further callback."""
+ONE_CUSTOMER = frozenset({"feedback_id", "customer_id"})
 
 
 def notification(payload: AlertChanged, transition: str, next_action_at: datetime | None) -> dict[str, Any]:
@@ -284,6 +288,38 @@ async def apply_timers(
     detail = {"from": from_level, "to": fresh.level} if kind == "escalated" else {}
     await note(conn, row.id, kind, at, fresh.level, actor, text, detail)
     await announce(conn, fresh, kind, at, topic, config, actor)
+    if kind == "resolved":
+        await schedule_callback(conn, fresh, at, config.callbacks if config is not None else Callbacks())
     if kind == "escalated" and from_level:
         ESCALATIONS.labels(from_level, fresh.level).inc()
     return fresh
+
+
+async def schedule_callback(conn: AsyncConnection, row: Row[Any], at: datetime, plan: Callbacks) -> None:
+    """A callback (回访) to the customer of a case just resolved: within `vip_after` for the VIP tiers,
+    else `after`. Only cases about one customer (grouped by feedback or customer) have somebody to call:
+    a line's negative share has not, even when its evidence happens to come from one customer."""
+    about_one = ONE_CUSTOMER & dict(row.group_key).keys()
+    if not plan.enabled or not row.customer_id or not about_one or row.rule_id in CALLBACK_RULES:
+        return
+    query = select(member_tiers.c.tier).where(member_tiers.c.customer_id == row.customer_id)
+    tier = (await conn.execute(query)).scalar_one_or_none()
+    due_at = at + (plan.vip_after if tier in plan.vip_tiers else plan.after)
+    added = await conn.execute(
+        pg_insert(callbacks)
+        .values(
+            id=uuid.uuid4(),
+            alert_id=row.id,
+            rule_id=row.rule_id,
+            customer_id=row.customer_id,
+            tier=tier,
+            resolved_at=at,
+            due_at=due_at,
+            status="due",
+        )
+        .on_conflict_do_nothing(index_elements=["alert_id"])
+    )
+    if added.rowcount:
+        detail = {"due_at": due_at.isoformat(), "tier": tier}
+        await note(conn, row.id, "callback_scheduled", at, row.level, detail=detail)
+        CALLBACKS.labels("scheduled").inc()

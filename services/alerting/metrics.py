@@ -5,6 +5,11 @@ from prometheus_client import Counter, Gauge, Histogram
 ALERTS_FIRED = Counter(
     "alerting_alerts_fired_total", "Alerts fired, by rule and starting level.", ["rule", "level"]
 )
+CALLBACKS = Counter(
+    "alerting_callbacks_total",
+    "Callbacks (回访): scheduled on resolve, overdue, done, and review cases their answers opened.",
+    ["event"],
+)
 OPEN_ALERTS = Gauge("alerting_open_alerts", "Open (unresolved) alerts, by level.", ["level"])
 ESCALATIONS = Counter(
     "alerting_escalations_total", "Escalations, by from and to level.", ["from_level", "to_level"]

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -166,6 +167,28 @@ audit = Table(
     Column("subject", String(200), nullable=False),
     Column("note", Text),
 )
+
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", PG_UUID(as_uuid=True), primary_key=True),
+    Column("alert_id", PG_UUID(as_uuid=True), nullable=False, unique=True),
+    Column("rule_id", String(100), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("tier", String(20)),
+    Column("resolved_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("overdue_alert_id", PG_UUID(as_uuid=True)),
+    Column("review_alert_id", PG_UUID(as_uuid=True)),
+    Column("done_at", DateTime(timezone=True)),
+    Column("done_by", String(200)),
+    Column("nps", SmallInteger),
+    Column("note", Text),
+    Index("callbacks_due", "due_at", postgresql_where=text("status = 'due'")),
+    Index("callbacks_done", "done_at"),
+)
+"""回访: one per resolved case about a customer; `status` is due or done (overdue: due and past `due_at`)."""
 
 console_sessions = Table(
     "console_sessions",

@@ -215,6 +215,24 @@ class Contact(Strict):
     """A phone number, sent through the SMS provider (ALERTING_SMS_URL)."""
 
 
+class Callbacks(Strict):
+    """回访: a call back to the customer once their case is resolved, and what its answer leads to.
+
+    Cases about one customer (by feedback or customer) get one; an overdue callback opens an alert of
+    its own (`callback-overdue`) that escalates like any other, and an NPS answer below `review_below`
+    opens a review case (`callback-review`)."""
+
+    enabled: bool = True
+    after: Duration = timedelta(hours=72)
+    vip_after: Duration = timedelta(hours=48)
+    vip_tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["gold", "diamond"]))
+    """Members of these tiers (when the case was resolved) are called back within `vip_after`."""
+    review_below: int = Field(default=8, ge=0, le=11)
+    review_level: Level = "L2"
+    overdue_level: Level = "L1"
+    policy: str = "default"
+
+
 class AlertingConfig(Strict):
     rules: list[Rule]
     policies: dict[str, Policy]
@@ -224,9 +242,12 @@ class AlertingConfig(Strict):
     time_intervals: dict[str, list[TimeInterval]] = Field(default_factory=dict)
     """Named recurring windows (Alertmanager's time_intervals); one holds when any of its entries does."""
     inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+    callbacks: Callbacks = Callbacks()
 
     @model_validator(mode="after")
     def references_resolve(self) -> Self:
+        if self.callbacks.policy not in self.policies:
+            raise ValueError(f"callbacks: unknown policy {self.callbacks.policy!r}")
         ids = [rule.id for rule in self.rules]
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:

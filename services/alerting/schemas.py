@@ -132,3 +132,40 @@ class Validation(BaseModel):
     errors: list[str] | None = Field(default=None, description="Problems by line and field (invalid files)")
     rules: int | None = Field(default=None, description="How many rules (valid files)")
     policies: list[str] | None = Field(default=None, description="Policy names (valid files)")
+
+
+CallbackState = Literal["due", "overdue", "done"]
+
+
+class CallbackOut(BaseModel):
+    """A callback (回访) to the customer of a resolved case."""
+
+    id: uuid.UUID
+    alert_id: uuid.UUID = Field(description="The resolved case it follows")
+    rule_id: str
+    customer_id: str
+    tier: str | None = Field(description="The member tier when the case was resolved")
+    resolved_at: Instant
+    due_at: Instant
+    state: CallbackState
+    overdue_alert_id: uuid.UUID | None = Field(description="The alert opened when it fell overdue")
+    review_alert_id: uuid.UUID | None = Field(description="The review case a low NPS answer opened")
+    done_at: Instant | None
+    done_by: str | None
+    nps: int | None
+    note: str | None
+
+
+class CallbackPage(BaseModel):
+    callbacks: list[CallbackOut]
+    next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; None at the end")
+
+
+class CallbackResult(BaseModel):
+    """What the customer said on the callback."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=200, description="who called (recorded in the timeline)")
+    nps: int = Field(ge=0, le=10, description="The customer's answer, 0–10")
+    note: str | None = Field(default=None, max_length=2000)

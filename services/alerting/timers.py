@@ -1,4 +1,5 @@
-"""Durable timers: escalations, reminders, ack timeouts and auto-resolve, driven by due times in Postgres.
+"""Durable timers: escalations, reminders, ack timeouts, auto-resolve and overdue callbacks, driven by due
+times in Postgres.
 
 Each due alert is taken with SKIP LOCKED and every transition due up to `now` is applied, one at a
 time from its own due time, in the same transaction that records it: a restart at any moment neither
@@ -15,6 +16,7 @@ import structlog
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.alerting.callbacks import open_overdue
 from services.alerting.consumer import AlertingState
 from services.alerting.escalation import due, resolve
 from services.alerting.lifecycle import apply_timers, release_held, timers_of
@@ -78,6 +80,7 @@ async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> t
                 applied += 1
         if config is not None:
             applied += await release_held(conn, now, config)
+            applied += await open_overdue(conn, now, config, topic)
         for (alert_id,) in (await conn.execute(_AUTO_RESOLVE, {"now": now})).all():
             row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
             engine = state.engine

@@ -91,13 +91,7 @@ def alerting_api(kafka: KafkaSettings) -> Any:
     app = alerting_app(
         AlertingSettings(kafka=kafka, consumer_group=group("alerting"), run_timers=False, run_notifier=False)
     )
-    # The KPI pages pass through to the insights service, which is not running here: their 503 is by
-    # design; insights' own API is fuzzed below, and the pass-through over HTTP in tests/e2e.
-    return (
-        served(app)
-        .exclude(path_regex="^/v1/silences", method="POST")
-        .exclude(path_regex="^/console/api/kpis")
-    )
+    return served(app).exclude(path_regex="^/v1/silences", method="POST")
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def test_page_facts_take_the_latest_evidence_the_rule_description_and_the_next_l
         config=config,
         member_tier="gold",
     )
-    assert facts["rule"] == "every 1-star or strongly negative feedback opens an L1 case"
+    assert facts["rule"].startswith("every 1-star or strongly negative feedback, and every CSAT or star")
     assert (facts["stars"], facts["feedback_channel"], facts["business_line"]) == (1, "app", "retail")
     assert len(facts["excerpt"]) == 140
     assert facts["excerpt"].endswith("…")

@@ -373,6 +373,55 @@
         : el("p", { class: "muted", text: t("noSchedules") })));
   }
 
+  // ---- callbacks (回访) ---------------------------------------------------------------------------
+  async function loadCallbacks() {
+    const [open, done] = await Promise.all([
+      api("GET", "/v1/callbacks?state=open&limit=100"),
+      api("GET", "/v1/callbacks?state=done&limit=20"),
+    ]);
+    const openRows = open.callbacks.map((c) => el("li", { class: `callback ${c.state}`, "data-callback-id": c.id },
+      el("div", { class: "row" },
+        el("span", { class: `status ${c.state}`, text: t(`callback_${c.state}`) }), " ",
+        el("a", { href: `#/members/${encodeURIComponent(c.customer_id)}`, text: c.customer_id }),
+        c.tier ? el("span", { class: `tier ${c.tier}`, text: c.tier }) : null, " ",
+        el("a", { href: `#/alerts/${c.alert_id}`, text: t("theCase") })),
+      el("div", { class: "muted", text: t("dueAt", { at: when(c.due_at) }) }),
+      el("button", { type: "button", class: "secondary small", text: t("record"), onclick: () => openCallback(c) })));
+    const doneRows = done.callbacks.map((c) => [when(c.done_at), c.customer_id, String(c.nps), c.done_by || "",
+      c.review_alert_id ? t("reviewOpened") : "", c.note || ""]);
+    $("callbacks").replaceChildren(
+      el("div", { class: "card" }, el("h2", { text: t("callbacksOpen") }),
+        openRows.length ? el("ul", { class: "callbacks", id: "open-callbacks" }, openRows)
+          : el("p", { class: "muted", text: t("noCallbacks") })),
+      el("div", { class: "card" }, el("h2", { text: t("callbacksDone") }),
+        doneRows.length ? table([t("at"), t("customerId"), "NPS", t("byWhom"), t("review"), t("comment")], doneRows, "done-callbacks")
+          : el("p", { class: "muted", text: t("noCallbacks") })));
+  }
+
+  function openCallback(callback) {
+    $("callback-id").value = callback.id;
+    $("callback-title").textContent = t("callbackFor", { customer: callback.customer_id });
+    $("callback-error").hidden = true;
+    $("callback-card").hidden = false;
+    $("callback-nps").focus();
+  }
+
+  async function recordCallback(event) {
+    event.preventDefault();
+    const note = $("callback-note").value.trim();
+    try {
+      await api("POST", `/v1/callbacks/${$("callback-id").value}/result`, {
+        actor: state.session.name, nps: Number($("callback-nps").value), note: note || null,
+      });
+      $("callback-form").reset();
+      $("callback-card").hidden = true;
+      await loadCallbacks();
+    } catch (error) {
+      $("callback-error").textContent = t("failed", { error: error.message });
+      $("callback-error").hidden = false;
+    }
+  }
+
   function localInput(date) {
     const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
     return shifted.toISOString().slice(0, 16);
@@ -451,7 +500,7 @@
   }
 
   function show(view) {
-    for (const name of ["alerts", "alert", "silences", "members", "oncall", "insights"]) $(`view-${name}`).hidden = name !== view;
+    for (const name of ["alerts", "alert", "silences", "members", "oncall", "callbacks", "insights"]) $(`view-${name}`).hidden = name !== view;
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.classList.toggle("active", tab.dataset.tab === (view === "alert" ? "alerts" : view));
     }
@@ -464,6 +513,7 @@
     if (view === "alerts" && id) return loadDetail(id);
     if (view === "silences") return loadSilences();
     if (view === "oncall") return loadOnCall();
+    if (view === "callbacks") return loadCallbacks();
     if (view === "members" && id) return loadMember(id);
   }
 
@@ -505,6 +555,7 @@
     $("sign-in-form").addEventListener("submit", signIn);
     $("sign-out").addEventListener("click", signOut);
     $("silence-form").addEventListener("submit", createSilence);
+    $("callback-form").addEventListener("submit", recordCallback);
     $("member-form").addEventListener("submit", (event) => {
       event.preventDefault();
       location.hash = `#/members/${encodeURIComponent($("member-id").value.trim())}`;
