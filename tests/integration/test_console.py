@@ -182,6 +182,26 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
         )
         assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["status"] == "resolved"
 
+        # the resolved case's callback (回访), due in 72 h, from the member's page: a 5 opens a review
+        await page.click(f'#view-alert a[href="#/members/{who}"]')
+        await page.click("#member-callbacks")
+        due = page.locator("#open-callbacks li.callback")
+        await expect(due).to_have_count(1, timeout=WAIT_MS)
+        await expect(due.locator(".status")).to_have_text("due")
+        await due.locator("button").click()
+        await page.fill("#callback-nps", "5")
+        await page.fill("#callback-note", "仍不满意 still unhappy")
+        await page.click("#callback-form button[type=submit]")
+        await expect(page.locator("#open-callbacks")).to_have_count(0, timeout=WAIT_MS)
+        await expect(page.locator("#done-callbacks tbody tr")).to_contain_text("review opened")
+        (callback,) = (await http.get("/v1/callbacks", params={"customer": who, "state": "done"})).json()[
+            "callbacks"
+        ]
+        assert (callback["nps"], callback["done_by"]) == (5, "agent-wang")
+        review = (await http.get(f"/v1/alerts/{callback['review_alert_id']}")).json()
+        assert (review["rule_id"], review["level"]) == ("callback-review", "L2")
+        await http.post(f"/v1/alerts/{review['id']}/resolve", json={"actor": "manager-zhao"})
+
         # a silence: created from matchers and a time range, listed, then expired
         await page.click("a[data-tab=silences]")
         await page.fill("#silence-matchers", f"rule={rule}, business_line=retail")

@@ -374,10 +374,12 @@
   }
 
   // ---- callbacks (回访) ---------------------------------------------------------------------------
-  async function loadCallbacks() {
+  // #/callbacks lists everyone's; #/callbacks/<customer id> one customer's.
+  async function loadCallbacks(customer) {
+    const only = customer ? `&customer=${encodeURIComponent(customer)}` : "";
     const [open, done] = await Promise.all([
-      api("GET", "/v1/callbacks?state=open&limit=100"),
-      api("GET", "/v1/callbacks?state=done&limit=20"),
+      api("GET", `/v1/callbacks?state=open&limit=100${only}`),
+      api("GET", `/v1/callbacks?state=done&limit=20${only}`),
     ]);
     const openRows = open.callbacks.map((c) => el("li", { class: `callback ${c.state}`, "data-callback-id": c.id },
       el("div", { class: "row" },
@@ -415,7 +417,7 @@
       });
       $("callback-form").reset();
       $("callback-card").hidden = true;
-      await loadCallbacks();
+      await loadCallbacks(currentRoute().id);
     } catch (error) {
       $("callback-error").textContent = t("failed", { error: error.message });
       $("callback-error").hidden = false;
@@ -484,6 +486,7 @@
         text: found.loyalty === "unavailable" ? t("loyaltyDown") : t("noMember") }));
     }
     parts.push(el("div", { class: "card" }, el("h3", { text: t("openComplaints") }),
+      el("a", { href: `#/callbacks/${encodeURIComponent(id)}`, id: "member-callbacks", text: t("tabCallbacks") }),
       found.open_alerts.length ? el("ul", { class: "complaints", id: "complaints" }, found.open_alerts.map((a) =>
         el("li", {}, el("a", { href: `#/alerts/${a.id}`, "data-alert-id": a.id },
           el("span", { class: `badge small ${a.level}`, text: a.level }), " ",
@@ -513,7 +516,7 @@
     if (view === "alerts" && id) return loadDetail(id);
     if (view === "silences") return loadSilences();
     if (view === "oncall") return loadOnCall();
-    if (view === "callbacks") return loadCallbacks();
+    if (view === "callbacks") return loadCallbacks(id);
     if (view === "members" && id) return loadMember(id);
   }
 
