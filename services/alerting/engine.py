@@ -22,6 +22,7 @@ from services.alerting.rules import (
     PerFeedbackRule,
     RuleBase,
     ScoreBenchmarkRule,
+    ScoreTrendRule,
     WindowedRateRule,
 )
 from services.alerting.windows import BucketRing
@@ -144,14 +145,17 @@ class CompiledRule:
             self.ring = BucketRing(bucket_s, rule.baseline_days * self.per_day + 2, 1)
         elif isinstance(rule, ScoreBenchmarkRule):
             self.ring = BucketRing(DAY_S, rule.days + 2, 3 if rule.metric == "nps" else 2)
+        elif isinstance(rule, ScoreTrendRule):
+            self.ring = BucketRing(DAY_S, 2 * rule.days + 2, 3 if rule.metric == "nps" else 2)
 
     def values(self, batch: Columns, rows: np.ndarray, matched: np.ndarray) -> np.ndarray:
         rule = self.rule
-        if isinstance(rule, ScoreBenchmarkRule):
+        if isinstance(rule, ScoreBenchmarkRule | ScoreTrendRule):
             if rule.metric == "nps":
                 nps = batch.nps[rows]
                 return np.stack([np.ones(len(rows)), nps >= 9, nps <= 6], 1).astype(np.float64)
-            return np.stack([np.ones(len(rows)), batch.csat[rows]], 1).astype(np.float64)
+            answers = getattr(batch, rule.metric)[rows]  # csat or ces: their mean
+            return np.stack([np.ones(len(rows)), answers], 1).astype(np.float64)
         if isinstance(rule, BaselineSpikeRule):
             return np.ones((len(rows), 1))
         return np.stack([np.ones(len(rows)), matched[rows]], 1).astype(np.float64)
@@ -161,8 +165,8 @@ class CompiledRule:
         feedback counts once in windows, rates, spikes and benchmarks (by the verdict it had first); a
         re-score only adds evidence to the per-feedback cases it matches."""
         mask: np.ndarray = self.filter(batch) & ~batch.rescored
-        if isinstance(self.rule, ScoreBenchmarkRule):
-            mask = mask & ~np.isnan(batch.nps if self.rule.metric == "nps" else batch.csat)
+        if isinstance(self.rule, ScoreBenchmarkRule | ScoreTrendRule):
+            mask = mask & ~np.isnan(getattr(batch, self.rule.metric))
         elif isinstance(self.rule, CountRule) and self.match is not None:
             mask = mask & self.match(batch)
         return mask
@@ -189,6 +193,8 @@ class CompiledRule:
                 self.first_bucket is not None and now - self.first_bucket >= rule.baseline_days * self.per_day
             )
             return (current >= rule.min_count) & (current > rule.factor * baseline) & ready, current
+        if isinstance(rule, ScoreTrendRule):
+            return self._trend(rule, ids, now)
         assert isinstance(rule, ScoreBenchmarkRule)
         firing = np.ones(len(ids), dtype=bool)
         latest = np.zeros(len(ids))
@@ -200,9 +206,35 @@ class CompiledRule:
                 if rule.metric == "nps"
                 else np.divide(day[:, 1], count, out=np.zeros(len(ids)), where=count > 0)
             )
-            firing &= (count >= rule.min_samples) & (score < rule.benchmark)
+            # CES counts effort: the higher, the worse; NPS and CSAT the other way round
+            breached = score > rule.benchmark if rule.metric == "ces" else score < rule.benchmark
+            firing &= (count >= rule.min_samples) & breached
             latest = score
         return firing, latest
+
+    def _trend(self, rule: ScoreTrendRule, ids: np.ndarray, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """(firing, the last period's score): each period's score from its summed days."""
+        ring = self.ring
+        assert ring is not None
+        last = ring.sums(ids, now - rule.days, now - 1)
+        before = ring.sums(ids, now - 2 * rule.days, now - rule.days - 1)
+        current, previous = _score(rule.metric, last), _score(rule.metric, before)
+        worse = previous - current if rule.metric != "ces" else current - previous
+        enough = (last[:, 0] >= rule.min_samples) & (before[:, 0] >= rule.min_samples)
+        firing = np.zeros(len(ids), dtype=bool)
+        if rule.drop_points is not None:
+            firing |= worse >= rule.drop_points
+        if rule.drop_percent is not None:
+            firing |= worse >= np.abs(previous) * rule.drop_percent / 100
+        return enough & firing & (worse > 0), current
+
+
+def _score(metric: str, sums: np.ndarray) -> np.ndarray:
+    """NPS from (answers, promoters, detractors); a mean from (answers, sum) for CSAT and CES."""
+    count = sums[:, 0]
+    top = 100 * (sums[:, 1] - sums[:, 2]) if metric == "nps" else sums[:, 1]
+    score: np.ndarray = np.divide(top, count, out=np.zeros(len(count)), where=count > 0)
+    return score
 
 
 class RuleEngine:

@@ -122,15 +122,35 @@ class BaselineSpikeRule(RuleBase):
 
 class ScoreBenchmarkRule(RuleBase):
     kind: Literal["score_benchmark"]
-    metric: Literal["nps", "csat"]
+    metric: Literal["nps", "csat", "ces"]
     benchmark: float
+    """NPS and CSAT breach it by falling below; CES (effort, 1–7) by rising above."""
     days: int = Field(default=1, ge=1, le=30)
-    """Consecutive complete days (UTC) the daily score must stay below the benchmark."""
+    """Consecutive complete days (UTC) the daily score must stay past the benchmark."""
     min_samples: int = Field(default=10, ge=1)
 
 
+class ScoreTrendRule(RuleBase):
+    """A score worse over the last `days` complete days (UTC) than over the `days` before: NPS or CSAT
+    down, CES (effort) up, by at least `drop_points` or `drop_percent` of the previous period's score."""
+
+    kind: Literal["score_trend"]
+    metric: Literal["nps", "csat", "ces"]
+    days: int = Field(default=7, ge=1, le=28)
+    drop_points: float | None = Field(default=None, gt=0)
+    drop_percent: float | None = Field(default=None, gt=0, le=100)
+    min_samples: int = Field(default=20, ge=1)
+    """Answers needed in each of the two periods."""
+
+    @model_validator(mode="after")
+    def has_a_threshold(self) -> Self:
+        if self.drop_points is None and self.drop_percent is None:
+            raise ValueError("give drop_points, drop_percent or both")
+        return self
+
+
 Rule = Annotated[
-    PerFeedbackRule | WindowedRateRule | CountRule | BaselineSpikeRule | ScoreBenchmarkRule,
+    PerFeedbackRule | WindowedRateRule | CountRule | BaselineSpikeRule | ScoreBenchmarkRule | ScoreTrendRule,
     Field(discriminator="kind"),
 ]
 

@@ -33,6 +33,7 @@ def test_shipped_rules_file_is_valid_and_has_every_kind():
         "keyword_count",
         "baseline_spike",
         "score_benchmark",
+        "score_trend",
     }
 
 
@@ -314,3 +315,58 @@ def test_the_shipped_rules_open_a_case_for_a_low_csat_with_no_text():
     signals = fired(e.process(columns([silent, content], {})), "one-star-feedback")
     assert [dict(s.group_key)["feedback_id"] for s in signals] == [str(silent.feedback_id)]
     assert signals[0].rule.start_level == "L1"
+
+
+def test_ces_above_its_benchmark_fires_since_more_effort_is_worse():
+    rule = {"id": "ces", "kind": "score_benchmark", "metric": "ces", "benchmark": 4, "min_samples": 3}
+
+    def day(offset, *answers):
+        return [scored(T0 - timedelta(days=offset), "neutral", ces=a) for a in answers]
+
+    easy = engine(rule)
+    assert not fired(easy.process(columns(day(1, 2, 3, 4) + day(0, 1), {})))  # mean 3: easy enough
+    hard = engine(rule)
+    (signal,) = fired(hard.process(columns(day(1, 5, 6, 4) + day(0, 1), {})))
+    assert signal.value == pytest.approx(5.0)
+    few = engine(rule)
+    assert not fired(few.process(columns(day(1, 7, 7) + day(0, 1), {})))  # under min_samples
+
+
+def _weeks(metric, before, last, per_day=4):
+    """Answers over two 7-day periods ending yesterday (`before`, `last`: one day's answers each), and one
+    today to move the clock on."""
+    days = [(offset, before) for offset in range(14, 7, -1)] + [(offset, last) for offset in range(7, 0, -1)]
+    events = [
+        scored(T0 - timedelta(days=offset), "neutral", **{metric: a})
+        for offset, answers in days
+        for a in answers[:per_day]
+    ]
+    return [*events, scored(T0, "neutral", **{metric: before[0]})]
+
+
+@pytest.mark.parametrize(
+    ("metric", "before", "last", "threshold", "fires"),
+    [
+        ("nps", [10, 10, 8, 3], [10, 8, 8, 3], {"drop_points": 5}, True),  # NPS 25 → 0
+        ("nps", [10, 10, 8, 3], [10, 10, 8, 3], {"drop_points": 5}, False),  # unchanged
+        ("nps", [10, 10, 3, 3], [10, 10, 8, 3], {"drop_points": 5}, False),  # better: 0 → 25
+        ("csat", [5, 5, 4, 4], [5, 4, 4, 4], {"drop_percent": 5}, True),  # 4.5 → 4.25: −5.6 %
+        ("csat", [5, 5, 4, 4], [5, 5, 4, 4], {"drop_percent": 5}, False),
+        ("ces", [2, 2, 3, 3], [3, 3, 4, 4], {"drop_points": 0.5}, True),  # effort 2.5 → 3.5: worse
+        ("ces", [3, 3, 4, 4], [2, 2, 3, 3], {"drop_points": 0.5}, False),  # effort down: better
+    ],
+)
+def test_a_score_trend_fires_when_the_last_period_is_worse_than_the_one_before(
+    metric, before, last, threshold, fires
+):
+    rule = {"id": "trend", "kind": "score_trend", "metric": metric, "days": 7, "min_samples": 20, **threshold}
+    signals = fired(engine(rule).process(columns(_weeks(metric, before, last), {})))
+    assert bool(signals) is fires
+
+
+def test_a_score_trend_needs_enough_answers_in_both_periods_and_a_threshold():
+    rule = {"id": "trend", "kind": "score_trend", "metric": "nps", "days": 7, "drop_points": 5}
+    thin = _weeks("nps", [10, 10, 8, 3], [3, 3, 3, 3], per_day=2)  # 14 answers a week < 20
+    assert not fired(engine(rule).process(columns(thin, {})))
+    with pytest.raises(ValueError, match="drop_points"):
+        engine({"id": "trend", "kind": "score_trend", "metric": "nps"})
