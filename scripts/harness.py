@@ -172,15 +172,19 @@ async def forget_alerts(rule_ids_like: str) -> None:
         await database.dispose()
 
 
-def webhook_rules(directory: Path, url: str, suffix: str = "", **overrides: Any) -> Path:
+def webhook_rules(
+    directory: Path, url: str, suffix: str = "", resolution_targets: bool = True, **overrides: Any
+) -> Path:
     """The project's alert rules with every target paging `url` by webhook (no Slack, e-mail or pager);
-    rule ids carry `suffix`, so a run's alerts can be told apart (and forgotten) afterwards; `overrides`
-    replace top-level sections."""
+    rule ids carry `suffix`, so a run's alerts can be told apart (and forgotten) afterwards; without
+    `resolution_targets`, alerts escalate on timeouts only; `overrides` replace top-level sections."""
     doc = yaml.safe_load(DEFAULT_RULES.read_text())
     for rule in doc["rules"]:
         rule["id"] = f"{rule['id']}{suffix}"
     for policy in doc["policies"].values():
         for step in policy["steps"]:
+            if not resolution_targets:
+                step.pop("resolve_within", None)
             for target in step["targets"]:
                 target["channels"] = ["webhook"]
     people = {p for s in doc.get("schedules", {}).values() for p in s["people"]}

@@ -31,7 +31,7 @@ from services.alerting.models import ack_links
 from shared.contracts.registry import ALERTS
 from shared.service import RuntimeDep
 
-ACK_TRANSITIONS = frozenset({"fired", "escalated", "reminded", "unsilenced"})
+ACK_TRANSITIONS = frozenset({"fired", "escalated", "reminded", "reopened", "sla_missed", "unsilenced"})
 """Pages that ask someone to act carry an ack link; an ack or resolution notice does not."""
 
 

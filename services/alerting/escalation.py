@@ -29,11 +29,13 @@ class Timers:
     next_action_at: datetime | None
     acked_at: datetime | None = None
     reminders: int = 0
+    resolve_by: datetime | None = None
+    """The resolution target (None: the policy sets none, or it was missed at the top level)."""
 
 
 @dataclass(frozen=True)
 class Transition:
-    kind: Literal["escalated", "reminded", "reopened"]
+    kind: Literal["escalated", "reminded", "reopened", "sla_missed"]
     at: datetime
     from_level: Level
     to_level: Level
@@ -67,7 +69,12 @@ def open_timers(rule: RuleBase, policy: Policy, now: datetime, tier: int) -> Tim
     top = LEVELS.index(policy.steps[-1].level)
     level = LEVELS[min(LEVELS.index(level), top)]
     action, at = _arm(policy, level, factor, now)
-    return Timers("open", level, policy, factor, action, at)
+    return Timers("open", level, policy, factor, action, at, resolve_by=_target(policy, level, factor, now))
+
+
+def _target(policy: Policy, level: Level, factor: float, since: datetime) -> datetime | None:
+    within = step_of(policy, level).resolve_within
+    return None if within is None else since + within * factor
 
 
 def acknowledge(timers: Timers, now: datetime) -> Timers:
@@ -86,9 +93,15 @@ def resolve(timers: Timers) -> Timers:
 
 
 def due(timers: Timers, now: datetime) -> Transition | None:
-    """The one transition due at `now`, if any; call again with its timers until None."""
-    at = timers.next_action_at
-    if timers.status == "resolved" or at is None or at > now or timers.next_action is None:
+    """The one transition due at `now`, if any (the earlier of the timer and the resolution target); call
+    again with its timers until None."""
+    if timers.status == "resolved":
+        return None
+    at, target = timers.next_action_at, timers.resolve_by
+    # At the same instant as an escalation the missed target goes first: one level up, flagged, not two.
+    if target is not None and target <= now and (at is None or timers.next_action is None or target <= at):
+        return _missed(timers, target)
+    if at is None or at > now or timers.next_action is None:
         return None
     policy, level = timers.policy, timers.level
     if timers.next_action == "escalate":
@@ -115,6 +128,20 @@ def due(timers: Timers, now: datetime) -> Transition | None:
     action, next_at = _skip_missed(policy, action, next_at, now, acked_at)
     reminded = replace(timers, next_action=action, next_action_at=next_at, reminders=timers.reminders + 1)
     return Transition("reminded", at, level, level, reminded)
+
+
+def _missed(timers: Timers, target: datetime) -> Transition:
+    """The resolution target passed: up one level, once (an open alert restarts its escalation timer
+    there); at the top, only flagged. A cascade of targets would take every slow complaint to the CEO."""
+    policy, level, factor = timers.policy, timers.level, timers.timeout_factor
+    step = _next_step(policy, level)
+    if step is None:
+        return Transition("sla_missed", target, level, level, replace(timers, resolve_by=None))
+    moved = replace(timers, level=step.level, resolve_by=None)
+    if timers.status == "open":
+        action, next_at = _arm(policy, step.level, factor, target)
+        moved = replace(moved, next_action=action, next_action_at=next_at)
+    return Transition("sla_missed", target, level, step.level, moved)
 
 
 def _skip_missed(

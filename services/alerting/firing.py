@@ -74,17 +74,17 @@ _REPEAT = text("""
 _INSERT = text("""
     INSERT INTO alerting.alerts (id, rule_id, group_text, group_key, status, level, count, value, summary,
         policy, timeout_factor, next_action, next_action_at, reminders, silenced, customer_id, evidence,
-        auto_resolve_s, created_at, updated_at)
+        auto_resolve_s, resolve_by, created_at, updated_at)
     SELECT id, rule, grp, CAST(gkey AS jsonb), 'open', level, cnt, val, summary, CAST(policy AS jsonb),
-        factor, action, action_at, 0, silenced, customer, CAST(evidence AS jsonb), auto_s, :now, :now
+        factor, action, action_at, 0, silenced, customer, CAST(evidence AS jsonb), auto_s, target, :now, :now
     FROM unnest(CAST(:ids AS uuid[]), CAST(:rules AS text[]), CAST(:groups AS text[]),
                 CAST(:gkeys AS text[]), CAST(:levels AS text[]), CAST(:counts AS int[]),
                 CAST(:values AS float8[]), CAST(:summaries AS text[]), CAST(:policies AS text[]),
                 CAST(:factors AS float8[]), CAST(:actions AS text[]), CAST(:action_ats AS timestamptz[]),
                 CAST(:silenced AS bool[]), CAST(:customers AS text[]), CAST(:evidence AS text[]),
-                CAST(:auto_s AS float8[]))
+                CAST(:auto_s AS float8[]), CAST(:targets AS timestamptz[]))
          AS u(id, rule, grp, gkey, level, cnt, val, summary, policy, factor, action, action_at, silenced,
-              customer, evidence, auto_s)
+              customer, evidence, auto_s, target)
 """)
 _TIMELINE = text("""
     INSERT INTO alerting.timeline (alert_id, kind, at, level, detail)
@@ -179,6 +179,7 @@ async def _fire(
             "customers": [f.customer_id for f in new],
             "evidence": [json.dumps([e.__dict__ for e in f.evidence][-EVIDENCE_KEPT:]) for f in new],
             "auto_s": [f.auto_resolve.total_seconds() if f.auto_resolve else None for f in new],
+            "targets": [f.timers.resolve_by for f in new],
         },
     )
     await conn.execute(

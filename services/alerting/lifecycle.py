@@ -76,6 +76,7 @@ def timers_of(row: Row[Any]) -> Timers:
         next_action_at=row.next_action_at,
         acked_at=row.acked_at,
         reminders=row.reminders,
+        resolve_by=row.resolve_by,
     )
 
 
@@ -87,6 +88,7 @@ def timer_columns(t: Timers) -> dict[str, Any]:
         "next_action_at": t.next_action_at,
         "acked_at": t.acked_at,
         "reminders": t.reminders,
+        "resolve_by": t.resolve_by,
     }
 
 
@@ -283,14 +285,16 @@ async def apply_timers(
         extra["acked_by"] = actor
     if kind == "resolved":
         extra["resolved_at"] = at
+    if kind == "sla_missed":
+        extra["sla_missed_at"] = at
     await conn.execute(update(alerts).where(alerts.c.id == row.id).values(**timer_columns(timers), **extra))
     fresh = (await conn.execute(select(alerts).where(alerts.c.id == row.id))).one()
-    detail = {"from": from_level, "to": fresh.level} if kind == "escalated" else {}
+    detail = {"from": from_level, "to": fresh.level} if kind in ("escalated", "sla_missed") else {}
     await note(conn, row.id, kind, at, fresh.level, actor, text, detail)
     await announce(conn, fresh, kind, at, topic, config, actor)
     if kind == "resolved":
         await schedule_callback(conn, fresh, at, config.callbacks if config is not None else Callbacks())
-    if kind == "escalated" and from_level:
+    if kind in ("escalated", "sla_missed") and from_level and from_level != fresh.level:
         ESCALATIONS.labels(from_level, fresh.level).inc()
     return fresh
 

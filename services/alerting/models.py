@@ -51,12 +51,16 @@ alerts = Table(
     Column("evidence", JSONB, nullable=False, server_default="[]"),
     Column("clear_since", DateTime(timezone=True)),
     Column("auto_resolve_s", Float),
+    # The resolution target, and when one was missed (the alert keeps the flag once resolved).
+    Column("resolve_by", DateTime(timezone=True)),
+    Column("sla_missed_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index(
         "alerts_one_open", "rule_id", "group_text", unique=True, postgresql_where=text("status <> 'resolved'")
     ),
     Index("alerts_due", "next_action_at", postgresql_where=text("next_action_at IS NOT NULL")),
+    Index("alerts_resolve_by", "resolve_by", postgresql_where=text("status <> 'resolved'")),
     Index("alerts_listing", "created_at", "id"),
     Index("alerts_open_customer", "customer_id", postgresql_where=text("status <> 'resolved'")),
     Index("alerts_held", "id", postgresql_where=text("silenced AND status <> 'resolved'")),

@@ -19,7 +19,16 @@ import jinja2
 from services.alerting.rules import LEVELS, AlertingConfig, Policy
 
 SHIPPED_TEMPLATES = Path(__file__).with_name("templates")
-TRANSITIONS = ("fired", "escalated", "reminded", "unsilenced", "acknowledged", "resolved")
+TRANSITIONS = (
+    "fired",
+    "escalated",
+    "reminded",
+    "reopened",
+    "sla_missed",
+    "unsilenced",
+    "acknowledged",
+    "resolved",
+)
 """What a page announces: an alert's transition, or `unsilenced` (a silence that held its pages ended)."""
 EXCERPT_CHARS = 140
 
@@ -27,6 +36,8 @@ TITLES = {
     "fired": "新告警 New alert",
     "escalated": "已升级 Escalated",
     "reminded": "提醒 Reminder",
+    "reopened": "确认超时 Acknowledgement expired",
+    "sla_missed": "超时未解决 Not resolved in time",
     "unsilenced": "静默结束 Silence ended",
     "acknowledged": "已确认 Acknowledged",
     "resolved": "已解决 Resolved",

@@ -168,6 +168,10 @@ class Step(Strict):
     targets: list[Target] = Field(min_length=1)
     timeout: Duration
     """Unacknowledged this long at this level, the alert escalates to the next."""
+    resolve_within: Duration | None = None
+    """The resolution target of an alert that fires at this level: unresolved by then, acknowledged or
+    not, it is flagged `sla_missed` and moves up a level (once), whose targets are paged. Escalation for
+    want of an acknowledgement leaves the target as it was."""
     mute_time_intervals: list[str] = Field(default_factory=list)
     """Named `time_intervals` during which this step pages nobody (its pages wait for the end)."""
 

@@ -56,6 +56,8 @@ class AlertOut(BaseModel):
     next_action: str | None
     next_action_at: Instant | None
     next_escalation_at: Instant | None = Field(description="When the alert escalates unless acknowledged")
+    resolve_by: Instant | None = Field(description="Its resolution target: missed, it moves up a level")
+    sla_missed_at: Instant | None = Field(description="When it missed a resolution target, if it did")
     evidence: list[dict[str, Any]]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.alerting.callbacks import open_overdue
@@ -57,8 +57,11 @@ async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> t
         rows = (
             await conn.execute(
                 select(alerts)
-                .where(alerts.c.next_action_at <= now, alerts.c.status != "resolved")
-                .order_by(alerts.c.next_action_at)
+                .where(
+                    or_(alerts.c.next_action_at <= now, alerts.c.resolve_by <= now),
+                    alerts.c.status != "resolved",
+                )
+                .order_by(func.least(alerts.c.next_action_at, alerts.c.resolve_by))
                 .limit(PAGE)
                 .with_for_update(skip_locked=True)
             )

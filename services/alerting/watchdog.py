@@ -28,7 +28,7 @@ OVERDUE_AFTER = timedelta(minutes=2)
 _OVERDUE = text("""
     SELECT
       (SELECT count(*) FROM alerting.alerts
-       WHERE next_action_at < :before AND status <> 'resolved') AS transitions,
+       WHERE (next_action_at < :before OR resolve_by < :before) AND status <> 'resolved') AS transitions,
       (SELECT count(*) FROM alerting.deliveries
        WHERE status = 'pending' AND next_attempt_at < :before) AS deliveries
 """)

@@ -12,7 +12,9 @@ from shared.contracts.envelope import Contract
 
 Level = Literal["L1", "L2", "L3", "L4"]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
-ALERT_TRANSITIONS = ("fired", "escalated", "acknowledged", "reminded", "resolved")
+ALERT_TRANSITIONS = ("fired", "escalated", "acknowledged", "reminded", "reopened", "sla_missed", "resolved")
+"""`reopened`: an acknowledgement timed out; `sla_missed`: not resolved within the target of the level it
+fired at (the alert moves up a level where the policy has one)."""
 
 
 class AlertChanged(Contract):

@@ -84,7 +84,7 @@ ALERTS = TopicSpec(
     producers=("alerting",),
     consumers=("loyalty", "insights"),
     retention_ms=30 * DAY_MS,
-    description="Alert lifecycle: fired, escalated, acknowledged, reminded, resolved.",
+    description="Alert lifecycle: fired, escalated, acknowledged, reminded, reopened, sla_missed, resolved.",
 )
 LOYALTY_CHANGES = TopicSpec(
     name="loyalty.changes.v1",

@@ -82,10 +82,13 @@ class Receiver:
         return [json.loads(r["body"]) for r in self.requests]
 
 
-def rules_file(directory: Path, webhook_url: str, **overrides: Any) -> tuple[Path, str]:
+def rules_file(
+    directory: Path, webhook_url: str, resolution_targets: bool = True, **overrides: Any
+) -> tuple[Path, str]:
     """A rules file whose rule ids are unique to the test; returns (path, suffix)."""
     suffix = uuid.uuid4().hex[:6]
-    return webhook_rules(directory, webhook_url, f"-{suffix}", **overrides), suffix
+    path = webhook_rules(directory, webhook_url, f"-{suffix}", resolution_targets, **overrides)
+    return path, suffix
 
 
 @asynccontextmanager

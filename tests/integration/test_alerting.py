@@ -164,7 +164,7 @@ async def test_escalation_ack_reminder_and_resolve_on_a_virtual_clock_across_a_r
     kafka_settings, producer, tmp_path, receiver
 ):
     clock = Clock()
-    rules, suffix = rules_file(tmp_path, receiver.url)
+    rules, suffix = rules_file(tmp_path, receiver.url, resolution_targets=False)  # timeouts alone
     rule = f"one-star-feedback-{suffix}"
     async with alerting_app(kafka_settings, rules, clock) as (app, http):
         await send(producer, kafka_settings, [scored_doc("C-3", 1, "negative", "retail", clock.now)])
@@ -790,3 +790,38 @@ async def test_two_replicas_elect_one_leader_that_consumes_and_the_standby_takes
         await first_replica.aclose()
     pages = [p["alert"]["alert_id"] for p in receiver.payloads() if p["alert"]["alert_id"] in ids]
     assert sorted(pages) == sorted(ids), "each alert paged exactly once across the hand-over"
+
+
+async def test_an_acknowledged_complaint_unresolved_past_its_target_is_flagged_and_pages_the_next_level(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C-SLA", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, rule, 1)
+        assert datetime.fromisoformat(alert["resolve_by"]) == clock.now + timedelta(hours=24)
+        clock.advance(minutes=30)
+        await http.post(f"/v1/alerts/{alert['id']}/ack", json={"actor": "agent-wang", "note": "on it"})
+        clock.advance(hours=23, minutes=29)
+        await tick(app.state.runtime, _state(app), clock.now)
+        assert (await http.get(f"/v1/alerts/{alert['id']}")).json()["sla_missed_at"] is None
+        clock.advance(minutes=1)  # 24 h after it fired, still unresolved
+        await tick(app.state.runtime, _state(app), clock.now)
+        body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+        await eventually(
+            lambda: any(p["transition"] == "sla_missed" for p in receiver.payloads()), what="the L2 page"
+        )
+        events = await read_exactly(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 3)
+    assert (body["level"], body["status"]) == ("L2", "acknowledged")
+    assert datetime.fromisoformat(body["sla_missed_at"]) == clock.now
+    missed = next(e for e in body["timeline"] if e["kind"] == "sla_missed")
+    assert missed["detail"] == {"from": "L1", "to": "L2"}
+    page = next(p for p in receiver.payloads() if p["transition"] == "sla_missed")
+    assert page["alert"]["level"] == "L2"
+    assert [json.loads(r.value)["type"] for r in events] == [
+        "alert.fired",
+        "alert.acknowledged",
+        "alert.sla_missed",
+    ]

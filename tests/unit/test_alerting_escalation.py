@@ -7,7 +7,11 @@ from services.alerting.rules import Policy, Rotation, load_rules
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CONFIG = load_rules()
-POLICY = CONFIG.policies["default"]
+SHIPPED = CONFIG.policies["default"]
+POLICY = Policy.model_validate(
+    {**SHIPPED.model_dump(), "steps": [{**s, "resolve_within": None} for s in SHIPPED.model_dump()["steps"]]}
+)
+"""The shipped policy's timeouts without its resolution targets (tested on their own below)."""
 ONE_STAR = next(r for r in CONFIG.rules if r.id == "one-star-feedback")
 GOLD, NONE = 2, -1
 
@@ -94,3 +98,43 @@ def test_on_call_rotation_hands_off_weekly_in_its_time_zone():
     assert on_call(rotation, first - timedelta(minutes=1)) == "c"
     assert on_call(rotation, first + timedelta(days=7)) == "b"
     assert on_call(rotation, first + timedelta(days=21)) == "a"
+
+
+def test_an_acknowledged_alert_unresolved_past_its_target_moves_up_once_and_stays_acknowledged():
+    acked = acknowledge(open_timers(ONE_STAR, SHIPPED, T0, NONE), T0 + timedelta(minutes=30))
+    assert acked.resolve_by == T0 + timedelta(hours=24)
+    assert due(acked, T0 + timedelta(hours=23, minutes=59)) is None
+    timers, steps = run_until(acked, T0 + timedelta(hours=24))
+    assert [(s.kind, s.from_level, s.to_level, s.at) for s in steps] == [
+        ("sla_missed", "L1", "L2", T0 + timedelta(hours=24))
+    ]
+    assert (timers.status, timers.resolve_by) == ("acknowledged", None)
+    _, later = run_until(timers, T0 + timedelta(hours=70))
+    assert {s.kind for s in later} == {"reminded"}  # no further target, no escalation while acknowledged
+
+
+def test_an_open_alert_missing_its_target_with_an_escalation_due_moves_up_one_level_not_two():
+    gold = open_timers(ONE_STAR, SHIPPED, T0, GOLD)  # L2, targets and timeouts halved: both at 12 h
+    assert gold.resolve_by == gold.next_action_at == T0 + timedelta(hours=12)
+    timers, steps = run_until(gold, T0 + timedelta(hours=12))
+    assert [(s.kind, s.to_level) for s in steps] == [("sla_missed", "L3")]
+    assert timers.next_action_at == T0 + timedelta(hours=12 + 36)  # L3's 72 h, halved, from the miss
+
+
+def test_at_the_top_level_a_missed_target_is_only_flagged_and_a_resolved_alert_misses_none():
+    top = Policy.model_validate(
+        {
+            "steps": [
+                {
+                    "level": "L1",
+                    "timeout": "2h",
+                    "resolve_within": "1h",
+                    "targets": [{"kind": "team", "name": "t"}],
+                }
+            ]
+        }
+    )
+    timers, steps = run_until(open_timers(ONE_STAR, top, T0, NONE), T0 + timedelta(hours=1))
+    assert [(s.kind, s.from_level, s.to_level) for s in steps] == [("sla_missed", "L1", "L1")]
+    assert timers.resolve_by is None
+    assert due(resolve(open_timers(ONE_STAR, SHIPPED, T0, NONE)), T0 + timedelta(days=3)) is None

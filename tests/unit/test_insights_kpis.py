@@ -8,25 +8,11 @@ from zoneinfo import ZoneInfo
 
 from services.insights.alertfacts import AlertTargets, advance
 from services.insights.kpis import METRICS, add_working_days, build_series, evaluate, period_start
+from services.insights.models import FEEDBACK_COUNTS
 from shared.contracts.alerts import AlertChanged
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-ZERO = dict.fromkeys(
-    (
-        "volume",
-        "negative",
-        "csat_n",
-        "csat_sum",
-        "csat_ok",
-        "nps_n",
-        "promoters",
-        "detractors",
-        "ces_n",
-        "ces_sum",
-        "recurrent",
-    ),
-    0,
-)
+ZERO = dict.fromkeys(FEEDBACK_COUNTS, 0)
 
 
 def test_nps_is_promoters_minus_detractors_over_responses_and_empty_cells_have_no_value():
