@@ -277,7 +277,9 @@
           field(t("tier"), alert.member_tier, { id: "detail-tier" }),
           field(t("count"), String(alert.count)),
           field(t("created"), when(alert.created_at)),
-          field(t("nextEscalation"), escalationText(alert), { id: "detail-escalation", "data-escalation": alert.id })),
+          field(t("nextEscalation"), escalationText(alert), { id: "detail-escalation", "data-escalation": alert.id }),
+          field(t("resolveBy"), alert.sla_missed_at ? `${t("kind_sla_missed")} (${when(alert.sla_missed_at)})`
+            : alert.resolve_by ? when(alert.resolve_by) : null, { id: "detail-resolve-by", class: alert.sla_missed_at ? "error" : null })),
         actions),
       el("div", { class: "card" }, el("h3", { text: t("timeline") }),
         el("ol", { class: "timeline", id: "timeline" }, alert.timeline.map((e) =>
