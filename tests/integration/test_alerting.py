@@ -813,7 +813,7 @@ async def test_an_acknowledged_complaint_unresolved_past_its_target_is_flagged_a
 
         # (the shared database's other alerts missing their targets at this tick page this receiver too)
         def ours(p: dict[str, Any]) -> bool:
-            return p["transition"] == "sla_missed" and p["alert"]["alert_id"] == alert["id"]
+            return bool(p["transition"] == "sla_missed" and p["alert"]["alert_id"] == alert["id"])
 
         await eventually(lambda: any(ours(p) for p in receiver.payloads()), what="the L2 page")
         topic = spec_topic(ALERTS, kafka_settings)
