@@ -158,6 +158,8 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
             ("Response time p90 by level", "timeseries",
              [(f"histogram_quantile(0.9, sum by (le, level) (rate(insights_alert_response_seconds_bucket[{RATE}])))", "{{level}}")],
              "s"),
+            ("Callbacks (回访) in the last 24 h: scheduled, overdue, done, review cases opened", "bargauge",
+             [("sum by (event) (increase(alerting_callbacks_total[1d]))", "{{event}}")], "short"),
         ],
     ),
 }  # fmt: skip
