@@ -18,6 +18,7 @@ from services.alerting.consumer import AlertingState
 from services.alerting.deps import StateDep
 from services.alerting.escalation import next_handoff, on_call
 from services.alerting.metrics import TIME_TO_ACK
+from services.alerting.mute import describe, muted_until
 from services.alerting.rules import AlertingConfig
 from services.alerting.schemas import (
     Action,
@@ -28,6 +29,7 @@ from services.alerting.schemas import (
     CallbackPage,
     CallbackResult,
     Level,
+    MuteWindowOut,
     OnCallNow,
     OnCallOut,
     RulesOut,
@@ -243,7 +245,29 @@ async def oncall(
         schedules.append(
             OnCallOut(schedule=name, time_zone=rotation.time_zone, now=now, until=until, next=following)
         )
-    return OnCallNow(at=when, schedules=schedules)
+    return OnCallNow(at=when, schedules=schedules, mute_windows=mute_windows(state.config(), when))
+
+
+def mute_windows(config: AlertingConfig, at: datetime) -> list[MuteWindowOut]:
+    """Every named time interval: its entries, whether it mutes pages at `at` (until when), and the policy
+    steps and targets that name it."""
+    users: dict[str, list[str]] = {name: [] for name in config.time_intervals}
+    for policy_name, policy in config.policies.items():
+        for step in policy.steps:
+            for name in step.mute_time_intervals:
+                users[name].append(f"{policy_name} {step.level}")
+            for target in step.targets:
+                for name in target.mute_time_intervals:
+                    users[name].append(f"{policy_name} {step.level} → {target.name}")
+    return [
+        MuteWindowOut(
+            name=name,
+            entries=[describe(entry) for entry in entries],
+            muted_until=muted_until(entries, at),
+            used_by=users[name],
+        )
+        for name, entries in config.time_intervals.items()
+    ]
 
 
 @router.post(

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from services.alerting.rules import LEVELS, Policy, Rotation, RuleBase, Step, Target
+from services.alerting.rules import LEVELS, Layer, Policy, Rotation, RuleBase, Step, Target
 from shared.contracts.alerts import AlertStatus, Level
 
 Action = Literal["escalate", "remind", "ack_timeout"]
@@ -167,31 +167,59 @@ def _override_at(rotation: Rotation, at: datetime) -> str | None:
     return covering[-1].person if covering else None
 
 
+def _turn(rotation: Rotation, turns: Rotation | Layer, at: datetime) -> str:
+    """Whose turn it is at `at` (hand-offs at `start` + n x shift, in the rotation's time zone)."""
+    start = _local(rotation, turns.start)
+    count = int((at - start) // turns.shift) if at >= start else -1
+    return turns.people[count % len(turns.people)]
+
+
+def _next_turn(rotation: Rotation, turns: Rotation | Layer, at: datetime) -> datetime:
+    start = _local(rotation, turns.start)
+    count = int((at - start) // turns.shift) + 1 if at >= start else 0
+    return start + count * turns.shift
+
+
 def on_call(rotation: Rotation, at: datetime) -> str:
-    """Who holds the rotation at `at`: an override covering `at`, else the turn (hand-offs at
-    `start` + n x shift, in the rotation's time zone)."""
+    """Who holds the rotation at `at`: an override covering `at`, else the last listed layer whose window
+    holds at `at`, else the rotation's own turn."""
     covering = _override_at(rotation, at)
     if covering is not None:
         return covering
-    start = _local(rotation, rotation.start)
-    turns = int((at - start) // rotation.shift) if at >= start else -1
-    return rotation.people[turns % len(rotation.people)]
+    for layer in reversed(rotation.layers):
+        if any(window.contains(at) for window in layer.during):
+            return _turn(rotation, layer, at)
+    return _turn(rotation, rotation, at)
+
+
+def _edges(rotation: Rotation, at: datetime) -> list[datetime]:
+    """Every instant after `at` where who is on call may change: turns, overrides, layer windows."""
+    edges = [_next_turn(rotation, rotation, at)]
+    for o in rotation.overrides:
+        edges += [_local(rotation, o.start), _local(rotation, o.end)]
+    for layer in rotation.layers:
+        edges.append(_next_turn(rotation, layer, at))
+        for window in layer.during:
+            begins = window.next_start(at)
+            edges += [window.end_after(at)] if window.contains(at) else []
+            edges += [begins] if begins is not None else []
+    return [edge for edge in edges if edge > at]
+
+
+HANDOFF_EDGES = 64
+"""How many edges ahead a hand-off is looked for: a person who stays on through them (a schedule of one)
+is reported as handing over to themselves at the last one."""
 
 
 def next_handoff(rotation: Rotation, at: datetime) -> tuple[datetime, str]:
     """When the person on call next changes after `at`, and who takes over."""
-    start = _local(rotation, rotation.start)
-    turns = int((at - start) // rotation.shift) + 1 if at >= start else 0
-    edges = [start + turns * rotation.shift]
-    for o in rotation.overrides:
-        edges += [t for t in (_local(rotation, o.start), _local(rotation, o.end)) if t > at]
-    now = on_call(rotation, at)
-    for edge in sorted(set(edges)):
-        if on_call(rotation, edge) != now:
-            return edge, on_call(rotation, edge)
-    # Every edge keeps the same person (one person, or overrides matching the turns): the turn after.
-    edge = max(edges) + rotation.shift
-    return edge, on_call(rotation, edge)
+    now, edge = on_call(rotation, at), at
+    for _ in range(HANDOFF_EDGES):
+        edge = min(_edges(rotation, edge))
+        following = on_call(rotation, edge)
+        if following != now:
+            return edge, following
+    return edge, now
 
 
 def recipients(step: Step, schedules: dict[str, Rotation], at: datetime) -> list[tuple[Target, str]]:

@@ -94,6 +94,21 @@ class TimeInterval(_Strict):
             return False
         return self._range_at(local) is not None
 
+    def next_start(self, at: datetime) -> datetime | None:
+        """The first instant after `at` at which a stretch of this interval begins (within 8 days)."""
+        zone = ZoneInfo(self.location)
+        local = at.astimezone(zone)
+        starts = sorted(r.minutes()[0] for r in self.times) or [0]
+        for day in range(8):
+            date = local.date() + timedelta(days=day)
+            if self.weekdays and date.weekday() not in self._days():
+                continue
+            for minute in starts:
+                begins = datetime.combine(date, time(0), tzinfo=zone) + timedelta(minutes=minute)
+                if begins > at:
+                    return begins
+        return None
+
     def end_after(self, at: datetime) -> datetime:
         """When the stretch of this interval holding at `at` ends (at the end of its clock range)."""
         local = at.astimezone(ZoneInfo(self.location))
@@ -101,6 +116,13 @@ class TimeInterval(_Strict):
         end_minute = found[1] if found else local.hour * 60 + local.minute + 1
         midnight = datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
         return midnight + timedelta(minutes=end_minute)
+
+
+def describe(interval: TimeInterval) -> str:
+    """What a person reads in the console, e.g. "monday:friday 22:00–24:00, 00:00–08:00 (Asia/Shanghai)"."""
+    days = ", ".join(interval.weekdays) or "every day"
+    times = ", ".join(f"{r.start_time}–{r.end_time}" for r in interval.times) or "all day"
+    return f"{days} {times} ({interval.location})"
 
 
 def muted_until(intervals: Sequence[TimeInterval], at: datetime) -> datetime | None:

@@ -207,14 +207,27 @@ class Override(Strict):
         return self
 
 
+class Layer(Strict):
+    """A rotation of its own that covers only `during` its windows (nights, weekends) and there takes over
+    from the layers below it: people take turns of `shift` from `start` (the schedule's time zone)."""
+
+    people: list[str] = Field(min_length=1)
+    start: str = Field(pattern=LOCAL_TIME)
+    shift: Duration = timedelta(days=7)
+    during: list[TimeInterval] = Field(min_length=1)
+    """When it covers: time-interval entries (weekdays, clock ranges, each in its own `location`)."""
+
+
 class Rotation(Strict):
     """An on-call schedule: people take turns of `shift` each, starting at `start` in `time_zone`;
-    an override puts someone else on call for a time range (the last one listed wins where they overlap)."""
+    `layers` take over during their windows (the last listed that covers wins); an override puts someone
+    else on call for a time range, over every layer (the last one listed wins where they overlap)."""
 
     people: list[str] = Field(min_length=1)
     start: str = Field(pattern=LOCAL_TIME)
     shift: Duration = timedelta(days=7)
     time_zone: str = "Asia/Shanghai"
+    layers: list[Layer] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
 
 

@@ -124,9 +124,17 @@ class OnCallOut(BaseModel):
     next: str = Field(description="who takes over then")
 
 
+class MuteWindowOut(BaseModel):
+    name: str
+    entries: list[str] = Field(description="Each entry's weekdays and clock ranges, in its time zone")
+    muted_until: Instant | None = Field(description="At `at` the window holds: when it ends; else null")
+    used_by: list[str] = Field(description="Policy steps and targets it mutes, e.g. 'default L2 → managers'")
+
+
 class OnCallNow(BaseModel):
     at: Instant
     schedules: list[OnCallOut]
+    mute_windows: list[MuteWindowOut] = Field(default_factory=list)
 
 
 class Validation(BaseModel):

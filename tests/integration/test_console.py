@@ -222,6 +222,10 @@ async def test_on_call_signs_in_sees_the_alert_acks_it_escalation_stops_and_reso
         row = page.locator("#oncall-table tbody tr").first
         await expect(row).to_contain_text(on_call(rotation, clock.now), timeout=WAIT_MS)
         await expect(row).to_contain_text(following)
+        # the shipped rules' mute window, listed with its hours and whether it mutes now
+        window = page.locator("#mute-table tbody tr", has_text="weekday-nights")
+        await expect(window).to_contain_text("monday:friday 22:00–24:00, 00:00–08:00 (Asia/Shanghai)")
+        await expect(window).to_contain_text("not used by any policy")
         await page.click("a[data-tab=alerts]")
 
         # a phone-width screen in Chinese: nothing wider than the screen

@@ -370,9 +370,14 @@
   async function loadOnCall() {
     const found = await api("GET", "/v1/oncall");
     const rows = found.schedules.map((s) => [s.schedule, s.now, when(s.until), s.next, s.time_zone]);
+    const windows = found.mute_windows.map((w) => [w.name, w.entries.join("; "),
+      w.muted_until ? t("mutedUntil", { at: when(w.muted_until) }) : "—", w.used_by.join(", ") || t("notUsed")]);
     $("oncall").replaceChildren(el("div", { class: "card" }, el("h2", { text: t("tabOnCall") }),
       rows.length ? table([t("schedule"), t("onCallNow"), t("until"), t("next"), t("timeZone")], rows, "oncall-table")
-        : el("p", { class: "muted", text: t("noSchedules") })));
+        : el("p", { class: "muted", text: t("noSchedules") })),
+      el("div", { class: "card" }, el("h2", { text: t("muteWindows") }),
+        windows.length ? table([t("muteName"), t("muteWhen"), t("muteNow"), t("usedBy")], windows, "mute-table")
+          : el("p", { class: "muted", text: t("noMuteWindows") })));
   }
 
   // ---- callbacks (回访) ---------------------------------------------------------------------------
