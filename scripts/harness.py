@@ -173,11 +173,18 @@ async def forget_alerts(rule_ids_like: str) -> None:
 
 
 def webhook_rules(
-    directory: Path, url: str, suffix: str = "", resolution_targets: bool = True, **overrides: Any
+    directory: Path,
+    url: str,
+    suffix: str = "",
+    resolution_targets: bool = True,
+    handoff_notices: bool = False,
+    **overrides: Any,
 ) -> Path:
     """The project's alert rules with every target paging `url` by webhook (no Slack, e-mail or pager);
     rule ids carry `suffix`, so a run's alerts can be told apart (and forgotten) afterwards; without
-    `resolution_targets`, alerts escalate on timeouts only; `overrides` replace top-level sections."""
+    `resolution_targets`, alerts escalate on timeouts only; hand-off notices only if asked for (a run
+    crossing a shift change would otherwise page its receiver with one); `overrides` replace top-level
+    sections."""
     doc = yaml.safe_load(DEFAULT_RULES.read_text())
     for rule in doc["rules"]:
         rule["id"] = f"{rule['id']}{suffix}"
@@ -187,6 +194,8 @@ def webhook_rules(
                 step.pop("resolve_within", None)
             for target in step["targets"]:
                 target["channels"] = ["webhook"]
+    for schedule in doc.get("schedules", {}).values():
+        schedule["notify_handoff"] = handoff_notices
     people = {p for s in doc.get("schedules", {}).values() for p in s["people"]}
     teams = {t["name"] for p in doc["policies"].values() for s in p["steps"] for t in s["targets"]}
     doc["contacts"] = {name: {"webhook": url} for name in people | teams}

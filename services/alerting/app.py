@@ -40,7 +40,7 @@ def create_app(
     config()  # refuse to start on a bad file
     # Every template of every channel renders a sample page, or the service does not start.
     pages_of(settings).check(ROBOT_PARTS)
-    state = AlertingState(config, now)
+    state = AlertingState(config, now, settings.consumer_group)
 
     async def relay(runtime: Runtime) -> None:
         await RELAY.run(

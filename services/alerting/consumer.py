@@ -46,9 +46,14 @@ class AlertingState:
     change or a failed batch, so memory never runs ahead of what was committed."""
 
     def __init__(
-        self, config: Callable[[], AlertingConfig], clock: Callable[[], datetime] | None = None
+        self,
+        config: Callable[[], AlertingConfig],
+        clock: Callable[[], datetime] | None = None,
+        deployment: str = "alerting",
     ) -> None:
         self.config = config
+        self.deployment = deployment
+        """Its consumer group: what hand-off notices remember who was on call under."""
         self.clock = clock or (lambda: datetime.now(UTC))
         self.engine: RuleEngine | None = None
         self.engine_config: AlertingConfig | None = None

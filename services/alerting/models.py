@@ -172,6 +172,17 @@ audit = Table(
     Column("note", Text),
 )
 
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("deployment", String(200), primary_key=True),
+    Column("schedule", String(200), primary_key=True),
+    Column("person", String(200), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+"""Who each schedule had on call when the timer loop last looked, per deployment (its consumer group), so
+a change is announced once to the incoming person."""
+
 callbacks = Table(
     "callbacks",
     metadata,

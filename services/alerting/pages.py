@@ -25,11 +25,13 @@ TRANSITIONS = (
     "reminded",
     "reopened",
     "sla_missed",
+    "handoff",
     "unsilenced",
     "acknowledged",
     "resolved",
 )
-"""What a page announces: an alert's transition, or `unsilenced` (a silence that held its pages ended)."""
+"""What a page announces: an alert's transition, `unsilenced` (a silence that held its pages ended), or
+`handoff` (a schedule's shift changed: the incoming person is told)."""
 EXCERPT_CHARS = 140
 
 TITLES = {
@@ -38,6 +40,7 @@ TITLES = {
     "reminded": "提醒 Reminder",
     "reopened": "确认超时 Acknowledgement expired",
     "sla_missed": "超时未解决 Not resolved in time",
+    "handoff": "值班交接 You are on call",
     "unsilenced": "静默结束 Silence ended",
     "acknowledged": "已确认 Acknowledged",
     "resolved": "已解决 Resolved",
@@ -46,6 +49,7 @@ NEXT_ACTIONS = {
     "escalate": "升级 escalates",
     "remind": "提醒 reminder",
     "ack_timeout": "确认超时 ack expires",
+    "handoff": "交接 hands over",
 }
 
 
@@ -178,7 +182,10 @@ class Pages:
             "at": alert["at"],
             "next_action_at": payload.get("next_action_at"),
             "next_action_text": NEXT_ACTIONS.get(page.get("next_action") or "", ""),
-            "alert_url": f"{self.public_url}/console#/alerts/{alert['alert_id']}",
+            # a hand-off notice is about a schedule, not an alert: its link is the on-call view
+            "alert_url": f"{self.public_url}/console#/oncall"
+            if transition == "handoff"
+            else f"{self.public_url}/console#/alerts/{alert['alert_id']}",
             "delivery_id": delivery_id or "",
             "ack_url": "",
             "time_zone": str(self.zone),

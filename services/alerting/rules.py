@@ -229,6 +229,8 @@ class Rotation(Strict):
     time_zone: str = "Asia/Shanghai"
     layers: list[Layer] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
+    notify_handoff: bool = True
+    """Tell the incoming person when the person on call changes, by the channels that page the schedule."""
 
 
 class Contact(Strict):

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.alerting.callbacks import open_overdue
 from services.alerting.consumer import AlertingState
 from services.alerting.escalation import due, resolve
+from services.alerting.handoffs import announce_handoffs
 from services.alerting.lifecycle import apply_timers, release_held, timers_of
 from services.alerting.metrics import OPEN_ALERTS
 from services.alerting.models import alerts
@@ -84,6 +85,7 @@ async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> t
         if config is not None:
             applied += await release_held(conn, now, config)
             applied += await open_overdue(conn, now, config, topic)
+            applied += await announce_handoffs(conn, now, config, state.deployment)
         for (alert_id,) in (await conn.execute(_AUTO_RESOLVE, {"now": now})).all():
             row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
             engine = state.engine

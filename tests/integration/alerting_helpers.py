@@ -83,11 +83,17 @@ class Receiver:
 
 
 def rules_file(
-    directory: Path, webhook_url: str, resolution_targets: bool = True, **overrides: Any
+    directory: Path,
+    webhook_url: str,
+    resolution_targets: bool = True,
+    handoff_notices: bool = False,
+    **overrides: Any,
 ) -> tuple[Path, str]:
     """A rules file whose rule ids are unique to the test; returns (path, suffix)."""
     suffix = uuid.uuid4().hex[:6]
-    path = webhook_rules(directory, webhook_url, f"-{suffix}", resolution_targets, **overrides)
+    path = webhook_rules(
+        directory, webhook_url, f"-{suffix}", resolution_targets, handoff_notices, **overrides
+    )
     return path, suffix
 
 

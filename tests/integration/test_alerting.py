@@ -19,7 +19,9 @@ from sqlalchemy import text
 from services.alerting import timers as timers_module
 from services.alerting.acklinks import slack_signature
 from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.alerting.escalation import next_handoff, on_call
 from services.alerting.notify import Notifier
+from services.alerting.rules import load_rules
 from services.alerting.timers import tick
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.engine import Database
@@ -832,3 +834,51 @@ async def test_an_acknowledged_complaint_unresolved_past_its_target_is_flagged_a
     page = next(p for p in receiver.payloads() if ours(p))
     assert page["alert"]["level"] == "L2"
     assert kinds == ["alert.fired", "alert.acknowledged", "alert.sla_missed"]
+
+
+async def test_the_incoming_person_on_call_is_told_of_the_hand_off_once(
+    kafka_settings, producer, tmp_path, receiver
+):
+    # Friday 2026-11-20; the shipped frontline rotation hands over on Mondays at 09:00 Asia/Shanghai
+    clock, started = Clock(), datetime.now(UTC)
+    rules, _ = rules_file(tmp_path, receiver.url, handoff_notices=True)
+    rotation = load_rules(rules).schedules["frontline"]
+    async with alerting_app(kafka_settings, rules, clock) as (app, _http):
+        await tick(app.state.runtime, _state(app), clock.now)  # the first look announces nothing
+        before = on_call(rotation, clock.now)
+        clock.now = datetime(2026, 11, 23, 1, 0, 30, tzinfo=UTC)  # Monday 09:00:30 in Shanghai
+        incoming = on_call(rotation, clock.now)
+        assert incoming != before
+        await tick(app.state.runtime, _state(app), clock.now)
+        handed_at = clock.now
+        clock.advance(minutes=5)
+        await tick(app.state.runtime, _state(app), clock.now)  # nothing changed since: no second notice
+        queued = await handoff_deliveries(handed_at, started)
+        await eventually(
+            lambda: any(p["transition"] == "handoff" for p in receiver.payloads()), what="the hand-off notice"
+        )
+    assert [(d["target"], d["channel"]) for d in queued] == [(incoming, "webhook")]
+    notice = next(p for p in receiver.payloads() if p["transition"] == "handoff")
+    until, following = next_handoff(rotation, handed_at)
+    assert notice["alert"]["summary"].startswith(f"{incoming}: on call for frontline until ")
+    assert notice["alert"]["summary"].endswith(f"then {following}")
+    assert notice["alert"]["group_key"] == {"schedule": "frontline"}
+    assert notice["next_action_at"] == until.isoformat()
+
+
+async def handoff_deliveries(at: datetime, since: datetime) -> list[dict[str, Any]]:
+    """The hand-off notices queued for `at` (virtual time) since `since` (real time: earlier runs of the
+    test left theirs; no other test enables them)."""
+    database = Database(DatabaseSettings(), "tests")
+    try:
+        async with database.connection() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT target, channel FROM alerting.deliveries WHERE transition = 'handoff'"
+                    " AND payload->'alert'->>'at' = :at AND created_at >= :since ORDER BY id"
+                ),
+                {"at": at.isoformat(), "since": since},
+            )
+            return [dict(row._mapping) for row in rows]
+    finally:
+        await database.dispose()
