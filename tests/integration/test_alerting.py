@@ -882,3 +882,30 @@ async def handoff_deliveries(at: datetime, since: datetime) -> list[dict[str, An
             return [dict(row._mapping) for row in rows]
     finally:
         await database.dispose()
+
+
+async def test_an_alert_keeps_the_policy_it_fired_under_when_the_rules_change_mid_escalation(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        await send(producer, kafka_settings, [scored_doc("C-SNAP", 1, "negative", "retail", clock.now)])
+        (alert,) = await alerts_of(http, rule, 1)
+
+        def slower(doc: dict[str, Any]) -> None:
+            doc["policies"]["default"]["steps"][0]["timeout"] = "10h"
+
+        with_sections(rules, slower)  # new alerts would wait 10 h at L1
+
+        def reloaded() -> bool:  # the file is looked at every few seconds
+            return bool(_state(app).config().policies["default"].steps[0].timeout == timedelta(hours=10))
+
+        await eventually(reloaded, timeout_s=20, what="the edited rules in force")
+        clock.advance(hours=2)
+        await tick(app.state.runtime, _state(app), clock.now)
+        body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
+    assert body["level"] == "L2", "the alert escalated after the 2 h of the policy it fired under"
+    escalated = next(e for e in body["timeline"] if e["kind"] == "escalated")
+    assert datetime.fromisoformat(escalated["at"]) == clock.now

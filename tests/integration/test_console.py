@@ -27,7 +27,7 @@ from services.loyalty.config import LoyaltySettings
 from shared.contracts.registry import COMMERCE_EVENTS, LOYALTY_CHANGES
 from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
-from tests.integration.test_alerting import alerts_of, scored_doc, send, tier_doc
+from tests.integration.test_alerting import alerts_of, scored_doc, send, tier_doc, with_sections
 from tests.integration.test_loyalty import purchase
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
@@ -350,3 +350,35 @@ async def test_console_data_and_writes_refuse_anonymous_forged_and_cross_site_re
             assert (await browser.delete("/console/session")).status_code == 204
             browser.cookies.clear()
             assert (await browser.get("/v1/alerts")).status_code == 401
+
+
+async def test_the_alert_page_says_its_page_was_held_by_an_inhibition_rule_not_a_silence(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"one-star-feedback-{suffix}"
+    inhibit = [{"source": {"rule": rule}, "target": {"rule": rule}, "equal": ["business_line"]}]
+    with_sections(rules, lambda doc: doc.update(inhibit_rules=inhibit))
+    line = f"line-{suffix}"
+    async with (
+        alerting_app(kafka_settings, rules, clock) as (app, http),
+        served(app) as base,
+        async_playwright() as playwright,
+    ):
+        await send(producer, kafka_settings, [scored_doc(f"S-{suffix}", 1, "negative", line, clock.now)])
+        (source,) = await alerts_of(http, rule, 1)
+        await send(producer, kafka_settings, [scored_doc(f"T-{suffix}", 1, "negative", line, clock.now)])
+        inhibited = next(a for a in await alerts_of(http, rule, 2) if a["id"] != source["id"])
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox"], headless=True
+        )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await sign_in(page, base, "agent-wang")
+        await page.goto(f"{base}/console#/alerts/{inhibited['id']}")
+        held = page.locator('#timeline li[data-kind="notification_held"]')
+        await expect(held).to_contain_text("page held by an inhibition rule", timeout=WAIT_MS)
+        await page.goto(f"{base}/console#/alerts/{source['id']}")
+        await expect(page.locator("#detail-status")).to_have_text("open", timeout=WAIT_MS)
+        await expect(page.locator('#timeline li[data-kind="notification_held"]')).to_have_count(0)
+        await browser.close()

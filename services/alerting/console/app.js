@@ -285,11 +285,12 @@
         el("ol", { class: "timeline", id: "timeline" }, alert.timeline.map((e) =>
           el("li", { "data-kind": e.kind },
             el("span", { class: "when", text: when(e.at) }),
-            el("strong", { text: term("kind", e.kind) }),
+            el("strong", { text: e.detail && e.detail.by === "inhibition" ? t("heldByInhibition") : term("kind", e.kind) }),
             e.level ? el("span", { class: `badge small ${e.level}`, text: e.level }) : null,
             e.detail && e.detail.from ? ` ${e.detail.from} → ${e.detail.to}` : null,
             e.detail && e.detail.channel ? el("span", { class: "muted", text: `${e.detail.channel} → ${e.detail.target}` }) : null,
             e.detail && e.detail.error ? el("span", { class: "error", text: e.detail.error }) : null,
+            e.detail && e.detail.until ? el("span", { class: "muted", text: t("untilAt", { at: when(e.detail.until) }) }) : null,
             e.actor ? el("span", { class: "actor", text: e.actor }) : null,
             e.note ? el("div", { class: "note", text: e.note }) : null)))),
       el("div", { class: "card" }, el("h3", { text: t("evidence") }),
