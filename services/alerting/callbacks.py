@@ -17,15 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.escalation import open_timers, resolve
 from services.alerting.firing import Firing, fire_or_repeat_many
-from services.alerting.lifecycle import Evidence, apply_timers, group_text, hold_reason, note, timers_of
+from services.alerting.lifecycle import (
+    OVERDUE_RULE,
+    REVIEW_RULE,
+    Evidence,
+    apply_timers,
+    group_text,
+    hold_reason,
+    note,
+    timers_of,
+)
 from services.alerting.metrics import CALLBACKS
 from services.alerting.models import alerts, audit, callbacks
 from services.alerting.rules import AlertingConfig, Condition, PerFeedbackRule
 from services.alerting.schemas import CallbackOut, CallbackState, Level
 from services.alerting.silences import alert_labels
 
-OVERDUE_RULE = "callback-overdue"
-REVIEW_RULE = "callback-review"
 PAGE = 200
 Filter = Literal["open", "overdue", "done"]
 

@@ -8,7 +8,6 @@ running. A loop that was down across a hand-off announces it late, once.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -96,7 +95,6 @@ async def announce_handoffs(
         if not rotation.notify_handoff or not channels:
             continue
         payload = notice(config, name, rotation, person, now)
-        body = json.loads(json.dumps(payload, ensure_ascii=False))
         alert_id = uuid.UUID(payload["alert"]["alert_id"])
         for channel in channels:
             await conn.execute(
@@ -105,7 +103,7 @@ async def announce_handoffs(
                     transition="handoff",
                     channel=channel,
                     target=person,
-                    payload=body,
+                    payload=payload,
                     next_attempt_at=now,
                 )
             )

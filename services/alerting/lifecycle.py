@@ -30,7 +30,8 @@ STATE_CHANNELS = frozenset({"alertmanager"})
 its next reminder) and resolutions (it ends there too); a webhook, Slack or e-mail is not sent for either."""
 QUIET = ("acknowledged", "resolved")
 """Transitions that page nobody."""
-CALLBACK_RULES = frozenset({"callback-overdue", "callback-review"})
+OVERDUE_RULE, REVIEW_RULE = "callback-overdue", "callback-review"
+CALLBACK_RULES = frozenset({OVERDUE_RULE, REVIEW_RULE})
 """The alerts callbacks open themselves: resolving one schedules no further callback."""
 ONE_CUSTOMER = frozenset({"feedback_id", "customer_id"})
 

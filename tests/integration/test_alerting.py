@@ -75,18 +75,20 @@ async def send(producer, settings, docs, spec=FEEDBACK_SCORED):
     )
 
 
-async def deliveries_of(alert_id: str) -> list[dict[str, Any]]:
-    """Every delivery alerting ever scheduled for the alert, whatever its status."""
+async def rows_of(query: str, **params: Any) -> list[dict[str, Any]]:
+    """The rows a query reads from the shared test database."""
     database = Database(DatabaseSettings(), "tests")
     try:
         async with database.connection() as conn:
-            rows = await conn.execute(
-                text("SELECT transition, status FROM alerting.deliveries WHERE alert_id = :id ORDER BY id"),
-                {"id": alert_id},
-            )
-            return [dict(row._mapping) for row in rows]
+            return [dict(row._mapping) for row in await conn.execute(text(query), params)]
     finally:
         await database.dispose()
+
+
+async def deliveries_of(alert_id: str) -> list[dict[str, Any]]:
+    """Every delivery alerting ever scheduled for the alert, whatever its status."""
+    query = "SELECT transition, status FROM alerting.deliveries WHERE alert_id = :id ORDER BY id"
+    return await rows_of(query, id=alert_id)
 
 
 async def alerts_of(http, rule: str, expected: int) -> list[dict[str, Any]]:
@@ -242,19 +244,11 @@ async def silence(http, clock: Clock, rule: str, hours: float) -> str:
 
 async def pages_of(alert_id: str) -> list[tuple[str, str]]:
     """(transition, level) of every notification scheduled for the alert."""
-    database = Database(DatabaseSettings(), "tests")
-    try:
-        async with database.connection() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT transition, payload->'alert'->>'level' AS level FROM alerting.deliveries"
-                    " WHERE alert_id = :id ORDER BY id"
-                ),
-                {"id": alert_id},
-            )
-            return [(row.transition, row.level) for row in rows]
-    finally:
-        await database.dispose()
+    query = (
+        "SELECT transition, payload->'alert'->>'level' AS level FROM alerting.deliveries"
+        " WHERE alert_id = :id ORDER BY id"
+    )
+    return [(row["transition"], row["level"]) for row in await rows_of(query, id=alert_id)]
 
 
 async def test_a_silence_holds_pages_while_active_escalation_runs_on_and_its_end_pages_the_current_level(
@@ -853,11 +847,13 @@ async def test_the_incoming_person_on_call_is_told_of_the_hand_off_once(
         handed_at = clock.now
         clock.advance(minutes=5)
         await tick(app.state.runtime, _state(app), clock.now)  # nothing changed since: no second notice
-        queued = await handoff_deliveries(handed_at, started)
+        queued = await handoff_deliveries(started)
         await eventually(
             lambda: any(p["transition"] == "handoff" for p in receiver.payloads()), what="the hand-off notice"
         )
-    assert [(d["target"], d["channel"]) for d in queued] == [(incoming, "webhook")]
+    assert [(d["target"], d["channel"], d["at"]) for d in queued] == [
+        (incoming, "webhook", handed_at.isoformat())
+    ], "one notice, at the hand-off; none at the first look or on the tick after"
     notice = next(p for p in receiver.payloads() if p["transition"] == "handoff")
     until, following = next_handoff(rotation, handed_at)
     assert notice["alert"]["summary"].startswith(f"{incoming}: on call for frontline until ")
@@ -866,22 +862,14 @@ async def test_the_incoming_person_on_call_is_told_of_the_hand_off_once(
     assert notice["next_action_at"] == until.isoformat()
 
 
-async def handoff_deliveries(at: datetime, since: datetime) -> list[dict[str, Any]]:
-    """The hand-off notices queued for `at` (virtual time) since `since` (real time: earlier runs of the
-    test left theirs; no other test enables them)."""
-    database = Database(DatabaseSettings(), "tests")
-    try:
-        async with database.connection() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT target, channel FROM alerting.deliveries WHERE transition = 'handoff'"
-                    " AND payload->'alert'->>'at' = :at AND created_at >= :since ORDER BY id"
-                ),
-                {"at": at.isoformat(), "since": since},
-            )
-            return [dict(row._mapping) for row in rows]
-    finally:
-        await database.dispose()
+async def handoff_deliveries(since: datetime) -> list[dict[str, Any]]:
+    """Every hand-off notice queued since `since` (real time: earlier runs of the test left theirs; no
+    other test enables them), whatever virtual time it was queued at."""
+    query = (
+        "SELECT target, channel, payload->'alert'->>'at' AS at FROM alerting.deliveries"
+        " WHERE transition = 'handoff' AND created_at >= :since ORDER BY id"
+    )
+    return await rows_of(query, since=since)
 
 
 async def test_an_alert_keeps_the_policy_it_fired_under_when_the_rules_change_mid_escalation(
