@@ -19,7 +19,7 @@ from services.alerting.rules import AlertingConfig
 from services.alerting.session import ConsoleSessions, session_secret
 from services.alerting.timers import run_timers
 from services.alerting.watchdog import Heartbeats, run_watchdog
-from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
+from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
 from shared.leader import Leadership
 from shared.ops import operator_router
@@ -89,7 +89,11 @@ def create_app(
         title="Alerting service",
         description="rules over scored feedback → alerts with L1–L4 escalation, silences and notifications.",
         consumers=[
-            ConsumerSpec(settings.consumer_group, [FEEDBACK_SCORED, LOYALTY_CHANGES], alerting_handler(state))
+            ConsumerSpec(
+                settings.consumer_group,
+                [FEEDBACK_SCORED, LOYALTY_CHANGES, COMMERCE_EVENTS],
+                alerting_handler(state),
+            )
         ],
         routers=[
             alerting_router,

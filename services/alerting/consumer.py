@@ -1,5 +1,5 @@
-"""The consumer: feedback.scored.v1 (and loyalty tier changes) → rule evaluation → alerts, in one
-transaction per batch with the event claims and the window cells it changed."""
+"""The consumer: feedback.scored.v1, commerce.events.v1 (and loyalty tier changes) → rule evaluation →
+alerts, in one transaction per batch with the event claims and the window cells it changed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import select, text
@@ -14,15 +15,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.alerting.columns import columns
-from services.alerting.engine import Cell, Outcome, RuleEngine
+from services.alerting.commerce import CommerceEngine, Sale
+from services.alerting.engine import Cell, Outcome, RuleEngine, Signal
 from services.alerting.escalation import open_timers
 from services.alerting.firing import Firing, fire_or_repeat_many
 from services.alerting.lifecycle import Evidence, group_text
-from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS
+from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS, UNATTRIBUTED_REFUNDS
 from services.alerting.models import engine_state, member_tiers, processed_events, window_cells
 from services.alerting.mute import inhibited
 from services.alerting.rules import AlertingConfig
+from services.alerting.sales import sales_of
 from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
+from shared.contracts.commerce import Purchase, Refund
+from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
 from shared.contracts.registry import ALERTS
@@ -56,6 +61,7 @@ class AlertingState:
         """Its consumer group: what hand-off notices remember who was on call under."""
         self.clock = clock or (lambda: datetime.now(UTC))
         self.engine: RuleEngine | None = None
+        self.commerce: CommerceEngine | None = None
         self.engine_config: AlertingConfig | None = None
         self.tiers: dict[str, str] = {}
         self.notify = asyncio.Event()
@@ -64,19 +70,29 @@ class AlertingState:
     async def ready_engine(self, conn: AsyncConnection) -> RuleEngine:
         config = self.config()
         if self.engine is None or self.engine_config is not config:
-            engine = RuleEngine(config)
+            engine, commerce = RuleEngine(config), CommerceEngine(config)
             rows = (await conn.execute(select(window_cells))).all()
             stored = dict((await conn.execute(select(engine_state.c.name, engine_state.c.value))).all())
-            engine.restore(
-                [Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows],
-                {name: float(value) for name, value in stored.items()},
-            )
+            cells = [
+                Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows
+            ]
+            marks = {name: float(value) for name, value in stored.items()}
+            engine.restore(cells, marks)
+            commerce.restore(cells, marks)
+            self.commerce = commerce
             self.tiers = dict(
                 (await conn.execute(select(member_tiers.c.customer_id, member_tiers.c.tier))).all()
             )
             self.engine, self.engine_config = engine, config
             log.info("alerting_engine_restored", cells=len(rows), rules=len(engine.rules))
         return self.engine
+
+    def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:
+        """Whether a windowed rule's condition holds for a group now (None: unknown, e.g. not loaded)."""
+        found = self.engine.firing_now(rule_id, group_key) if self.engine is not None else None
+        if found is None and self.commerce is not None:
+            found = self.commerce.firing_now(rule_id, group_key)
+        return found
 
 
 _SAVE_CELLS = text("""
@@ -112,6 +128,10 @@ _CLEAR_MANY = text("""
 """)
 
 
+async def _save_watermarks(conn: AsyncConnection, marks: dict[str, float]) -> None:
+    await conn.execute(_WATERMARK, {"names": list(marks), "values": list(marks.values())})
+
+
 def _evidence(event: FeedbackScored, offset: str) -> Evidence:
     return Evidence(
         str(event.feedback_id),
@@ -128,11 +148,35 @@ def _evidence(event: FeedbackScored, offset: str) -> Evidence:
     )
 
 
+Backing = Callable[[Signal], tuple[list[Evidence], set[str]]]
+"""A signal's evidence (the latest few) and the customers behind it."""
+
+
+def _feedback_backing(batch: list[FeedbackScored], offsets: list[str]) -> Backing:
+    def backing(signal: Signal) -> tuple[list[Evidence], set[str]]:
+        evidence = [_evidence(batch[i], offsets[i]) for i in signal.rows[:5]]
+        return evidence, {batch[i].customer_id for i in signal.rows}
+
+    return backing
+
+
+def _sales_backing(sales: list[Sale]) -> Backing:
+    """Commerce alerts carry no feedback; their customer is the group's (order drops) or the one
+    customer behind the batch's refunds."""
+
+    def backing(signal: Signal) -> tuple[list[Evidence], set[str]]:
+        group = dict(signal.group_key)
+        if "customer_id" in group:
+            return [], {group["customer_id"]}
+        return [], {sales[i].customer_id for i in signal.rows}
+
+    return backing
+
+
 async def _alerts_from(
     conn: AsyncConnection,
     outcome: Outcome,
-    batch: list[FeedbackScored],
-    offsets: list[str],
+    backing: Backing,
     config: AlertingConfig,
     now: datetime,
     topic: str,
@@ -150,9 +194,9 @@ async def _alerts_from(
                 clear.append((rule.id, group_text(signal.group_key)))
             continue
         timers = open_timers(rule, config.policies[rule.policy], now, signal.max_tier)
-        customers = {batch[i].customer_id for i in signal.rows}
-        evidence = [_evidence(batch[i], offsets[i]) for i in signal.rows[:5]]
-        labels = alert_labels(rule.id, timers.level, dict(signal.group_key), evidence[-1].__dict__)
+        evidence, customers = backing(signal)
+        latest = evidence[-1].__dict__ if evidence else None
+        labels = alert_labels(rule.id, timers.level, dict(signal.group_key), latest)
         held_by = (
             "silence"
             if silenced(silences, labels)
@@ -214,16 +258,28 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                     LATE_EVENTS.inc(outcome.late)
                     await _save_cells(conn, outcome.cells())
                     if batch:
-                        marks = engine.watermarks()
-                        await conn.execute(_WATERMARK, {"names": list(marks), "values": list(marks.values())})
+                        await _save_watermarks(conn, engine.watermarks())
                     offsets = [
                         f"{e.topic}/{e.partition}/{e.offset}"
                         for e in unique
                         if isinstance(e.envelope.payload, FeedbackScored)
                     ]
+                    config, now = state.config(), state.clock()
                     fired = await _alerts_from(
-                        conn, outcome, batch, offsets, state.config(), state.clock(), topic
+                        conn, outcome, _feedback_backing(batch, offsets), config, now, topic
                     )
+                    trade: list[Envelope[Any]] = [
+                        e.envelope for e in unique if isinstance(e.envelope.payload, Purchase | Refund)
+                    ]
+                    commerce = state.commerce
+                    if trade and commerce is not None and commerce.rules:
+                        sales = await sales_of(conn, trade, commerce.remembers_orders)
+                        sold, unattributed = commerce.process(sales, state.tiers)
+                        LATE_EVENTS.inc(sold.late)
+                        UNATTRIBUTED_REFUNDS.inc(unattributed)
+                        await _save_cells(conn, sold.cells())
+                        await _save_watermarks(conn, commerce.watermarks())
+                        fired += await _alerts_from(conn, sold, _sales_backing(sales), config, now, topic)
             except BaseException:
                 state.engine = None
                 raise

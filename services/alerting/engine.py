@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from services.alerting.rules import (
     CountRule,
     PerFeedbackRule,
     RuleBase,
+    RuleCore,
     ScoreBenchmarkRule,
     ScoreTrendRule,
     WindowedRateRule,
@@ -33,7 +34,7 @@ GroupKey = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class Signal:
-    rule: RuleBase
+    rule: RuleCore
     group_key: tuple[tuple[str, str], ...]
     firing: bool
     value: float
@@ -51,10 +52,21 @@ class Cell(NamedTuple):
     values: tuple[float, ...]
 
 
+class Counted(Protocol):
+    """A rule with window counters: its ring, its groups and the rule itself."""
+
+    @property
+    def rule(self) -> RuleCore: ...
+    @property
+    def ring(self) -> BucketRing | None: ...
+    @property
+    def groups(self) -> Groups: ...
+
+
 @dataclass
 class Outcome:
     signals: list[Signal] = field(default_factory=list)
-    dirty: list[tuple[CompiledRule, np.ndarray, np.ndarray]] = field(default_factory=list)
+    dirty: list[tuple[Counted, np.ndarray, np.ndarray]] = field(default_factory=list)
     """Per rule, the (group, bucket) pairs whose counters changed."""
     late: int = 0
 
@@ -244,7 +256,7 @@ class RuleEngine:
         self.rules = [
             CompiledRule(rule, lateness, shared.setdefault(tuple(rule.group_by), Groups(rule.group_by)))
             for rule in config.rules
-            if rule.enabled
+            if rule.enabled and isinstance(rule, RuleBase)
         ]
 
     def process(self, batch: Columns) -> Outcome:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from services.alerting.rules import LEVELS, Layer, Policy, Rotation, RuleBase, Step, Target
+from services.alerting.rules import LEVELS, Layer, Policy, Rotation, RuleCore, Step, Target
 from shared.contracts.alerts import AlertStatus, Level
 
 Action = Literal["escalate", "remind", "ack_timeout"]
@@ -59,7 +59,7 @@ def _arm(policy: Policy, level: Level, factor: float, since: datetime) -> tuple[
     return "escalate", since + step_of(policy, level).timeout * factor
 
 
-def open_timers(rule: RuleBase, policy: Policy, now: datetime, tier: int) -> Timers:
+def open_timers(rule: RuleCore, policy: Policy, now: datetime, tier: int) -> Timers:
     """Timers of a newly fired alert: the rule's start level, raised and hurried for boosted tiers."""
     level, factor = rule.start_level, 1.0
     boost = rule.tier_boost

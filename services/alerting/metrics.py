@@ -28,7 +28,13 @@ EVALUATION_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 LATE_EVENTS = Counter(
-    "alerting_late_events_total", "Feedback too late for its window (beyond allowed lateness)."
+    "alerting_late_events_total",
+    "Feedback, purchases and refunds too late for their windows (beyond allowed lateness).",
+)
+UNATTRIBUTED_REFUNDS = Counter(
+    "alerting_unattributed_refunds_total",
+    "Refunds a refund-rate rule could not count: no business line (or channel, store) of their own, "
+    "and their order's purchase was not seen.",
 )
 LOOP_LAST_TICK = Gauge(
     "alerting_loop_last_tick_timestamp_seconds",

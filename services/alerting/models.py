@@ -130,6 +130,18 @@ engine_state = Table(
 )
 """Per rule id: the newest event time it has seen (epoch seconds), persisted with the window cells."""
 
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(200), primary_key=True),
+    Column("business_line", String(100), nullable=False),
+    Column("channel", String(30), nullable=False),
+    Column("store_id", String(100), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Index("orders_placed_at", "placed_at"),
+)
+"""Purchases of the last ORDER_MEMORY, kept only while a refund-rate rule is loaded."""
+
 member_tiers = Table(
     "member_tiers",
     metadata,

@@ -20,6 +20,7 @@ LEVELS: tuple[Level, ...] = ("L1", "L2", "L3", "L4")
 Dimension = Literal[
     "business_line", "region", "channel", "store_id", "product_id", "aspect", "customer_id", "feedback_id"
 ]
+CommerceDimension = Literal["business_line", "channel", "store_id"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 
 
@@ -77,15 +78,22 @@ class TierBoost(Strict):
     timeout_factor: float = Field(default=0.5, gt=0, le=1)
 
 
-class RuleBase(Strict):
+class RuleCore(Strict):
+    """What every rule has: its id, the level and policy its alerts start under, and when they clear."""
+
     id: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=100)
     description: str = ""
-    group_by: list[Dimension] = Field(default_factory=list)
     start_level: Level = "L1"
     policy: str = "default"
     tier_boost: TierBoost | None = None
     auto_resolve_after: Duration | None = None
     enabled: bool = True
+
+
+class RuleBase(RuleCore):
+    """A rule over scored feedback."""
+
+    group_by: list[Dimension] = Field(default_factory=list)
     filter: Condition = Condition()
     """Which feedback the rule looks at at all (all by default)."""
 
@@ -149,10 +157,41 @@ class ScoreTrendRule(RuleBase):
         return self
 
 
-Rule = Annotated[
-    PerFeedbackRule | WindowedRateRule | CountRule | BaselineSpikeRule | ScoreBenchmarkRule | ScoreTrendRule,
-    Field(discriminator="kind"),
-]
+class RefundRateRule(RuleCore):
+    """Refunds as a share of orders within `window` (both counted by when they happened), per group:
+    above `threshold` with at least `min_orders` orders, it fires. A refund counts for its own
+    business line, else for the line (channel, store) of its order's purchase when that was seen."""
+
+    kind: Literal["refund_rate"]
+    group_by: list[CommerceDimension] = Field(
+        default_factory=lambda: list[CommerceDimension](["business_line"])
+    )
+    window: Duration
+    threshold: float = Field(gt=0, lt=1)
+    min_orders: int = Field(default=50, ge=1)
+
+
+class OrderDropRule(RuleCore):
+    """A member of `tiers` whose orders over the last `window` fell `drop_percent` or more below their own
+    average per window over the `baseline_windows` windows before (at least `min_baseline_orders` on
+    average). Judged per customer each time event time completes a sixth of the window; orders are
+    counted while the customer is in `tiers`, and a customer is judged once a whole baseline has passed
+    since their first counted order."""
+
+    kind: Literal["order_drop"]
+    tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["gold", "diamond"]), min_length=1)
+    window: Duration = timedelta(days=30)
+    baseline_windows: int = Field(default=3, ge=1, le=12)
+    drop_percent: float = Field(default=30, gt=0, le=100)
+    min_baseline_orders: float = Field(default=2, gt=0)
+
+
+FeedbackRule = (
+    PerFeedbackRule | WindowedRateRule | CountRule | BaselineSpikeRule | ScoreBenchmarkRule | ScoreTrendRule
+)
+CommerceRule = RefundRateRule | OrderDropRule
+"""Rules over commerce.events.v1 (purchases and refunds)."""
+Rule = Annotated[FeedbackRule | CommerceRule, Field(discriminator="kind")]
 
 
 class Target(Strict):

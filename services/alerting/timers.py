@@ -23,6 +23,7 @@ from services.alerting.handoffs import announce_handoffs
 from services.alerting.lifecycle import apply_timers, release_held, timers_of
 from services.alerting.metrics import OPEN_ALERTS
 from services.alerting.models import alerts
+from services.alerting.sales import forget_orders
 from shared.contracts.registry import ALERTS
 from shared.service import Runtime
 
@@ -86,11 +87,12 @@ async def _tick_page(runtime: Runtime, state: AlertingState, now: datetime) -> t
             applied += await release_held(conn, now, config)
             applied += await open_overdue(conn, now, config, topic)
             applied += await announce_handoffs(conn, now, config, state.deployment)
+            if state.commerce is not None and state.commerce.remembers_orders:
+                await forget_orders(conn, now)
         for (alert_id,) in (await conn.execute(_AUTO_RESOLVE, {"now": now})).all():
             row = (await conn.execute(select(alerts).where(alerts.c.id == alert_id))).one()
-            engine = state.engine
             key = tuple(sorted(row.group_key.items()))
-            if engine is not None and engine.firing_now(row.rule_id, key):
+            if state.firing_now(row.rule_id, key):
                 continue
             await apply_timers(
                 conn,

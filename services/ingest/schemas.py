@@ -114,6 +114,7 @@ class PurchaseIn(Strict):
     items: list[LineItemIn] = Field(default_factory=list, max_length=MAX_LINE_ITEMS)
     channel: Channel | None = None
     store_id: Label | None = None
+    business_line: Label | None = None
 
 
 class RefundIn(Strict):
@@ -123,6 +124,8 @@ class RefundIn(Strict):
     customer_id: Id
     amount: AmountIn
     occurred_at: EventTime | None = None
+    business_line: Label | None = None
+    """Defaults to the line of the order's purchase."""
 
 
 class ReferralIn(Strict):

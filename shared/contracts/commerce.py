@@ -1,4 +1,5 @@
-"""Payloads of commerce.events.v1: business events posted by other systems, consumed by loyalty."""
+"""Payloads of commerce.events.v1: business events posted by other systems, consumed by loyalty (points,
+tiers) and alerting (refund-rate and order-drop rules)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,16 @@ class Purchase(CommerceEvent):
     items: list[LineItem] = Field(default_factory=list, max_length=MAX_LINE_ITEMS)
     channel: Channel | None = None
     store_id: LabelText | None = None
+    business_line: LabelText | None = None
+    """The line of business the order belongs to (as feedback names it): refund rates are per line."""
 
 
 class Refund(CommerceEvent):
     order_id: str = Field(min_length=1, max_length=200)
     customer_id: str = Field(min_length=1, max_length=200)
     amount: Amount
+    business_line: LabelText | None = None
+    """Where absent, the refund counts for the line of its order's purchase (when that was seen)."""
 
 
 class Referral(CommerceEvent):

@@ -73,7 +73,7 @@ COMMERCE_EVENTS = TopicSpec(
         ("survey_completed", 1): SurveyCompleted,
     },
     producers=("ingest",),
-    consumers=("loyalty",),
+    consumers=("loyalty", "alerting"),
     description="Business events posted by other systems.",
 )
 ALERTS = TopicSpec(

@@ -34,6 +34,8 @@ def test_shipped_rules_file_is_valid_and_has_every_kind():
         "baseline_spike",
         "score_benchmark",
         "score_trend",
+        "refund_rate",
+        "order_drop",
     }
 
 

@@ -18,7 +18,14 @@ from services.ingest.records import (
     pseudonym,
     transcript_to_feedback,
 )
-from services.ingest.schemas import CallTranscriptIn, EmailWebhookIn, FeedbackIn, PurchaseIn, ReferralIn
+from services.ingest.schemas import (
+    CallTranscriptIn,
+    EmailWebhookIn,
+    FeedbackIn,
+    PurchaseIn,
+    ReferralIn,
+    RefundIn,
+)
 from shared.contracts import decode
 from shared.contracts.envelope import encode_record
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED
@@ -81,6 +88,36 @@ def test_event_envelopes_decode_under_the_commerce_contract():
         decoded = decode(COMMERCE_EVENTS, event_submission("crm", event, ALL_PII).build(uuid.uuid4())[1])
         assert decoded.key == key
         assert decoded.payload.client_id == "crm"  # type: ignore[attr-defined]
+
+
+def test_purchases_and_refunds_carry_their_business_line_and_a_refund_its_own_time():
+    purchase = PurchaseIn.model_validate(
+        {
+            "type": "purchase",
+            "external_id": "x",
+            "order_id": "O1",
+            "customer_id": "C1",
+            "amount": "10.50",
+            "currency": "CNY",
+            "occurred_at": "2026-11-20T09:30:00+08:00",
+            "business_line": "家电",
+        }
+    )
+    refund = RefundIn.model_validate(
+        {
+            "type": "refund",
+            "external_id": "r",
+            "order_id": "O1",
+            "customer_id": "C1",
+            "amount": "10.50",
+            "occurred_at": "2026-11-21T10:00:00+08:00",
+        }
+    )
+    bought = decode(COMMERCE_EVENTS, event_submission("crm", purchase, ALL_PII).build(uuid.uuid4())[1])
+    returned = decode(COMMERCE_EVENTS, event_submission("crm", refund, ALL_PII).build(uuid.uuid4())[1])
+    assert bought.payload.business_line == "家电"  # type: ignore[attr-defined]
+    assert returned.payload.business_line is None  # type: ignore[attr-defined]
+    assert returned.occurred_at.isoformat() == "2026-11-21T10:00:00+08:00"
 
 
 def test_email_sender_becomes_a_stable_pseudonym():
