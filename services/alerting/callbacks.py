@@ -25,6 +25,7 @@ from services.alerting.lifecycle import (
     group_text,
     hold_reason,
     note,
+    publish_callback,
     timers_of,
 )
 from services.alerting.metrics import CALLBACKS
@@ -123,7 +124,9 @@ async def record_result(
         insert(audit).values(actor=actor, action="callback_done", subject=str(callback_id), note=text_note)
     )
     CALLBACKS.labels("done").inc()
-    return (await conn.execute(select(callbacks).where(callbacks.c.id == callback_id))).one()
+    done = (await conn.execute(select(callbacks).where(callbacks.c.id == callback_id))).one()
+    await publish_callback(conn, done, "done", now, topic)
+    return done
 
 
 async def _open(

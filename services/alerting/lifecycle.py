@@ -21,7 +21,7 @@ from services.alerting.mute import inhibited, muted_until
 from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig, Callbacks, Policy, Step, Target
 from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
-from shared.contracts.alerts import AlertChanged
+from shared.contracts.alerts import AlertChanged, CallbackChanged
 from shared.contracts.envelope import Envelope
 
 EVIDENCE_KEPT = 20
@@ -147,6 +147,13 @@ async def announce(
     envelope: Envelope[AlertChanged] = Envelope(
         type=f"alert.{transition}", occurred_at=at, source="alerting", key=str(row.id), payload=payload
     )
+    await to_outbox(conn, envelope, topic)
+    if config is not None:
+        await notify_targets(conn, row, transition, at, config, payload)
+
+
+async def to_outbox(conn: AsyncConnection, envelope: Envelope[Any], topic: str) -> None:
+    """Queues the event for the relay, in the caller's transaction."""
     await conn.execute(
         insert(outbox).values(
             event_id=envelope.event_id,
@@ -156,8 +163,6 @@ async def announce(
             value=envelope.to_bytes(),
         )
     )
-    if config is not None:
-        await notify_targets(conn, row, transition, at, config, payload)
 
 
 async def hold_reason(
@@ -294,13 +299,16 @@ async def apply_timers(
     await note(conn, row.id, kind, at, fresh.level, actor, text, detail)
     await announce(conn, fresh, kind, at, topic, config, actor)
     if kind == "resolved":
-        await schedule_callback(conn, fresh, at, config.callbacks if config is not None else Callbacks())
+        plan = config.callbacks if config is not None else Callbacks()
+        await schedule_callback(conn, fresh, at, plan, topic)
     if kind in ("escalated", "sla_missed") and from_level and from_level != fresh.level:
         ESCALATIONS.labels(from_level, fresh.level).inc()
     return fresh
 
 
-async def schedule_callback(conn: AsyncConnection, row: Row[Any], at: datetime, plan: Callbacks) -> None:
+async def schedule_callback(
+    conn: AsyncConnection, row: Row[Any], at: datetime, plan: Callbacks, topic: str
+) -> None:
     """A callback (回访) to the customer of a case just resolved: within `vip_after` for the VIP tiers,
     else `after`. Only cases about one customer (grouped by feedback or customer) have somebody to call:
     a line's negative share has not, even when its evidence happens to come from one customer."""
@@ -310,10 +318,11 @@ async def schedule_callback(conn: AsyncConnection, row: Row[Any], at: datetime, 
     query = select(member_tiers.c.tier).where(member_tiers.c.customer_id == row.customer_id)
     tier = (await conn.execute(query)).scalar_one_or_none()
     due_at = at + (plan.vip_after if tier in plan.vip_tiers else plan.after)
+    callback_id = uuid.uuid4()
     added = await conn.execute(
         pg_insert(callbacks)
         .values(
-            id=uuid.uuid4(),
+            id=callback_id,
             alert_id=row.id,
             rule_id=row.rule_id,
             customer_id=row.customer_id,
@@ -327,4 +336,31 @@ async def schedule_callback(conn: AsyncConnection, row: Row[Any], at: datetime, 
     if added.rowcount:
         detail = {"due_at": due_at.isoformat(), "tier": tier}
         await note(conn, row.id, "callback_scheduled", at, row.level, detail=detail)
+        scheduled = (await conn.execute(select(callbacks).where(callbacks.c.id == callback_id))).one()
+        await publish_callback(conn, scheduled, "scheduled", at, topic)
         CALLBACKS.labels("scheduled").inc()
+
+
+async def publish_callback(
+    conn: AsyncConnection, row: Row[Any], transition: str, at: datetime, topic: str
+) -> None:
+    """callback.<transition> on alerts.v1 via the outbox, keyed by the case (so after its own events)."""
+    payload = CallbackChanged(
+        callback_id=row.id,
+        alert_id=row.alert_id,
+        rule_id=row.rule_id,
+        customer_id=row.customer_id,
+        tier=row.tier,
+        due_at=row.due_at,
+        done_at=row.done_at,
+        nps=row.nps,
+        at=at,
+    )
+    envelope: Envelope[CallbackChanged] = Envelope(
+        type=f"callback.{transition}",
+        occurred_at=at,
+        source="alerting",
+        key=str(row.alert_id),
+        payload=payload,
+    )
+    await to_outbox(conn, envelope, topic)

@@ -1,5 +1,6 @@
-"""An alert's fact row as its transitions arrive: when it fired, was first answered and resolved, and the
-targets in force when it fired (a policy changed later does not rewrite how past alerts did)."""
+"""An alert's fact row as its transitions arrive: when it fired, was first answered and resolved, the
+targets in force when it fired (a policy changed later does not rewrite how past alerts did), and the
+callback (回访) that followed it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from services.insights.kpis import add_working_days, local_day
-from shared.contracts.alerts import AlertChanged, Level
+from shared.contracts.alerts import AlertChanged, CallbackChanged, Level
 
 DIMENSIONS = ("business_line", "channel", "region", "store_id", "tier")
 
@@ -27,14 +28,17 @@ class AlertTargets:
 def advance(
     row: Mapping[str, Any] | None,
     kind: str,
-    alert: AlertChanged,
+    alert: AlertChanged | CallbackChanged,
     evidence: Mapping[UUID, Mapping[str, Any]],
     targets: AlertTargets,
 ) -> dict[str, Any] | None:
     """The row after `kind` (an alerts.v1 event type), or None when there is nothing to record: a
     transition of an alert whose firing was never seen cannot be timed. The level is the one the alert
     fired at: its response and resolution count against that level's targets, escalated or not.
-    Resolving answers an alert that nobody acknowledged first."""
+    Resolving answers an alert that nobody acknowledged first. A callback's events fill in the
+    callback of the case it follows (scheduled when due, done when and with which answer)."""
+    if isinstance(alert, CallbackChanged):
+        return None if row is None else _called_back(row, kind, alert)
     if kind == "alert.fired":
         return dict(row) if row is not None else _fired(alert, evidence, targets)
     if row is None:
@@ -46,6 +50,15 @@ def advance(
     elif kind == "alert.resolved" and after["resolved_at"] is None:
         after["resolved_at"] = at
         after["acknowledged_at"] = after["acknowledged_at"] or at
+    return after
+
+
+def _called_back(row: Mapping[str, Any], kind: str, callback: CallbackChanged) -> dict[str, Any]:
+    after = dict(row)
+    if after["callback_done_at"] is None:  # a done callback stays done, whatever arrives after it
+        after["callback_due_at"] = callback.due_at
+        if kind == "callback.done" and callback.done_at is not None:
+            after["callback_done_at"], after["callback_nps"] = callback.done_at, callback.nps
     return after
 
 
@@ -70,6 +83,9 @@ def _fired(
         "response_due_at": at + timedelta(seconds=targets.response_s[alert.level]),
         "resolution_due_at": at + timedelta(seconds=targets.resolution_s[alert.level]),
         "closure_due_at": add_working_days(at, targets.closure_working_days, targets.zone),
+        "callback_due_at": None,
+        "callback_done_at": None,
+        "callback_nps": None,
     }
 
 

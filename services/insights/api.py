@@ -130,8 +130,10 @@ async def kpis(
     """A KPI per day or week, per group: NPS, CSAT (mean 1–5), csat_satisfied (% of 4–5), CES (mean 1–7),
     negative_share (%), volume, recurrence (% of negative feedback repeating an aspect the customer was
     negative on within 30 days), response_time and resolution_time (minutes, with % within target),
-    closure_rate (% of alerts resolved within the closure target). Periods with nothing behind them have
-    no point. Answers come from rollups for up to two dimensions (grouped plus filtered)."""
+    closure_rate (% of alerts resolved within the closure target); of the callbacks (回访) of resolved
+    cases, counted on the day their case fired: callbacks (scheduled), callback_on_time (% of those done
+    that were done by their due time), callback_nps (NPS of the answers). Periods with nothing behind
+    them have no point. Answers come from rollups for up to two dimensions (grouped plus filtered)."""
     query = cell.query
     first = query.first
     if compare:
@@ -204,7 +206,7 @@ async def records(
 def _record(row: Mapping[str, Any], source: str, template: str) -> KpiRecord:
     alert_id = row.get("alert_id")
     alert = AlertOut.model_validate(dict(row)) if source == "alerts" else None
-    feedback_id = row.get("feedback_ids", [None])[0] if source == "alerts" else row["feedback_id"]
+    feedback_id = (row.get("feedback_ids") or [None])[0] if source == "alerts" else row["feedback_id"]
     aspects = [
         AspectOut(name=n, label=lbl)
         for n, lbl in zip(row.get("aspects", []), row.get("aspect_labels", []), strict=False)

@@ -61,6 +61,11 @@ ALERT_MEASURES = {
     "resolve_seconds": _elapsed("resolved_at"),
     "resolve_ok": "coalesce((f.resolved_at <= f.resolution_due_at)::int, 0)",
     "closed_ok": "coalesce((f.resolved_at <= f.closure_due_at)::int, 0)",
+    "callbacks": "(f.callback_due_at IS NOT NULL)::int",
+    "callbacks_done": "(f.callback_done_at IS NOT NULL)::int",
+    "callbacks_on_time": "coalesce((f.callback_done_at <= f.callback_due_at)::int, 0)",
+    "callback_promoters": "coalesce((f.callback_nps >= 9)::int, 0)",
+    "callback_detractors": "coalesce((f.callback_nps <= 6)::int, 0)",
 }
 
 

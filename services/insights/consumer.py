@@ -1,5 +1,5 @@
-"""The consumer: scored feedback, alert transitions and member tiers → facts and rollup cells, one
-transaction per batch, each event id claimed with its effect."""
+"""The consumer: scored feedback, alert transitions, callbacks and member tiers → facts and rollup
+cells, one transaction per batch, each event id claimed with its effect."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from services.insights.alertfacts import AlertTargets, elapsed_s
 from services.insights.config import InsightsSettings
 from services.insights.models import processed_events
 from services.insights.store import record_alerts, record_feedback, record_tiers
-from shared.contracts.alerts import AlertChanged
+from shared.contracts.alerts import AlertChanged, CallbackChanged
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
 from shared.db.idempotency import claim_events, fresh_events
@@ -55,7 +55,9 @@ def insights_handler(settings: InsightsSettings) -> Callable[[Runtime], Handler]
                     else None
                 )
                 transitions = [
-                    (e.envelope.type, p) for e in fresh if isinstance(p := e.envelope.payload, AlertChanged)
+                    (e.envelope.type, p)
+                    for e in fresh
+                    if isinstance(p := e.envelope.payload, AlertChanged | CallbackChanged)
                 ]
                 changed = await record_alerts(conn, transitions, targets) if transitions else []
             if written is not None:

@@ -1,7 +1,8 @@
 """The KPIs, exactly defined over a cell's counts, and the calendar they are counted in.
 
-Shares (CSAT satisfied, negative share, closure rate, recurrence, SLA compliance) are percentages, 0–100.
-NPS = 100 × (promoters 9–10 − detractors 0–6) / responses. Times are in minutes.
+Shares (CSAT satisfied, negative share, closure rate, recurrence, SLA compliance, callbacks done on time)
+are percentages, 0–100. NPS = 100 × (promoters 9–10 − detractors 0–6) / responses, and the same over the
+answers given when customers were called back (callback_nps). Times are in minutes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ MetricName = Literal[
     "response_time",
     "resolution_time",
     "closure_rate",
+    "callbacks",
+    "callback_on_time",
+    "callback_nps",
 ]
 Interval = Literal["day", "week"]
 Counts = Mapping[str, int]
@@ -74,6 +78,22 @@ METRICS: dict[str, Metric] = {
         records="f.resolved_at IS NOT NULL",
     ),
     "closure_rate": Metric("alerts", "fired", _share("closed_ok", "fired")),
+    # Callbacks (回访) count on the day their case fired, like its response and resolution.
+    "callbacks": Metric(
+        "alerts", "callbacks", lambda c: float(c["callbacks"]), records="f.callback_due_at IS NOT NULL"
+    ),
+    "callback_on_time": Metric(
+        "alerts",
+        "callbacks_done",
+        _share("callbacks_on_time", "callbacks_done"),
+        records="f.callback_done_at IS NOT NULL",
+    ),
+    "callback_nps": Metric(
+        "alerts",
+        "callbacks_done",
+        lambda c: 100.0 * (c["callback_promoters"] - c["callback_detractors"]) / c["callbacks_done"],
+        records="f.callback_done_at IS NOT NULL",
+    ),
 }
 
 

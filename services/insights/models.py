@@ -1,8 +1,9 @@
 """Tables of the insights service, all in its own `insights` schema.
 
 `feedback` and `alerts` hold one row per feedback and per alert (the facts, replaced when a record is
-re-scored or an alert moves on); `feedback_cells` and `alert_cells` are their rollups, one row per day and
-combination of at most two dimensions (services.insights.cells), kept current as the facts change.
+re-scored or an alert moves on; an alert's row also holds its callback); `feedback_cells` and
+`alert_cells` are their rollups, one row per day and combination of at most two dimensions
+(services.insights.cells), kept current as the facts change.
 """
 
 from sqlalchemy import (
@@ -49,6 +50,11 @@ ALERT_COUNTS = (
     "resolve_seconds",
     "resolve_ok",
     "closed_ok",
+    "callbacks",
+    "callbacks_done",
+    "callbacks_on_time",
+    "callback_promoters",
+    "callback_detractors",
 )
 
 
@@ -115,6 +121,9 @@ alerts = Table(
     Column("response_due_at", DateTime(timezone=True), nullable=False),
     Column("resolution_due_at", DateTime(timezone=True), nullable=False),
     Column("closure_due_at", DateTime(timezone=True), nullable=False),
+    Column("callback_due_at", DateTime(timezone=True)),
+    Column("callback_done_at", DateTime(timezone=True)),
+    Column("callback_nps", SmallInteger),
     Index("alerts_by_day", "day", "fired_at", "alert_id"),
     Index("alerts_by_feedback", "feedback_ids", postgresql_using="gin"),
 )

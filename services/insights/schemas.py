@@ -58,6 +58,9 @@ class AlertOut(BaseModel):
     response_due_at: datetime
     resolution_due_at: datetime
     summary: str
+    callback_due_at: datetime | None = Field(default=None, description="its callback (回访), when scheduled")
+    callback_done_at: datetime | None = None
+    callback_nps: int | None = Field(default=None, description="the customer's answer when called back")
 
 
 class KpiRecord(BaseModel):

@@ -22,7 +22,7 @@ from services.insights.alertfacts import AlertTargets, advance
 from services.insights.cells import ALERTS, FEEDBACK
 from services.insights.kpis import local_day
 from services.insights.models import alerts, feedback, member_tiers
-from shared.contracts.alerts import AlertChanged
+from shared.contracts.alerts import AlertChanged, CallbackChanged
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
 
@@ -157,14 +157,15 @@ async def record_tiers(conn: AsyncConnection, changes: Sequence[TierChanged]) ->
 
 
 async def record_alerts(
-    conn: AsyncConnection, batch: Sequence[tuple[str, AlertChanged]], targets: AlertTargets
+    conn: AsyncConnection, batch: Sequence[tuple[str, AlertChanged | CallbackChanged]], targets: AlertTargets
 ) -> list[dict[str, Any]]:
-    """Applies alert transitions in order; returns the (old, new) rows that changed, for metrics."""
+    """Applies alert transitions and callback events in order; returns the (old, new) rows that changed,
+    for metrics."""
     ids = list(dict.fromkeys(a.alert_id for _, a in batch))
     found = await conn.execute(select(alerts).where(alerts.c.alert_id.in_(ids)).with_for_update())
     existing: dict[UUID, Mapping[str, Any]] = {row["alert_id"]: dict(row) for row in found.mappings()}
     evidence = await _evidence(
-        conn, [a.feedback_ids[0] for kind, a in batch if kind == "alert.fired" and a.feedback_ids]
+        conn, [a.feedback_ids[0] for _, a in batch if isinstance(a, AlertChanged) and a.feedback_ids]
     )
     states: dict[UUID, Mapping[str, Any] | None] = dict(existing)
     changed: list[dict[str, Any]] = []

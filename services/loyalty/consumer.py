@@ -10,7 +10,7 @@ from services.loyalty.metrics import APPLY_LATENCY, EVENTS_APPLIED
 from services.loyalty.models import processed_events
 from services.loyalty.repository import load, save
 from services.loyalty.rules import LoyaltyRules
-from shared.contracts.alerts import AlertChanged
+from shared.contracts.alerts import AlertChanged, CallbackChanged
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
 from shared.contracts.feedback import FeedbackReceived
 from shared.contracts.registry import LOYALTY_CHANGES
@@ -32,6 +32,8 @@ def customers_of(event: ConsumedEvent) -> list[str]:
         return (
             [payload.customer_id] if payload.customer_id and event.envelope.type == "alert.resolved" else []
         )
+    if isinstance(payload, CallbackChanged):
+        return []  # a callback earns nothing: only the case's resolution does
     customer = getattr(payload, "customer_id", None)
     return [customer] if isinstance(customer, str) else []
 

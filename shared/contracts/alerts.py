@@ -31,3 +31,23 @@ class AlertChanged(Contract):
     feedback_ids: list[UUID] = Field(default_factory=list, max_length=100)
     actor: IdText | None = None
     at: Timestamp
+
+
+CALLBACK_TRANSITIONS = ("scheduled", "done")
+
+
+class CallbackChanged(Contract):
+    """Envelope type `callback.<transition>` (keyed by the case's alert id, so it follows the case's own
+    events): a callback (回访) to the customer of a resolved case was scheduled, or done with their answer."""
+
+    callback_id: UUID
+    alert_id: UUID
+    """The resolved case it follows."""
+    rule_id: str = Field(min_length=1, max_length=100)
+    customer_id: IdText
+    tier: LabelText | None = None
+    due_at: Timestamp
+    done_at: Timestamp | None = None
+    nps: StrictInt | None = Field(default=None, ge=0, le=10)
+    """The customer's answer when called back (0–10)."""
+    at: Timestamp

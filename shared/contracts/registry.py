@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from shared.contracts.alerts import ALERT_TRANSITIONS, AlertChanged
+from shared.contracts.alerts import ALERT_TRANSITIONS, CALLBACK_TRANSITIONS, AlertChanged, CallbackChanged
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
 from shared.contracts.feedback import FeedbackReceived, FeedbackScored
 from shared.contracts.loyalty import POINTS_CHANGES, ExpiryReminder, PointsChanged, TierChanged
@@ -80,11 +80,17 @@ ALERTS = TopicSpec(
     name="alerts.v1",
     partitions=3,
     key="alert_id",
-    events={(f"alert.{transition}", 1): AlertChanged for transition in ALERT_TRANSITIONS},
+    events={
+        **{(f"alert.{transition}", 1): AlertChanged for transition in ALERT_TRANSITIONS},
+        **{(f"callback.{transition}", 1): CallbackChanged for transition in CALLBACK_TRANSITIONS},
+    },
     producers=("alerting",),
     consumers=("loyalty", "insights"),
     retention_ms=30 * DAY_MS,
-    description="Alert lifecycle: fired, escalated, acknowledged, reminded, reopened, sla_missed, resolved.",
+    description=(
+        "Alert lifecycle: fired, escalated, acknowledged, reminded, reopened, sla_missed, resolved; "
+        "and the callbacks (回访) of resolved cases: scheduled, done."
+    ),
 )
 LOYALTY_CHANGES = TopicSpec(
     name="loyalty.changes.v1",

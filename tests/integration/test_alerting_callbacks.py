@@ -4,6 +4,7 @@ opens a review case."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import pytest
 
 from services.alerting.timers import tick
-from shared.contracts.registry import LOYALTY_CHANGES
+from shared.contracts.registry import ALERTS, LOYALTY_CHANGES
+from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
 from tests.integration.helpers import eventually
 from tests.integration.test_alerting import alerts_of, scored_doc, send, tier_doc
+from tests.support.kafka import read_to_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -42,6 +45,33 @@ async def alerts_for(http: Any, rule: str, customer: str) -> list[dict[str, Any]
         await http.get("/v1/alerts", params={"rule": rule, "customer": customer})
     ).json()["alerts"]
     return found
+
+
+async def assert_published(kafka_settings: Any, callback_id: str, case_id: str, nps: int) -> None:
+    """The callback's schedule and answer are on alerts.v1, keyed by its case (insights counts them)."""
+    published = await callback_events(kafka_settings, callback_id, 2)
+    assert {key for key, _ in published.values()} == {case_id}
+    scheduled, done = published["callback.scheduled"][1], published["callback.done"][1]
+    assert scheduled["due_at"] == done["due_at"]
+    assert (done["nps"], scheduled["nps"]) == (nps, None)
+
+
+async def callback_events(
+    kafka_settings: Any, callback_id: str, expected: int
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The callback's events on alerts.v1 by type: (key, payload), once `expected` of them are there."""
+    topic = spec_topic(ALERTS, kafka_settings)
+    published: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    async def arrived() -> bool:
+        for record in await read_to_end(kafka_settings.bootstrap_servers, topic, at_least=1):
+            doc = json.loads(record.value)
+            if doc["type"].startswith("callback.") and doc["payload"]["callback_id"] == callback_id:
+                published[doc["type"]] = (record.key.decode(), doc["payload"])
+        return len(published) >= expected
+
+    await eventually(arrived, what=f"{expected} events of callback {callback_id}")
+    return published
 
 
 async def test_a_resolved_case_gets_a_callback_an_overdue_one_escalates_and_a_low_nps_opens_a_review(
@@ -134,6 +164,8 @@ async def test_a_resolved_case_gets_a_callback_an_overdue_one_escalates_and_a_lo
         # resolving the review case schedules no further callback
         await http.post(f"/v1/alerts/{review['id']}/resolve", json={"actor": "manager-zhao"})
         assert await listed(http, vip) == []
+        # alerts.v1 carries each callback's schedule and answer, keyed by its case (insights counts them)
+        await assert_published(kafka_settings, due[vip]["id"], cases[vip]["id"], 6)
         metrics = (await http.get("/metrics")).text
     for event in ("scheduled", "overdue", "done", "review"):
         assert f'alerting_callbacks_total{{event="{event}"}}' in metrics

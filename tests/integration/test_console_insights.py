@@ -19,7 +19,7 @@ from shared.contracts.registry import ALERTS
 from tests.alerting_data import scored
 from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 from tests.integration.test_console import CHROMIUM, served, shots, sign_in
-from tests.integration.test_insights import alert, feedback, publish
+from tests.integration.test_insights import alert, callback, feedback, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 __all__ = ["shots"]  # the fixture, imported
@@ -72,9 +72,14 @@ async def test_the_insights_page_draws_trends_slas_and_the_worst_cells_with_thei
             for _ in range(20)
         ]
     fired = uuid.uuid4()
+    called = uuid.uuid4()
     alerts = [
         alert("alert.fired", fired, now - timedelta(hours=3), "L1", bad, [records[20].feedback_id]),
         alert("alert.acknowledged", fired, now - timedelta(hours=2, minutes=30), "L1", bad, []),
+        alert("alert.fired", called, now - timedelta(hours=3), "L1", bad, []),
+        alert("alert.resolved", called, now - timedelta(hours=2), "L1", bad, []),
+        callback("callback.scheduled", called, now + timedelta(hours=70), now - timedelta(hours=2)),
+        callback("callback.done", called, now + timedelta(hours=70), now - timedelta(hours=1), nps=9),
     ]
     async with (
         async_playwright() as playwright,
@@ -105,6 +110,7 @@ async def test_the_insights_page_draws_trends_slas_and_the_worst_cells_with_thei
             sla = page.locator("#sla-table tbody tr").first
             await expect(sla).to_contain_text("L1")
             await expect(sla).to_contain_text(re.compile(r"\d+% · \d+"))  # other tests' alerts count too
+            await expect(sla).to_contain_text(re.compile(r"\d+% · NPS -?\d+ \(n=\d+\)"))  # its callbacks
 
             worst = page.locator("#worst-cells tbody tr", has_text=bad).first
             await expect(worst).to_contain_text("-100")

@@ -19,7 +19,7 @@ from services.insights.cells import ALERTS as ALERTS_FACTS
 from services.insights.cells import FEEDBACK, Facts
 from services.insights.config import InsightsSettings
 from services.insights.rebuild import rebuild
-from shared.contracts.alerts import AlertChanged
+from shared.contracts.alerts import AlertChanged, CallbackChanged
 from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackScored
 from shared.contracts.loyalty import TierChanged
@@ -293,6 +293,62 @@ async def test_response_and_resolution_times_count_against_the_level_they_fired_
     ).json()
     assert page["records"][0]["alert_id"] == str(fast)
     assert page["records"][0]["alert_url"].endswith(str(fast))
+    await assert_cells_match_a_recount(database, ALERTS_FACTS, bl)
+
+
+def callback(
+    kind: str, alert_id: uuid.UUID, due: datetime, at: datetime, nps: int | None = None
+) -> Envelope[BaseModel]:
+    payload = CallbackChanged(
+        callback_id=uuid.uuid5(alert_id, "callback"),
+        alert_id=alert_id,
+        rule_id="r",
+        customer_id="C1",
+        due_at=due,
+        done_at=at if kind == "callback.done" else None,
+        nps=nps,
+        at=at,
+    )
+    return envelope(kind, str(alert_id), payload, at)
+
+
+async def test_callbacks_count_per_case_with_their_timeliness_and_the_nps_they_were_answered_with(
+    insights, producer, kafka_settings, database
+):
+    http, group = insights
+    bl = line()
+    cases = [uuid.uuid4() for _ in range(4)]
+    resolved = FRIDAY + timedelta(hours=2)
+    due = resolved + timedelta(hours=72)
+    events = [alert("alert.fired", c, FRIDAY, "L1", bl, []) for c in cases]
+    events += [alert("alert.resolved", c, resolved, "L1", bl, []) for c in cases]
+    events += [callback("callback.scheduled", c, due, resolved) for c in cases]
+    events += [
+        callback("callback.done", cases[0], due, due - timedelta(hours=1), nps=10),  # on time, promoter
+        callback("callback.done", cases[1], due, due - timedelta(hours=5), nps=3),  # on time, detractor
+        callback("callback.done", cases[2], due, due + timedelta(hours=20), nps=9),  # late, promoter
+        callback("callback.done", cases[2], due, due + timedelta(hours=20), nps=9),  # redelivered: once
+        # cases[3]: scheduled, not done yet
+    ]
+    await publish(producer, kafka_settings, group, events, spec=ALERTS)
+    common = {"business_line": bl, "group_by": "level", "from": "2026-12-04", "to": "2026-12-04"}
+
+    async def point(metric: str) -> tuple[float, int]:
+        found = (await kpis(http, metric=metric, **common))["series"][0]["points"][0]
+        return found["value"], found["n"]
+
+    assert await point("callbacks") == (4.0, 4)
+    assert await point("callback_on_time") == (pytest.approx(200 / 3, abs=1e-3), 3)
+    assert await point("callback_nps") == (pytest.approx(100 * (2 - 1) / 3, abs=1e-3), 3)
+    page = (
+        await http.get(
+            "/v1/kpis/records",
+            params={"metric": "callback_nps", "business_line": bl, "from": "2026-12-04", "to": "2026-12-04"},
+            headers=KEY,
+        )
+    ).json()
+    answered = {r["alert"]["alert_id"]: r["alert"]["callback_nps"] for r in page["records"]}
+    assert answered == {str(cases[0]): 10, str(cases[1]): 3, str(cases[2]): 9}
     await assert_cells_match_a_recount(database, ALERTS_FACTS, bl)
 
 

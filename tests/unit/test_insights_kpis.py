@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from services.insights.alertfacts import AlertTargets, advance
 from services.insights.kpis import METRICS, add_working_days, build_series, evaluate, period_start
 from services.insights.models import FEEDBACK_COUNTS
-from shared.contracts.alerts import AlertChanged
+from shared.contracts.alerts import AlertChanged, CallbackChanged
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZERO = dict.fromkeys(FEEDBACK_COUNTS, 0)
@@ -127,3 +127,37 @@ def test_resolving_answers_an_unacknowledged_alert_and_unseen_alerts_are_not_rec
     assert resolved is not None
     assert resolved["acknowledged_at"] == resolved["resolved_at"] == at + timedelta(hours=1)
     assert advance(None, "alert.resolved", change("alert.resolved", uuid.uuid4(), at), {}, TARGETS) is None
+
+
+def test_a_case_carries_its_callback_and_a_done_callback_stays_done():
+    alert_id, at = uuid.uuid4(), datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    due = at + timedelta(hours=72)
+
+    def called(kind: str, when: datetime, nps: int | None = None) -> CallbackChanged:
+        done = when if kind == "callback.done" else None
+        return CallbackChanged(
+            callback_id=alert_id, alert_id=alert_id, rule_id="r", customer_id="C1", due_at=due,
+            done_at=done, nps=nps, at=when,
+        )  # fmt: skip
+
+    assert advance(None, "callback.scheduled", called("callback.scheduled", at), {}, TARGETS) is None
+    row = advance(None, "alert.fired", change("alert.fired", alert_id, at), {}, TARGETS)
+    scheduled = advance(row, "callback.scheduled", called("callback.scheduled", at), {}, TARGETS)
+    assert scheduled is not None
+    assert (scheduled["callback_due_at"], scheduled["callback_done_at"]) == (due, None)
+    done = advance(
+        scheduled, "callback.done", called("callback.done", at + timedelta(hours=5), 4), {}, TARGETS
+    )
+    assert done is not None
+    assert (done["callback_done_at"], done["callback_nps"]) == (at + timedelta(hours=5), 4)
+    # a scheduled event redelivered after the answer changes nothing
+    assert advance(done, "callback.scheduled", called("callback.scheduled", at), {}, TARGETS) == done
+
+
+def test_callback_metrics_are_the_share_done_on_time_and_the_nps_of_the_answers():
+    counts = {"callbacks": 5, "callbacks_done": 4, "callbacks_on_time": 3}
+    counts |= {"callback_promoters": 2, "callback_detractors": 1}
+    assert evaluate(METRICS["callbacks"], counts) == (5.0, 5, None)
+    assert evaluate(METRICS["callback_on_time"], counts) == (75.0, 4, None)
+    assert evaluate(METRICS["callback_nps"], counts) == (25.0, 4, None)
+    assert evaluate(METRICS["callback_nps"], {**counts, "callbacks_done": 0}) is None

@@ -92,21 +92,19 @@ window.Insights = (() => {
 
   async function slaTable() {
     const week = { interval: "week", group_by: "level" };
-    const [response, resolution, closure] = await Promise.all([
-      kit.api("GET", `/console/api/kpis?${query({ ...week, metric: "response_time" })}`),
-      kit.api("GET", `/console/api/kpis?${query({ ...week, metric: "resolution_time" })}`),
-      kit.api("GET", `/console/api/kpis?${query({ ...week, metric: "closure_rate" })}`),
-    ]);
+    const metrics = ["response_time", "resolution_time", "closure_rate", "callback_on_time", "callback_nps"];
+    const bodies = await Promise.all(metrics.map((metric) => kit.api("GET", `/console/api/kpis?${query({ ...week, metric })}`)));
     const byLevel = (body) => Object.fromEntries(latest(body).map(({ group, point }) => [group.level, point]));
-    const [answered, resolved, closed] = [byLevel(response), byLevel(resolution), byLevel(closure)];
+    const [answered, resolved, closed, onTime, callbackNps] = bodies.map(byLevel);
     const rows = ["L1", "L2", "L3", "L4"].map((level) => [
       level,
       answered[level] ? `${answered[level].compliance.toFixed(0)}% · ${answered[level].value.toFixed(0)} ${kit.t("m")}` : "—",
       resolved[level] ? `${resolved[level].compliance.toFixed(0)}% · ${resolved[level].value.toFixed(0)} ${kit.t("m")}` : "—",
       closed[level] ? `${closed[level].value.toFixed(0)}% (n=${closed[level].n})` : "—",
+      onTime[level] ? `${onTime[level].value.toFixed(0)}% · NPS ${callbackNps[level].value.toFixed(0)} (n=${onTime[level].n})` : "—",
     ]);
-    return kit.el("div", { class: "card" }, kit.el("h3", { text: kit.t("insSla") }),
-      kit.table([kit.t("level"), kit.t("insAnswered"), kit.t("insResolved"), kit.t("insClosure")], rows, "sla-table"));
+    const headings = [kit.t("level"), kit.t("insAnswered"), kit.t("insResolved"), kit.t("insClosure"), kit.t("insCallbacks")];
+    return kit.el("div", { class: "card" }, kit.el("h3", { text: kit.t("insSla") }), kit.table(headings, rows, "sla-table"));
   }
 
   async function worstCells() {
