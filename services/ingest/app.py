@@ -4,9 +4,10 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from services.ingest.api import ingest_router
+from services.ingest.api import router
 from services.ingest.config import IngestSettings
 from services.ingest.fastlane import ServiceApp
+from services.ingest.gate import IngestState
 from services.ingest.prepare import Preparer
 from shared.ops import operator_router
 from shared.service import build_app
@@ -28,13 +29,15 @@ Accepts omnichannel feedback and business events over HTTP and publishes them to
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or load_settings(IngestSettings)
     preparer = Preparer(settings.helper_processes())
-    return build_app(
+    app = build_app(
         service="ingest",
         settings=settings,
         title="Ingest service",
         description=DESCRIPTION,
-        routers=[ingest_router(settings, preparer), operator_router(settings)],
+        routers=[router, operator_router(settings)],
         background=[preparer.run],
         max_body_bytes=settings.max_body_bytes,
         app_class=partial(ServiceApp, service="ingest", max_body_bytes=settings.max_body_bytes),
     )
+    app.state.ingest = IngestState(settings, preparer)
+    return app

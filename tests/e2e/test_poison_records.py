@@ -48,6 +48,7 @@ EXCLUDED = {
     ("tier_changed", "huge"): "qualifying_spend is a display string of a year's spend, unbounded by design "
     "(many purchases may add up past MAX_AMOUNT) and only shown by alerting, so the variant is valid",
     ("tier_downgrade_warning", "huge"): "as tier_changed",
+    ("callback.scheduled", "huge"): "no number in its payload (the answer comes with callback.done)",
 }
 """(event type, variant) pairs not sent, and why."""
 
