@@ -27,8 +27,8 @@ import yaml
 from benchmarks.common import ROOT, Server, say, write_report
 from scripts.harness import forget_alerts
 from scripts.stack import infra_env, infra_up
-from services.alerting.columns import columns
-from services.alerting.engine import RuleEngine
+from services.alerting.evaluation.columns import columns
+from services.alerting.evaluation.engine import RuleEngine
 from services.alerting.rules import AlertingConfig
 from shared.contracts.codec import decode
 from shared.contracts.feedback import FeedbackScored

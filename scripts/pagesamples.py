@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from services.alerting import formats
-from services.alerting.pages import Pages, sample_payload
+from services.alerting.delivery import formats
+from services.alerting.delivery.pages import Pages, sample_payload
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "paging"
 ACK = "https://cx.example.com/ack/eyJkIjoiNDIiLCJhIjoiMDAwMDAwMDAifQ.signature"

@@ -42,7 +42,7 @@ def _event_times() -> st.SearchStrategy[str]:
 
 
 def _alert_cursors() -> st.SearchStrategy[str]:
-    """Cursors as alerting writes them (services.alerting.api): a position (created_at, id), URL-safe
+    """Cursors as alerting writes them (services.alerting.http.api): a position (created_at, id), URL-safe
     base64. Its document can say no more than the alphabet, and a random string in it is no position."""
     positions = st.tuples(st.datetimes(timezones=st.just(UTC)), st.uuids())
     return positions.map(lambda p: base64.urlsafe_b64encode(f"{p[0].isoformat()}|{p[1]}".encode()).decode())

@@ -1,24 +1,26 @@
-"""The alerting service: scored feedback (and member tiers) → rules → alerts, escalation, notifications."""
+"""The alerting service: scored feedback, purchases and refunds (and member tiers) → rules → alerts,
+escalation, notifications."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from services.alerting.acklinks import router as ack_router
-from services.alerting.api import router as alerting_router
-from services.alerting.channels import pages_of
 from services.alerting.config import AlertingSettings
-from services.alerting.console import router as console_router
-from services.alerting.consumer import AlertingState, alerting_handler
-from services.alerting.formats import ROBOT_PARTS
-from services.alerting.kpiproxy import router as kpi_router
+from services.alerting.delivery.channels import pages_of
+from services.alerting.delivery.formats import ROBOT_PARTS
+from services.alerting.delivery.notify import run_notifier
+from services.alerting.evaluation.consumer import alerting_handler
+from services.alerting.evaluation.state import AlertingState
+from services.alerting.http.acklinks import router as ack_router
+from services.alerting.http.api import router as alerting_router
+from services.alerting.http.console import router as console_router
+from services.alerting.http.kpiproxy import router as kpi_router
+from services.alerting.http.session import ConsoleSessions, session_secret
+from services.alerting.lifecycle.timers import run_timers
+from services.alerting.lifecycle.watchdog import Heartbeats, run_watchdog
 from services.alerting.models import outbox
-from services.alerting.notify import run_notifier
 from services.alerting.rules import AlertingConfig
-from services.alerting.session import ConsoleSessions, session_secret
-from services.alerting.timers import run_timers
-from services.alerting.watchdog import Heartbeats, run_watchdog
 from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.outbox import OutboxRelay
 from shared.leader import Leadership

@@ -57,7 +57,7 @@ class AlertingSettings(ServiceSettings):
     """Where people reach this service: the base of the alert links in pages."""
     templates_dir: Path | None = None
     """The operator's page templates, each replacing the shipped file of the same path (see
-    services/alerting/templates/); checked at start."""
+    services/alerting/delivery/templates/); checked at start."""
     ack_link_ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
     """How long the acknowledge link on a page stays valid (each works once)."""
     page_time_zone: str = "Asia/Shanghai"

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from services.alerting.mute import InhibitRule, TimeInterval
+from services.alerting.lifecycle.mute import InhibitRule, TimeInterval
 from shared.contracts.alerts import Level
 from shared.contracts.feedback import Channel, ScoreFlag, SentimentLabel
 from shared.contracts.loyalty import Tier

@@ -15,8 +15,8 @@ import yaml
 
 from scripts.deploygen.__main__ import PLACEHOLDER, stale
 from scripts.deploygen.catalog import CONFIG_DIR, CONSUMER_DRAIN_S, ROOT, SERVICES
-from services.alerting.channels import address, guard
 from services.alerting.config import DEV_WEBHOOK_SECRET, AlertingSettings
+from services.alerting.delivery.channels import address, guard
 from services.alerting.rules import DEFAULT_RULES, load_rules
 from services.ingest.config import DEV_PSEUDONYM_KEY
 from shared.contracts.registry import TOPICS, consumed_by

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from scripts.harness import OPERATOR_KEY, Platform
-from services.alerting.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.alerting.delivery.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.loyalty.rules import load_rules
 from shared.contracts.registry import FEEDBACK_SCORED, LOYALTY_CHANGES
 from tests.e2e.flow import (

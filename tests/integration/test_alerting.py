@@ -16,13 +16,13 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from services.alerting import timers as timers_module
-from services.alerting.acklinks import slack_signature
-from services.alerting.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from services.alerting.escalation import next_handoff, on_call
-from services.alerting.notify import Notifier
+from services.alerting.delivery.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.alerting.delivery.notify import Notifier
+from services.alerting.http.acklinks import slack_signature
+from services.alerting.lifecycle import timers as timers_module
+from services.alerting.lifecycle.escalation import next_handoff, on_call
+from services.alerting.lifecycle.timers import tick
 from services.alerting.rules import load_rules
-from services.alerting.timers import tick
 from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.engine import Database
 from shared.settings import DatabaseSettings

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.alerting.timers import tick
+from services.alerting.lifecycle.timers import tick
 from shared.contracts.registry import ALERTS, LOYALTY_CHANGES
 from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file

@@ -19,10 +19,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from scripts.prometheus_node import AlertmanagerNode
-from services.alerting.channels import DeliveryError, send
 from services.alerting.config import AlertingSettings
+from services.alerting.delivery.channels import DeliveryError, send
+from services.alerting.delivery.ssrf import guarded_connector
 from services.alerting.rules import AlertingConfig, Contact, load_rules
-from services.alerting.ssrf import guarded_connector
 from tests.integration.alerting_helpers import Receiver
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ import uvicorn
 from playwright.async_api import Page, async_playwright, expect
 from sqlalchemy import text
 
-from services.alerting.escalation import next_handoff, on_call
+from services.alerting.lifecycle.escalation import next_handoff, on_call
+from services.alerting.lifecycle.timers import tick
 from services.alerting.rules import load_rules
-from services.alerting.timers import tick
 from services.loyalty.app import create_app as create_loyalty
 from services.loyalty.config import LoyaltySettings
 from shared.contracts.registry import COMMERCE_EVENTS, LOYALTY_CHANGES

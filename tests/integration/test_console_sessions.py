@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.alerting.session import COOKIE, ConsoleSessions
+from services.alerting.http.session import COOKIE, ConsoleSessions
 from shared.settings import DEV_OPERATOR_KEY
 from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 

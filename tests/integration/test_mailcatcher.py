@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from scripts.mailcatcher import MailCatcherNode
-from services.alerting.channels import send
 from services.alerting.config import AlertingSettings
-from services.alerting.escalation import on_call
-from services.alerting.pages import sample_payload
+from services.alerting.delivery.channels import send
+from services.alerting.delivery.pages import sample_payload
+from services.alerting.delivery.ssrf import guarded_connector
+from services.alerting.lifecycle.escalation import on_call
 from services.alerting.rules import DEFAULT_RULES, Contact, load_rules
-from services.alerting.ssrf import guarded_connector
 from tests.integration.alerting_helpers import Clock, alerting_app
 from tests.integration.helpers import eventually
 from tests.integration.test_alerting import alerts_of, scored_doc

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from services.alerting.commerce import CommerceEngine, Sale
-from services.alerting.engine import Cell, RuleEngine
+from services.alerting.evaluation.commerce import CommerceEngine, Sale
+from services.alerting.evaluation.engine import Cell, RuleEngine
 from services.alerting.rules import AlertingConfig
 
 T0 = datetime(2026, 11, 3, 0, 0, tzinfo=UTC)

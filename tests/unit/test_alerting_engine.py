@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from services.alerting.columns import columns
-from services.alerting.engine import Cell, RuleEngine
+from services.alerting.evaluation.columns import columns
+from services.alerting.evaluation.engine import Cell, RuleEngine
 from services.alerting.rules import AlertingConfig, load_rules
 from shared.yamlconfig import ConfigError, parse_yaml
 from tests.alerting_data import scored

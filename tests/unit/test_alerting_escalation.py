@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from services.alerting.escalation import acknowledge, due, on_call, open_timers, resolve
+from services.alerting.lifecycle.escalation import acknowledge, due, on_call, open_timers, resolve
 from services.alerting.rules import Policy, Rotation, load_rules
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

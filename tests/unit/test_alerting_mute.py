@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.alerting.mute import InhibitRule, TimeInterval, TimeRange, inhibited, muted_until
+from services.alerting.lifecycle.mute import InhibitRule, TimeInterval, TimeRange, inhibited, muted_until
 from services.alerting.rules import AlertingConfig, load_rules
 
 NIGHTS = TimeInterval(

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.alerting.escalation import next_handoff, on_call
+from services.alerting.lifecycle.escalation import next_handoff, on_call
 from services.alerting.rules import Override, Rotation
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

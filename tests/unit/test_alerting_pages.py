@@ -11,9 +11,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from services.alerting import acklinks, formats
 from services.alerting.config import AlertingSettings
-from services.alerting.pages import TRANSITIONS, Pages, inert, page_facts, sample_payload
+from services.alerting.delivery import formats
+from services.alerting.delivery.pages import TRANSITIONS, Pages, inert, page_facts, sample_payload
+from services.alerting.http import acklinks
 from services.alerting.rules import Policy, load_rules
 
 LINK = "https://cx.example.com/console#/alerts/00000000-0000-4000-8000-000000000001"

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from services.alerting import api
 from services.alerting.app import create_app
 from services.alerting.config import AlertingSettings
+from services.alerting.http import api
 from services.alerting.rules import DEFAULT_RULES
 from tests.support.apps import Untouchable
 

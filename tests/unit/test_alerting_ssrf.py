@@ -14,10 +14,16 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from services.alerting.channels import DeliveryError, send
 from services.alerting.config import AlertingSettings
+from services.alerting.delivery.channels import DeliveryError, send
+from services.alerting.delivery.ssrf import (
+    Allowed,
+    DestinationRefused,
+    GuardedResolver,
+    guard,
+    guarded_connector,
+)
 from services.alerting.rules import load_rules
-from services.alerting.ssrf import Allowed, DestinationRefused, GuardedResolver, guard, guarded_connector
 
 REFUSED = [
     "100.64.0.1",  # carrier-grade NAT

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from services.alerting.session import ConsoleSessions, require_operator_or_session
+from services.alerting.http.session import ConsoleSessions, require_operator_or_session
 from shared.settings import ServiceSettings
 
 MALFORMED = [

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.alerting.api import SilenceCreate
-from services.alerting.silences import Matcher
+from services.alerting.http.api import SilenceCreate
+from services.alerting.lifecycle.silences import Matcher
 from services.ingest import times
 from services.ingest.config import TimeBounds
 from services.ingest.plain import plain_records

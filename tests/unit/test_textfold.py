@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from services.alerting.columns import columns
-from services.alerting.engine import RuleEngine
+from services.alerting.evaluation.columns import columns
+from services.alerting.evaluation.engine import RuleEngine
 from services.alerting.rules import load_rules
 from services.sentiment.aspects import AspectTagger, load_taxonomy
 from services.sentiment.service import Scorer

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.alerting.lifecycle.mute import InhibitRule
 from services.alerting.models import alerts, silences
-from services.alerting.mute import InhibitRule
 from shared.contracts.bounds import ID_LENGTH, LABEL_LENGTH
 
 MATCHES_EVERYTHING = (

@@ -14,13 +14,13 @@ from sqlalchemy import Row, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.escalation import Timers, recipients, step_of
+from services.alerting.delivery.pages import page_facts
+from services.alerting.lifecycle.escalation import Timers, recipients, step_of
+from services.alerting.lifecycle.mute import inhibited, muted_until
+from services.alerting.lifecycle.silences import active_silences, alert_labels, open_sources, silenced
 from services.alerting.metrics import CALLBACKS, ESCALATIONS
 from services.alerting.models import alerts, callbacks, deliveries, member_tiers, outbox, timeline
-from services.alerting.mute import inhibited, muted_until
-from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig, Callbacks, Policy, Step, Target
-from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
 from shared.contracts.alerts import AlertChanged, CallbackChanged
 from shared.contracts.envelope import Envelope
 

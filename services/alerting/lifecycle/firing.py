@@ -17,10 +17,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.escalation import Timers, recipients, step_of
-from services.alerting.lifecycle import EVIDENCE_KEPT, Evidence, group_text, note, notification, schedule
+from services.alerting.delivery.pages import page_facts
+from services.alerting.lifecycle.escalation import Timers, recipients, step_of
+from services.alerting.lifecycle.transitions import (
+    EVIDENCE_KEPT,
+    Evidence,
+    group_text,
+    note,
+    notification,
+    schedule,
+)
 from services.alerting.metrics import ALERTS_FIRED
-from services.alerting.pages import page_facts
 from services.alerting.rules import AlertingConfig
 from shared.contracts.alerts import AlertChanged
 from shared.contracts.envelope import Envelope

@@ -15,9 +15,11 @@ from typing import Any, Literal
 from sqlalchemy import Row, and_, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.escalation import open_timers, resolve
-from services.alerting.firing import Firing, fire_or_repeat_many
-from services.alerting.lifecycle import (
+from services.alerting.http.schemas import CallbackOut, CallbackState, Level
+from services.alerting.lifecycle.escalation import open_timers, resolve
+from services.alerting.lifecycle.firing import Firing, fire_or_repeat_many
+from services.alerting.lifecycle.silences import alert_labels
+from services.alerting.lifecycle.transitions import (
     OVERDUE_RULE,
     REVIEW_RULE,
     Evidence,
@@ -31,8 +33,6 @@ from services.alerting.lifecycle import (
 from services.alerting.metrics import CALLBACKS
 from services.alerting.models import alerts, audit, callbacks
 from services.alerting.rules import AlertingConfig, Condition, PerFeedbackRule
-from services.alerting.schemas import CallbackOut, CallbackState, Level
-from services.alerting.silences import alert_labels
 
 PAGE = 200
 Filter = Literal["open", "overdue", "done"]

@@ -16,14 +16,14 @@ import structlog
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.alerting.callbacks import open_overdue
-from services.alerting.consumer import AlertingState
-from services.alerting.escalation import due, resolve
-from services.alerting.handoffs import announce_handoffs
-from services.alerting.lifecycle import apply_timers, release_held, timers_of
+from services.alerting.evaluation.sales import forget_orders
+from services.alerting.evaluation.state import AlertingState
+from services.alerting.lifecycle.callbacks import open_overdue
+from services.alerting.lifecycle.escalation import due, resolve
+from services.alerting.lifecycle.handoffs import announce_handoffs
+from services.alerting.lifecycle.transitions import apply_timers, release_held, timers_of
 from services.alerting.metrics import OPEN_ALERTS
 from services.alerting.models import alerts
-from services.alerting.sales import forget_orders
 from shared.contracts.registry import ALERTS
 from shared.service import Runtime
 

@@ -14,7 +14,8 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from services.alerting.columns import Columns, compile_condition
+from services.alerting.evaluation.columns import Columns, compile_condition
+from services.alerting.evaluation.windows import BucketRing
 from services.alerting.rules import (
     AlertingConfig,
     BaselineSpikeRule,
@@ -26,7 +27,6 @@ from services.alerting.rules import (
     ScoreTrendRule,
     WindowedRateRule,
 )
-from services.alerting.windows import BucketRing
 
 DAY_S = 86400.0
 GroupKey = tuple[tuple[str, str], ...]

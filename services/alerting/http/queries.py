@@ -12,11 +12,11 @@ from typing import Any, Literal
 from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.escalation import acknowledge, resolve
-from services.alerting.lifecycle import apply_timers, timers_of
+from services.alerting.http.schemas import AlertOut, DeliveryOut, SilenceCreate, SilenceOut, TimelineEntryOut
+from services.alerting.lifecycle.escalation import acknowledge, resolve
+from services.alerting.lifecycle.transitions import apply_timers, timers_of
 from services.alerting.models import alerts, audit, deliveries, member_tiers, silences, timeline
 from services.alerting.rules import AlertingConfig
-from services.alerting.schemas import AlertOut, DeliveryOut, SilenceCreate, SilenceOut, TimelineEntryOut
 
 
 class NotFound(LookupError):

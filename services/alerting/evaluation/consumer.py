@@ -3,29 +3,29 @@ alerts, in one transaction per batch with the event claims and the window cells 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.columns import columns
-from services.alerting.commerce import CommerceEngine, Sale
-from services.alerting.engine import Cell, Outcome, RuleEngine, Signal
-from services.alerting.escalation import open_timers
-from services.alerting.firing import Firing, fire_or_repeat_many
-from services.alerting.lifecycle import Evidence, group_text
+from services.alerting.evaluation.columns import columns
+from services.alerting.evaluation.commerce import Sale
+from services.alerting.evaluation.engine import Cell, Outcome, Signal
+from services.alerting.evaluation.sales import sales_of
+from services.alerting.evaluation.state import AlertingState
+from services.alerting.lifecycle.escalation import open_timers
+from services.alerting.lifecycle.firing import Firing, fire_or_repeat_many
+from services.alerting.lifecycle.mute import inhibited
+from services.alerting.lifecycle.silences import active_silences, alert_labels, open_sources, silenced
+from services.alerting.lifecycle.transitions import Evidence, group_text
 from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS, UNATTRIBUTED_REFUNDS
-from services.alerting.models import engine_state, member_tiers, processed_events, window_cells
-from services.alerting.mute import inhibited
+from services.alerting.models import member_tiers, processed_events
 from services.alerting.rules import AlertingConfig
-from services.alerting.sales import sales_of
-from services.alerting.silences import active_silences, alert_labels, open_sources, silenced
 from shared.contracts.commerce import Purchase, Refund
 from shared.contracts.envelope import Envelope
 from shared.contracts.feedback import FeedbackScored
@@ -44,55 +44,6 @@ _WATERMARK = text("""
     SELECT n, v FROM unnest(CAST(:names AS text[]), CAST(:values AS float8[])) AS u(n, v)
     ON CONFLICT (name) DO UPDATE SET value = greatest(alerting.engine_state.value, excluded.value)
 """)
-
-
-class AlertingState:
-    """The engine and member tiers held in memory; rebuilt from the database after a restart, a config
-    change or a failed batch, so memory never runs ahead of what was committed."""
-
-    def __init__(
-        self,
-        config: Callable[[], AlertingConfig],
-        clock: Callable[[], datetime] | None = None,
-        deployment: str = "alerting",
-    ) -> None:
-        self.config = config
-        self.deployment = deployment
-        """Its consumer group: what hand-off notices remember who was on call under."""
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.engine: RuleEngine | None = None
-        self.commerce: CommerceEngine | None = None
-        self.engine_config: AlertingConfig | None = None
-        self.tiers: dict[str, str] = {}
-        self.notify = asyncio.Event()
-        """Set when a batch committed new notifications."""
-
-    async def ready_engine(self, conn: AsyncConnection) -> RuleEngine:
-        config = self.config()
-        if self.engine is None or self.engine_config is not config:
-            engine, commerce = RuleEngine(config), CommerceEngine(config)
-            rows = (await conn.execute(select(window_cells))).all()
-            stored = dict((await conn.execute(select(engine_state.c.name, engine_state.c.value))).all())
-            cells = [
-                Cell(r.rule_id, tuple(sorted(r.group_key.items())), r.bucket, tuple(r.sums)) for r in rows
-            ]
-            marks = {name: float(value) for name, value in stored.items()}
-            engine.restore(cells, marks)
-            commerce.restore(cells, marks)
-            self.commerce = commerce
-            self.tiers = dict(
-                (await conn.execute(select(member_tiers.c.customer_id, member_tiers.c.tier))).all()
-            )
-            self.engine, self.engine_config = engine, config
-            log.info("alerting_engine_restored", cells=len(rows), rules=len(engine.rules))
-        return self.engine
-
-    def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:
-        """Whether a windowed rule's condition holds for a group now (None: unknown, e.g. not loaded)."""
-        found = self.engine.firing_now(rule_id, group_key) if self.engine is not None else None
-        if found is None and self.commerce is not None:
-            found = self.commerce.firing_now(rule_id, group_key)
-        return found
 
 
 _SAVE_CELLS = text("""

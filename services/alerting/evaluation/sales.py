@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.commerce import Sale
+from services.alerting.evaluation.commerce import Sale
 from services.alerting.models import orders
 from shared.contracts.commerce import Purchase, Refund
 from shared.contracts.envelope import Envelope

@@ -21,11 +21,11 @@ import structlog
 from sqlalchemy import Row, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.alerting.channels import DeliveryError, address, send
 from services.alerting.config import AlertingSettings
+from services.alerting.delivery.channels import DeliveryError, address, send
+from services.alerting.delivery.ssrf import guarded_connector
 from services.alerting.metrics import NOTIFICATIONS
 from services.alerting.rules import AlertingConfig
-from services.alerting.ssrf import guarded_connector
 from shared.service import Runtime
 
 log = structlog.get_logger(__name__)

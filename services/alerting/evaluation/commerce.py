@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.alerting.engine import Cell, Groups, Outcome, Signal
+from services.alerting.evaluation.engine import Cell, Groups, Outcome, Signal
+from services.alerting.evaluation.windows import BucketRing
 from services.alerting.rules import AlertingConfig, OrderDropRule, RefundRateRule
-from services.alerting.windows import BucketRing
 
 DROP_STEPS = 6
 """An order-drop rule's window is counted in sixths: judged each time event time completes one."""

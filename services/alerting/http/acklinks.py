@@ -23,9 +23,9 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Row, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.alerting import queries
 from services.alerting.config import AlertingSettings
-from services.alerting.deps import alerting_settings, alerting_state
+from services.alerting.http import queries
+from services.alerting.http.deps import alerting_settings, alerting_state
 from services.alerting.metrics import TIME_TO_ACK
 from services.alerting.models import ack_links
 from shared.contracts.registry import ALERTS

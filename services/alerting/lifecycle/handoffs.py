@@ -17,8 +17,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.alerting.escalation import next_handoff, on_call
-from services.alerting.lifecycle import STATE_CHANNELS
+from services.alerting.lifecycle.escalation import next_handoff, on_call
+from services.alerting.lifecycle.transitions import STATE_CHANNELS
 from services.alerting.models import deliveries, handoffs
 from services.alerting.rules import AlertingConfig, Rotation
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.alerting.config import AlertingSettings
-from services.alerting.consumer import AlertingState
+from services.alerting.evaluation.state import AlertingState
 
 
 def alerting_state(request: Request) -> AlertingState:

@@ -13,8 +13,8 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from services.alerting.deps import SettingsDep
-from services.alerting.session import operator_or_session
+from services.alerting.http.deps import SettingsDep
+from services.alerting.http.session import operator_or_session
 
 PARAMETERS = frozenset(
     {"metric", "interval", "from", "to", "group_by", "compare", "cursor", "limit"}

@@ -19,7 +19,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote_plus
 
-from services.alerting.pages import Pages
+from services.alerting.delivery.pages import Pages
 
 ROBOT_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("subject", "txt", "page.html"),

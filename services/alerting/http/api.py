@@ -13,14 +13,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.alerting import callbacks, queries
-from services.alerting.consumer import AlertingState
-from services.alerting.deps import StateDep
-from services.alerting.escalation import next_handoff, on_call
-from services.alerting.metrics import TIME_TO_ACK
-from services.alerting.mute import describe, muted_until
-from services.alerting.rules import AlertingConfig
-from services.alerting.schemas import (
+from services.alerting.evaluation.state import AlertingState
+from services.alerting.http import queries
+from services.alerting.http.deps import StateDep
+from services.alerting.http.schemas import (
     Action,
     AlertDetail,
     AlertOut,
@@ -40,7 +36,12 @@ from services.alerting.schemas import (
     Status,
     Validation,
 )
-from services.alerting.session import actor_of, operator_or_session
+from services.alerting.http.session import actor_of, operator_or_session
+from services.alerting.lifecycle import callbacks
+from services.alerting.lifecycle.escalation import next_handoff, on_call
+from services.alerting.lifecycle.mute import describe, muted_until
+from services.alerting.metrics import TIME_TO_ACK
+from services.alerting.rules import AlertingConfig
 from shared.contracts.bounds import Timestamp
 from shared.contracts.registry import ALERTS
 from shared.errors import read_body

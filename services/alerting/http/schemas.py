@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from services.alerting.lifecycle.silences import Matcher, not_matching_everything
 from services.alerting.rules import Policy, Rule
-from services.alerting.silences import Matcher, not_matching_everything
 from shared.contracts.bounds import Timestamp
 from shared.params import Instant
 

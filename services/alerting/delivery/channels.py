@@ -20,13 +20,13 @@ import aiohttp
 import aiosmtplib
 import jinja2
 
-from services.alerting import formats
-from services.alerting.acklinks import ACK_TRANSITIONS, ack_url
 from services.alerting.config import AlertingSettings
-from services.alerting.pages import Pages, pages_for
+from services.alerting.delivery import formats
+from services.alerting.delivery.pages import Pages, pages_for
+from services.alerting.delivery.ssrf import Allowed, DestinationRefused, check_url, is_guarded
+from services.alerting.delivery.ssrf import guard as guard  # re-exported: checks a URL as a send would
+from services.alerting.http.acklinks import ACK_TRANSITIONS, ack_url
 from services.alerting.rules import AlertingConfig
-from services.alerting.ssrf import Allowed, DestinationRefused, check_url, is_guarded
-from services.alerting.ssrf import guard as guard  # re-exported: checks a URL as a send would
 
 SIGNATURE_HEADER = "X-Feedback-Signature"
 TIMESTAMP_HEADER = "X-Feedback-Timestamp"

@@ -18,9 +18,15 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from services.alerting.deps import SettingsDep
+from services.alerting.http.deps import SettingsDep
+from services.alerting.http.session import (
+    COOKIE,
+    ConsoleSessions,
+    database_of,
+    operator_or_session,
+    same_origin,
+)
 from services.alerting.models import alerts
-from services.alerting.session import COOKIE, ConsoleSessions, database_of, operator_or_session, same_origin
 from shared.params import Instant
 from shared.security import identify
 from shared.service import RuntimeDep

@@ -1,0 +1,1 @@
+"""The API, the console and ack links: thin routes over the query and lifecycle modules."""
