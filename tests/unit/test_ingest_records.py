@@ -69,8 +69,8 @@ def test_same_request_hashes_the_same_and_a_changed_one_differently():
     assert feedback_submission("pos", item(csat=1), ALL_PII).payload_hash != first
 
 
-def test_event_envelopes_decode_under_the_commerce_contract():
-    purchase = PurchaseIn.model_validate(
+def purchase_in(**extra: str) -> PurchaseIn:
+    return PurchaseIn.model_validate(
         {
             "type": "purchase",
             "external_id": "x",
@@ -79,8 +79,13 @@ def test_event_envelopes_decode_under_the_commerce_contract():
             "amount": "10.50",
             "currency": "CNY",
             "occurred_at": "2026-11-20T09:30:00+08:00",
+            **extra,
         }
     )
+
+
+def test_event_envelopes_decode_under_the_commerce_contract():
+    purchase = purchase_in()
     referral = ReferralIn.model_validate(
         {"type": "referral", "external_id": "y", "referrer_id": "C1", "referee_id": "C2"}
     )
@@ -91,18 +96,7 @@ def test_event_envelopes_decode_under_the_commerce_contract():
 
 
 def test_purchases_and_refunds_carry_their_business_line_and_a_refund_its_own_time():
-    purchase = PurchaseIn.model_validate(
-        {
-            "type": "purchase",
-            "external_id": "x",
-            "order_id": "O1",
-            "customer_id": "C1",
-            "amount": "10.50",
-            "currency": "CNY",
-            "occurred_at": "2026-11-20T09:30:00+08:00",
-            "business_line": "家电",
-        }
-    )
+    purchase = purchase_in(business_line="家电")
     refund = RefundIn.model_validate(
         {
             "type": "refund",
