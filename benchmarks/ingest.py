@@ -27,8 +27,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks.common import Server, ensure_wrk, run_wrk, say, write_report
 from scripts.stack import infra_env, infra_up
-from services.ingest.pii import Masking
-from services.ingest.records import feedback_submission
+from services.ingest.encode import feedback_submission
+from services.ingest.mask import Masking
 from services.ingest.schemas import FeedbackIn
 from shared.contracts.registry import FEEDBACK_RECEIVED, TOPICS
 from shared.kafka.admin import ensure_topics

@@ -10,10 +10,9 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from services.ingest import metrics
-from services.ingest.direct import direct_route, is_json, refuse_nul
-from services.ingest.gate import IngestState, Result
-from services.ingest.prepare import prepare_single
-from services.ingest.records import (
+from services.ingest.batches import prepare_single
+from services.ingest.direct_routes import direct_route, is_json, refuse_nul
+from services.ingest.encode import (
     Lot,
     email_to_feedback,
     event_submission,
@@ -21,6 +20,8 @@ from services.ingest.records import (
     single_lot,
     transcript_to_feedback,
 )
+from services.ingest.gate import IngestState, Result
+from services.ingest.publish import Ingestor
 from services.ingest.schemas import (
     BatchResult,
     CallTranscriptIn,
@@ -31,7 +32,6 @@ from services.ingest.schemas import (
     FeedbackBatchIn,
     FeedbackIn,
 )
-from services.ingest.service import Ingestor
 from shared.security import API_KEY_HEADER
 
 CONFLICT_DOC = {"description": "Same external_id already accepted with a different payload"}
@@ -124,7 +124,7 @@ def _count_batch(lot: Lot, statuses: list[str], outcomes: Counter[tuple[str, str
         metrics.PII_MASKED.labels(kind).inc(count)
 
 
-# Documented by these signatures; served by the direct handlers above (see services.ingest.direct).
+# Documented by these signatures; served by the direct handlers above (see services.ingest.direct_routes).
 async def post_feedback(item: FeedbackIn, who: Client) -> FeedbackAccepted:
     """Accept one feedback record: 202 once Kafka acknowledged it, 200 for a repeat."""
     raise NotImplementedError  # pragma: no cover - requests run feedback_handler

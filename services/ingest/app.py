@@ -5,10 +5,10 @@ from functools import partial
 from fastapi import FastAPI
 
 from services.ingest.api import router
+from services.ingest.batches import Preparer
 from services.ingest.config import IngestSettings
 from services.ingest.fastlane import ServiceApp
 from services.ingest.gate import IngestState
-from services.ingest.prepare import Preparer
 from shared.ops import operator_router
 from shared.service import build_app
 from shared.settings import load_settings

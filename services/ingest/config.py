@@ -7,7 +7,7 @@ from typing import Annotated, Self
 from pydantic import AwareDatetime, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.ingest.pii import ALL_KINDS, PiiKind
+from services.ingest.mask import ALL_KINDS, PiiKind
 from shared.contracts.bounds import EARLIEST, LATEST
 from shared.security import HASH_PATTERN, hash_key
 from shared.settings import DEV_INGEST_KEY, ServiceSettings
@@ -38,13 +38,13 @@ class IngestSettings(ServiceSettings):
 
     prepare_workers: int | None = Field(default=None, ge=0, le=8)
     """Helper processes that validate, mask and serialize large batch bodies (see
-    services.ingest.prepare); unset: one per CPU this process may run on, at most 4 (none on one CPU).
+    services.ingest.batches); unset: one per CPU this process may run on, at most 4 (none on one CPU).
     Concurrent batches are prepared in parallel while the event loop claims, publishes and answers; a
     second helper still helps on 2 CPUs, since the OS shares the cores out between it and the loop."""
 
     pseudonym_key: SecretStr = SecretStr(DEV_PSEUDONYM_KEY)
     """Keyed-hash secret of the stable pseudonyms that replace personal data in identifiers (see
-    services.ingest.pii) and of e-mail senders without a customer_id. Changing it changes every
+    services.ingest.mask) and of e-mail senders without a customer_id. Changing it changes every
     pseudonym: customers seen before no longer join with their history."""
 
     def helper_processes(self) -> int:

@@ -1,5 +1,5 @@
 """A fast lane for a service's hottest routes: a request to a route declared direct (a route class with a
-`direct_handler`, see services.ingest.direct) skips Starlette's middleware stack and router and runs
+`direct_handler`, see services.ingest.direct_routes) skips Starlette's middleware stack and router and runs
 the handler at once, with what that stack would have done for it done here, in the same way: the body
 limit (413), the app's exception handlers (400, 401, 409, 422, 429, 503…), a 500 for anything else
 (then re-raised for the server to log), and the HTTP metrics under the route's template.

@@ -8,13 +8,13 @@ from typing import Any, NamedTuple
 from fastapi import HTTPException, Request, status
 
 from services.ingest import metrics
+from services.ingest.batches import Preparer
+from services.ingest.claims import RecordStore
 from services.ingest.config import IngestSettings
-from services.ingest.pii import Masking
-from services.ingest.prepare import Preparer
+from services.ingest.encode import Lot
+from services.ingest.mask import Masking
+from services.ingest.publish import Ingestor, Outcome, Status, Unavailable
 from services.ingest.ratelimit import TokenBuckets
-from services.ingest.records import Lot
-from services.ingest.service import Ingestor, Outcome, Status, Unavailable
-from services.ingest.store import RecordStore
 from shared.security import authenticate
 from shared.service import Runtime
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from services.ingest import store as store_module
-from services.ingest.store import Claims, RecordStore
+from services.ingest import claims as store_module
+from services.ingest.claims import Claims, RecordStore
 
 pytestmark = pytest.mark.integration
 

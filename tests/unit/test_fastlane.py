@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, TypeAdapter
 
-from services.ingest.direct import direct_route, is_json, parse_raw
+from services.ingest.direct_routes import direct_route, is_json, parse_raw
 from services.ingest.fastlane import ServiceApp
 from shared.service import build_app
 from shared.settings import ServiceSettings

@@ -15,7 +15,7 @@ from services.alerting.http.api import SilenceCreate
 from services.alerting.lifecycle.silences import Matcher
 from services.ingest import times
 from services.ingest.config import TimeBounds
-from services.ingest.plain import plain_records
+from services.ingest.parse import plain_records
 from services.ingest.schemas import (
     CallTranscriptIn,
     EmailWebhookIn,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from services.ingest.pii import Masking
-from services.ingest.records import Lot, feedback_lot
+from services.ingest.claims import Claims, Key, Mark, Stored
+from services.ingest.encode import Lot, feedback_lot
+from services.ingest.mask import Masking
+from services.ingest.publish import Ingestor, Outcome, Unavailable
 from services.ingest.schemas import FeedbackIn
-from services.ingest.service import Ingestor, Outcome, Unavailable
-from services.ingest.store import Claims, Key, Mark, Stored
 from shared.kafka.producer import BrokerUnavailable
 
 

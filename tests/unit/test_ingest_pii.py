@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ingest import pii, pii_rules
-from services.ingest.pii import Masker, mask_all, pseudonym
+from services.ingest import mask as pii
+from services.ingest import mask_rules as pii_rules
+from services.ingest.mask import Masker, mask_all, pseudonym
 
 
 def masked(text: str) -> tuple[str, dict[str, int]]:

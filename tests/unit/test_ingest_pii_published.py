@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from services.ingest.pii import ALL_KINDS, Masking
-from services.ingest.prepare import prepare_batch, prepare_single
-from services.ingest.records import Lot, event_submission, single_lot
+from services.ingest.batches import prepare_batch, prepare_single
+from services.ingest.encode import Lot, event_submission, single_lot
+from services.ingest.mask import ALL_KINDS, Masking
 from services.ingest.schemas import EventIn
 
 MASKING = Masking(frozenset(ALL_KINDS), b"test-key")

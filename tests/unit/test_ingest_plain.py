@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.ingest.pii import ALL_KINDS, Masking
-from services.ingest.plain import WHITESPACE, PlainFeedback, plain_records  # type: ignore[attr-defined]
-from services.ingest.prepare import _ALL_VALID, prepare_batch
-from services.ingest.records import feedback_lot, model_hash
+from services.ingest.batches import _ALL_VALID, prepare_batch
+from services.ingest.encode import feedback_lot, model_hash
+from services.ingest.mask import ALL_KINDS, Masking
+from services.ingest.parse import WHITESPACE, PlainFeedback, plain_records  # type: ignore[attr-defined]
 
 KINDS = Masking(frozenset(ALL_KINDS), b"test-key")
 NOW = datetime.now(UTC)

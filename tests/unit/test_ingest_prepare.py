@@ -12,8 +12,8 @@ import uuid
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from services.ingest.pii import ALL_KINDS, Masking
-from services.ingest.prepare import OFFLOAD_MIN_BYTES, Prepared, Preparer, prepare_batch
+from services.ingest.batches import OFFLOAD_MIN_BYTES, Prepared, Preparer, prepare_batch
+from services.ingest.mask import ALL_KINDS, Masking
 
 KINDS = Masking(frozenset(ALL_KINDS), b"test-key")
 

@@ -9,15 +9,15 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ingest.language import detect_language
-from services.ingest.pii import ALL_KINDS, Masking
-from services.ingest.records import (
+from services.ingest.encode import (
     email_to_feedback,
     event_submission,
     feedback_submission,
     pseudonym,
     transcript_to_feedback,
 )
+from services.ingest.language import detect_language
+from services.ingest.mask import ALL_KINDS, Masking
 from services.ingest.schemas import (
     CallTranscriptIn,
     EmailWebhookIn,

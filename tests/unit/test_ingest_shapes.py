@@ -9,7 +9,7 @@ import jsonschema_rs
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.ingest.records import email_to_feedback, transcript_to_feedback
+from services.ingest.encode import email_to_feedback, transcript_to_feedback
 from services.ingest.schemas import CallTranscriptIn, EmailWebhookIn, FeedbackIn, PurchaseIn
 
 WHEN = "2020-01-01T00:00:00Z"

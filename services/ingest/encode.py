@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from services.ingest.language import detect_language
-from services.ingest.pii import Masking
-from services.ingest.plain import PlainFeedback
+from services.ingest.mask import Masking
+from services.ingest.parse import PlainFeedback
 from services.ingest.schemas import (
     CallTranscriptIn,
     EmailWebhookIn,

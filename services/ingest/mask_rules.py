@@ -1,5 +1,5 @@
 """The rules that recognise personal data, each with its mask and the canonical form its pseudonym is
-made of (services.ingest.pii applies them).
+made of (services.ingest.mask applies them).
 
 Digits may be grouped by spaces, dashes, dots or slashes ([ ./-]); a card or phone number's grouping
 varies, an ID number's is region, year, month and day, the rest.

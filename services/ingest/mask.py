@@ -29,8 +29,8 @@ import hmac
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from services.ingest.pii_rules import INTL_PHONE, RULES, RUN, SEPARATORS, Rule
-from services.ingest.pii_rules import PiiKind as PiiKind
+from services.ingest.mask_rules import INTL_PHONE, RULES, RUN, SEPARATORS, Rule
+from services.ingest.mask_rules import PiiKind as PiiKind
 
 ALL_KINDS: tuple[PiiKind, ...] = ("email", "id_number", "card", "phone")
 MAX_IDENTIFIER = 200

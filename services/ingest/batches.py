@@ -19,10 +19,10 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
 
-from services.ingest.direct import NUL_ESCAPE, nul_errors, parse_raw, refuse_nul
-from services.ingest.pii import Masking
-from services.ingest.plain import PlainFeedback, plain_records
-from services.ingest.records import Lot, feedback_lot
+from services.ingest.direct_routes import NUL_ESCAPE, nul_errors, parse_raw, refuse_nul
+from services.ingest.encode import Lot, feedback_lot
+from services.ingest.mask import Masking
+from services.ingest.parse import PlainFeedback, plain_records
 from services.ingest.schemas import FeedbackBatchIn, FeedbackIn, Strict
 from shared.errors import field_path
 from shared.gctuning import tune_gc
@@ -50,7 +50,7 @@ def parse_batch(
     """Valid records with their index, and a rejection (with field errors) for each invalid one.
 
     The common case, every record plainly valid, is one msgspec pass over the raw body (see
-    services.ingest.plain); then one pydantic pass; otherwise the envelope is validated
+    services.ingest.parse); then one pydantic pass; otherwise the envelope is validated
     (RequestValidationError, a 422, if it is wrong) and then each record on its own to find out which.
     """
     if json_body:

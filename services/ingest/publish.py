@@ -26,8 +26,8 @@ from typing import Literal, NamedTuple
 import structlog
 
 from services.ingest import metrics
-from services.ingest.records import Lot
-from services.ingest.store import STORE_ERRORS, Claims, Key, Mark, RecordStore, Stored
+from services.ingest.claims import STORE_ERRORS, Claims, Key, Mark, RecordStore, Stored
+from services.ingest.encode import Lot
 from shared.contracts.envelope import Record
 from shared.kafka.producer import BrokerUnavailable, EventProducer
 
