@@ -181,8 +181,7 @@ async def post_email(
     refuse_nul(mail)
     key = state.settings.pseudonym_key.get_secret_value()
     item = adapted(lambda: email_to_feedback(mail, key), {"text": "body", "occurred_at": "received_at"})
-    result = await state.submit_one(ingest, who, single_lot(feedback_submission(who, item, state.masking)))
-    return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
+    return await _accept(state, ingest, who, item, response)
 
 
 @router.post(
@@ -197,6 +196,13 @@ async def post_transcript(
     """A call-centre transcript: the customer's segments become the feedback text (phone channel)."""
     refuse_nul(call)
     item = adapted(lambda: transcript_to_feedback(call), {"text": "segments", "occurred_at": "started_at"})
+    return await _accept(state, ingest, who, item, response)
+
+
+async def _accept(
+    state: IngestState, ingest: Ingestor, who: str, item: FeedbackIn, response: Response
+) -> FeedbackAccepted:
+    """An adapter's feedback submitted as one record."""
     result = await state.submit_one(ingest, who, single_lot(feedback_submission(who, item, state.masking)))
     return FeedbackAccepted.model_validate(answer(result, response, "feedback_id"))
 

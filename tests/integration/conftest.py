@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from services.loyalty.config import LoyaltySettings
 from shared.contracts.registry import LOYALTY_CHANGES
 from shared.settings import KafkaSettings
 from tests.conftest import spec_topic
+from tests.integration.alerting_helpers import Receiver
 
 
 @pytest.fixture
@@ -38,3 +39,11 @@ async def loyalty(
             text("DELETE FROM loyalty.outbox WHERE topic = :t"),
             {"t": spec_topic(LOYALTY_CHANGES, kafka_settings)},
         )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP endpoint that records what alerting sends it (webhooks, robots, SMS)."""
+    r = Receiver().start()
+    yield r
+    r.stop()

@@ -27,7 +27,7 @@ from shared.contracts.registry import ALERTS, FEEDBACK_SCORED, LOYALTY_CHANGES
 from shared.db.engine import Database
 from shared.settings import DatabaseSettings
 from tests.conftest import spec_topic
-from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
+from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 from tests.integration.helpers import eventually, to_bytes
 from tests.integration.test_alerting_channels import free_port
 from tests.support.kafka import read_exactly, read_to_end, wait_caught_up
@@ -60,13 +60,6 @@ def tier_doc(customer: str, tier: str) -> dict[str, Any]:
     doc["event_id"], doc["key"] = str(uuid.uuid4()), customer
     doc["payload"].update(customer_id=customer, to_tier=tier)
     return doc
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 async def send(producer, settings, docs, spec=FEEDBACK_SCORED):

@@ -14,19 +14,12 @@ import pytest
 from services.alerting.lifecycle.timers import tick
 from shared.contracts.registry import ALERTS, LOYALTY_CHANGES
 from tests.conftest import spec_topic
-from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
+from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 from tests.integration.helpers import eventually
 from tests.integration.test_alerting import alerts_of, scored_doc, send, tier_doc
 from tests.support.kafka import read_to_end
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def at(value: str) -> datetime:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.contracts.registry import COMMERCE_EVENTS, LOYALTY_CHANGES
-from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
+from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 from tests.integration.helpers import eventually
 from tests.integration.test_alerting import alerts_of, rows_of, send, tier_doc
 
@@ -20,13 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 EXAMPLES = Path("shared/contracts/examples/commerce.events.v1")
 START = datetime(2026, 11, 3, tzinfo=UTC)
 """A 30-day window's sixths (5-day buckets) are counted from the Unix epoch: this is where one begins."""
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def commerce_doc(kind: str, customer: str, at: datetime, **payload: Any) -> dict[str, Any]:

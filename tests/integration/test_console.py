@@ -26,7 +26,7 @@ from services.loyalty.app import create_app as create_loyalty
 from services.loyalty.config import LoyaltySettings
 from shared.contracts.registry import COMMERCE_EVENTS, LOYALTY_CHANGES
 from tests.conftest import spec_topic
-from tests.integration.alerting_helpers import Clock, Receiver, alerting_app, rules_file
+from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 from tests.integration.test_alerting import alerts_of, scored_doc, send, tier_doc, with_sections
 from tests.integration.test_loyalty import purchase
 
@@ -76,13 +76,6 @@ def shots() -> Path:
     """Screenshots land in the git-ignored reports/console/."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 async def sign_in(page: Page, base: str, name: str) -> None:
