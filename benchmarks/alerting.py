@@ -295,11 +295,11 @@ def delivery_latency(rate: int = 500, seconds: int = 20) -> dict[str, Any]:
     }
     asyncio.run(_create_topics(env["KAFKA_BOOTSTRAP_SERVERS"], suffix))
     with (
-        Server("services.alerting.app:create_app", 18904, env, ready_path="/readyz"),
-        Server("services.alerting.app:create_app", 18905, env, ready_path="/readyz"),  # the standby
+        Server("services.alerting.app:create_app", env=env, ready_path="/readyz") as leader,
+        Server("services.alerting.app:create_app", env=env, ready_path="/readyz"),  # the standby
     ):
         time.sleep(3)
-        _silence("http://127.0.0.1:18904")
+        _silence(leader.url)
         sent = asyncio.run(
             _produce(env["KAFKA_BOOTSTRAP_SERVERS"], "feedback.scored.v1" + suffix, rate, seconds)
         )

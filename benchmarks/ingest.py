@@ -205,8 +205,8 @@ def main() -> None:
 
     try:
         with (
-            Server("benchmarks.bare_app:create_app", 18901, env) as bare,
-            Server("services.ingest.app:create_app", 18902, env, ready_path="/readyz") as ingest,
+            Server("benchmarks.bare_app:create_app", env=env) as bare,
+            Server("services.ingest.app:create_app", env=env, ready_path="/readyz") as ingest,
         ):
             run_wrk(bare.url, script, 3, CONNECTIONS)
             run_wrk(ingest.url, script, 3, CONNECTIONS)

@@ -222,7 +222,7 @@ async def measure(env: dict[str, str]) -> dict[str, Any]:
             f"   seeded in {results['seed_s']} s; {results['cells']:,} cells built in {results['rollup_build_s']} s"
         )
         say(f"2/4 GET /v1/kpis (NPS by business line, {WINDOW_DAYS} days): {SAMPLES} sequential requests")
-        with Server("services.insights.app:create_app", 18905, env, ready_path="/healthz") as server:
+        with Server("services.insights.app:create_app", env=env, ready_path="/healthz") as server:
             results["kpis_get"], answer = await api_latency(server.url)
         say(f"   p95 {results['kpis_get']['p95_ms']} ms")
         say("3/4 baseline: the same series counted from the raw rows")

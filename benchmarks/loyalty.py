@@ -155,7 +155,7 @@ async def measure(env: dict[str, str]) -> dict[str, Any]:
         say(f"3/4 seeding {LEDGER_ROWS:,} ledger rows for {MEMBERS:,} members")
         await seed_ledger(database)
         say("4/4 GET /v1/members/{id}: 2,000 sequential requests")
-        with Server("services.loyalty.app:create_app", 18904, env, ready_path="/healthz") as server:
+        with Server("services.loyalty.app:create_app", env=env, ready_path="/healthz") as server:
             results["member_get"] = await member_latency(server.url)
         say(f"   p95 {results['member_get']['p95_ms']} ms")
     finally:

@@ -165,7 +165,7 @@ def score_latency(model_dir: Path, requests: int = 300) -> dict[str, float]:
     kafka = KafkaSettings(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"], topic_suffix=SCORE_SUFFIX)
     asyncio.run(ensure_topics(kafka, list(TOPICS.values())))
     with (
-        Server("services.sentiment.app:create_app", 18903, env) as server,
+        Server("services.sentiment.app:create_app", env=env) as server,
         httpx.Client(base_url=server.url) as http,
     ):
         body = {"texts": ["快递很快，包装完好，很满意"]}

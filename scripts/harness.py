@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scripts.infra import free_port
 from scripts.servers import Server
 from scripts.stack import infra_env
 from services.alerting.rules import DEFAULT_RULES
@@ -29,12 +29,6 @@ SERVICES: tuple[ServiceName, ...] = ("ingest", "sentiment", "alerting", "loyalty
 CONSUMERS: tuple[ServiceName, ...] = ("sentiment", "alerting", "loyalty", "insights")
 INGEST_KEY = {"X-API-Key": "dev-ingest-key"}
 OPERATOR_KEY = {"X-API-Key": "dev-operator-key"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Platform:

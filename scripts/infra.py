@@ -31,6 +31,14 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, chosen by the kernel (tests and benchmarks start their own
+    servers there, so runs side by side never collide)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

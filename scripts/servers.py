@@ -10,26 +10,30 @@ import time
 import urllib.request
 from pathlib import Path
 
+from scripts.infra import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class Server:
     """A uvicorn server in a subprocess with the given app, ready when its URL answers.
 
-    `log`, when given, receives the server's output (appended across restarts); `kill()` is a SIGKILL
-    and `start()` brings it back on the same port with the same environment.
+    `port`: a free one unless given. `log`, when given, receives the server's output (appended across
+    restarts); `kill()` is a SIGKILL and `start()` brings it back on the same port with the same
+    environment.
     """
 
     def __init__(
         self,
         app: str,
-        port: int,
+        port: int | None = None,
         env: dict[str, str] | None = None,
         ready_path: str = "/healthz",
         log: Path | None = None,
         ready_timeout_s: float = 60.0,
     ) -> None:
-        self.app, self.port, self.ready_path = app, port, ready_path
+        self.app, self.ready_path = app, ready_path
+        self.port = free_port() if port is None else port
         self.env = {**os.environ, **(env or {})}
         self.log, self.ready_timeout_s = log, ready_timeout_s
         self.process: subprocess.Popen[bytes] | None = None

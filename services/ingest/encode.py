@@ -27,7 +27,7 @@ from services.ingest.schemas import (
     SurveyCompletedIn,
 )
 from shared.contracts.commerce import Purchase, Referral, Refund, SurveyCompleted
-from shared.contracts.envelope import Envelope, Record
+from shared.contracts.envelope import Envelope, EnvelopeEncoder, Record
 from shared.contracts.registry import COMMERCE_EVENTS, FEEDBACK_RECEIVED, TopicSpec
 
 
@@ -54,7 +54,6 @@ _SCORES = ("csat", "nps", "ces", "stars")
 """FeedbackIn's fields published as given when set (the others are masked, detected or renamed)."""
 _LABELS = ("business_line", "region", "store_id", "product_id")
 """FeedbackIn's optional identifiers, published when set (pseudonymised, as the other identifiers)."""
-_FEEDBACK_HEADERS = (("event_type", b"feedback.received"), ("event_version", b"1"))
 
 
 class Lot(NamedTuple):
@@ -100,20 +99,15 @@ def new_ids(count: int) -> list[str]:
     return out
 
 
-_VALUE_HEAD = b'{"event_id":"'
-_VALUE_TYPE = b'","type":"feedback.received","version":1,"occurred_at":'
-_VALUE_ID = b',"payload":{"feedback_id":"'
 _ENCODE = msgspec.json.Encoder().encode
 
 
 def feedback_lot(client: str, items: Sequence[FeedbackIn | PlainFeedback], masking: Masking) -> Lot:
     """Mask (text, metadata), pseudonymise (identifiers, and so the key and the stored external_id),
     hash and serialize validated records into a Lot, each under a new proposed id, in one pass (the
-    bulk of a batch's CPU). The payload is serialized before the id is known and spliced into the
-    envelope: the bytes encode_record would make (tests compare them)."""
+    bulk of a batch's CPU); the envelope's bytes are the contract's (EnvelopeEncoder)."""
     ids = new_ids(len(items))
-    source, produced_at = to_json(client), to_json(datetime.now(UTC))
-    after_time = b',"produced_at":' + produced_at + b',"source":' + source + b',"key":'
+    envelope = EnvelopeEncoder("feedback.received", client)
     masker = masking.masker()
     identifier = masker.identifier
     external_ids: list[str] = []
@@ -129,6 +123,7 @@ def feedback_lot(client: str, items: Sequence[FeedbackIn | PlainFeedback], maski
             metadata = masker.value(metadata)
         customer_id, external_id = identifier(item.customer_id), identifier(item.external_id)
         payload = {
+            "feedback_id": record_id,
             "client_id": client,
             "external_id": external_id,
             "text": text,
@@ -159,27 +154,10 @@ def feedback_lot(client: str, items: Sequence[FeedbackIn | PlainFeedback], maski
         else:
             given = item.__pydantic_serializer__.to_json(item)
             body = to_json(payload)
-        event_id = record_id.encode()
         external_ids.append(external_id)
         hashes.append(hashlib.sha256(b"feedback\x00" + given).hexdigest())
         keys.append(customer_id.encode())
-        values.append(
-            b"".join(
-                (
-                    _VALUE_HEAD,
-                    event_id,
-                    _VALUE_TYPE,
-                    to_json(item.occurred_at),
-                    after_time,
-                    to_json(customer_id),
-                    _VALUE_ID,
-                    event_id,
-                    b'",',
-                    body[1:],
-                    b"}",
-                )
-            )
-        )
+        values.append(envelope.value(record_id, item.occurred_at, customer_id, body))
         channels.append(item.channel)
         masked.append(counts)
     return Lot(
@@ -192,7 +170,7 @@ def feedback_lot(client: str, items: Sequence[FeedbackIn | PlainFeedback], maski
         values=values,
         channels=channels,
         pii_masked=masked,
-        headers=_FEEDBACK_HEADERS,
+        headers=tuple(envelope.headers()),
     )
 
 

@@ -53,6 +53,45 @@ Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 """A Kafka record ready to send: (key, value, headers)."""
 
 
+class EnvelopeEncoder:
+    """The wire bytes of envelopes of one type from one source, for hot producers: what
+    `Envelope.to_bytes()` makes for the same fields, field for field and in the same order, from a payload
+    already serialized (tests compare the two). One encoder serves a request or a batch: `produced_at`,
+    unless given, is read when it is made."""
+
+    def __init__(
+        self, event_type: str, source: str, version: int = 1, produced_at: datetime | None = None
+    ) -> None:
+        self.event_type, self.version = event_type, version
+        produced_at = produced_at or datetime.now(UTC)
+        self._after_id = b'","type":' + to_json(event_type) + b',"version":' + str(version).encode()
+        self._after_id += b',"occurred_at":'
+        self._after_time = b',"produced_at":' + to_json(produced_at) + b',"source":' + to_json(source)
+        self._after_time += b',"key":'
+        self._headers = [("event_type", event_type.encode()), ("event_version", str(version).encode())]
+
+    def value(self, event_id: str, occurred_at: datetime, key: str, payload: bytes) -> bytes:
+        """The envelope of `payload` (a JSON object's bytes), whose event id is `event_id` (UUID text)."""
+        return b"".join(
+            (
+                b'{"event_id":"',
+                event_id.encode(),
+                self._after_id,
+                to_json(occurred_at),
+                self._after_time,
+                to_json(key),
+                b',"payload":',
+                payload,
+                b"}",
+            )
+        )
+
+    def headers(self, event_id: str | None = None) -> list[tuple[str, bytes]]:
+        """The record's headers (as `Envelope.headers()`); without `event_id`, all but that one."""
+        rest = list(self._headers)
+        return rest if event_id is None else [("event_id", event_id.encode()), *rest]
+
+
 def encode_record(
     *,
     event_id: UUID | str,
@@ -66,21 +105,9 @@ def encode_record(
     """The fast path for hot producers: the same bytes as Envelope.to_bytes() for an already-valid
     payload, without building models. Tests decode its output under the topic's contract."""
     event_id = str(event_id)
-    value = to_json(
-        {
-            "event_id": event_id,
-            "type": event_type,
-            "version": version,
-            "occurred_at": occurred_at,
-            "produced_at": datetime.now(UTC),
-            "source": source,
-            "key": key,
-            "payload": payload,
-        }
+    encoder = EnvelopeEncoder(event_type, source, version)
+    return (
+        key.encode(),
+        encoder.value(event_id, occurred_at, key, to_json(payload)),
+        encoder.headers(event_id),
     )
-    headers = [
-        ("event_id", event_id.encode()),
-        ("event_type", event_type.encode()),
-        ("event_version", str(version).encode()),
-    ]
-    return key.encode(), value, headers

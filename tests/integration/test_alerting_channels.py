@@ -9,7 +9,6 @@ import email
 import hashlib
 import hmac
 import json
-import socket
 from email import policy
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
 
+from scripts.infra import free_port
 from scripts.prometheus_node import AlertmanagerNode
 from services.alerting.config import AlertingSettings
 from services.alerting.delivery.channels import DeliveryError, send
@@ -58,12 +58,6 @@ PAYLOAD: dict[str, Any] = {
 
 def config_with(**contacts: Contact) -> AlertingConfig:
     return load_rules().model_copy(update={"contacts": contacts})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:

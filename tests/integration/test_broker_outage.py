@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
-from scripts.infra import KafkaNode, port_open
+from scripts.infra import KafkaNode, free_port, port_open
 from services.sentiment.app import create_app
 from services.sentiment.config import SentimentSettings
 from services.sentiment.models import processed_events
@@ -32,7 +32,7 @@ async def wait_status(client: httpx.AsyncClient, path: str, status: int, timeout
 
 
 async def test_service_survives_broker_outage_and_reconnects(tmp_path: Path, database):
-    node = KafkaNode(home=tmp_path / "kafka", broker_port=19092, controller_port=19093)
+    node = KafkaNode(home=tmp_path / "kafka", broker_port=free_port(), controller_port=free_port())
     if port_open(node.broker_port):
         pytest.fail(f"port {node.broker_port} is busy")
     kafka = KafkaSettings(bootstrap_servers=node.bootstrap, topic_suffix="", publish_timeout_s=3)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.infra import ROOT, KafkaNode, port_open
+from scripts.infra import ROOT, KafkaNode, free_port, port_open
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared.contracts.registry import FEEDBACK_RECEIVED, TOPICS
@@ -53,7 +53,7 @@ async def published_in_the_database(database: Database, external_id: str, timeou
 
 
 async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_path: Path):
-    node = KafkaNode(home=tmp_path / "kafka", broker_port=19192, controller_port=19193)
+    node = KafkaNode(home=tmp_path / "kafka", broker_port=free_port(), controller_port=free_port())
     assert not port_open(node.broker_port)
     kafka = KafkaSettings(bootstrap_servers=node.bootstrap, publish_timeout_s=2)
     await asyncio.to_thread(node.start)
@@ -102,7 +102,7 @@ async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_p
 
 
 async def test_kill_during_load_loses_no_acknowledged_record(kafka_settings: KafkaSettings, topics, tmp_path):
-    port = 18811
+    port = free_port()
     env = {**os.environ, "KAFKA_TOPIC_SUFFIX": kafka_settings.topic_suffix, "INGEST_RATE_LIMIT_PER_S": "0"}
 
     def start() -> subprocess.Popen[bytes]:

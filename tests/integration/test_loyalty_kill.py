@@ -13,7 +13,7 @@ from collections.abc import Awaitable
 import pytest
 from sqlalchemy import text
 
-from scripts.infra import ROOT, port_open
+from scripts.infra import ROOT, free_port, port_open
 from shared.contracts.registry import COMMERCE_EVENTS
 from tests.conftest import spec_topic
 from tests.integration.test_loyalty import purchase, send
@@ -21,10 +21,9 @@ from tests.support.kafka import wait_caught_up
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
-PORT = 18804
 
 
-def start(suffix: str, group: str, log) -> subprocess.Popen[bytes]:
+def start(suffix: str, group: str, log, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "KAFKA_TOPIC_SUFFIX": suffix,
@@ -39,7 +38,7 @@ def start(suffix: str, group: str, log) -> subprocess.Popen[bytes]:
             "services.loyalty.app:create_app",
             "--factory",
             "--port",
-            str(PORT),
+            str(port),
         ],
         cwd=ROOT,
         env=env,
@@ -49,7 +48,8 @@ def start(suffix: str, group: str, log) -> subprocess.Popen[bytes]:
 
 
 async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, producer, database, tmp_path):
-    assert not port_open(PORT)
+    port = free_port()
+    assert not port_open(port)
     prefix = f"K{uuid.uuid4().hex[:6]}-"
     members = [f"{prefix}{i}" for i in range(50)]
     docs = [purchase(members[i % 50], "10") for i in range(4000)]
@@ -68,14 +68,14 @@ async def test_kill_9_mid_batch_loses_and_duplicates_nothing(kafka_settings, pro
             )
 
     with (tmp_path / "loyalty.log").open("ab") as log:
-        process = start(kafka_settings.topic_suffix, group, log)
+        process = start(kafka_settings.topic_suffix, group, log, port)
         try:
             await eventually(lambda: _positive(applied()), 30, "the first applied purchase")
             process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(process.wait, 10)
             at_kill = await applied()
             assert 0 < at_kill < len(docs), "killed in the middle of the stream"
-            process = start(kafka_settings.topic_suffix, group, log)
+            process = start(kafka_settings.topic_suffix, group, log, port)
             await eventually(lambda: _at_least(applied(), len(docs)), 120, "every purchase applied")
             # Committed to the end: anything applied twice would be in the ledger by now.
             commerce = spec_topic(COMMERCE_EVENTS, kafka_settings)

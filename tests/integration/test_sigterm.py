@@ -14,17 +14,16 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
-from scripts.infra import ROOT, port_open
+from scripts.infra import ROOT, free_port, port_open
 from services.sentiment.models import processed_events
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from tests.conftest import spec_topic
 from tests.integration.helpers import feedback_received, to_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
-PORT = 18802
 
 
-def start_sentiment(suffix: str, group: str, log: Path) -> subprocess.Popen[bytes]:
+def start_sentiment(suffix: str, group: str, log: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KAFKA_TOPIC_SUFFIX": suffix, "SENTIMENT_CONSUMER_GROUP": group}
     with log.open("ab") as sink:
         return subprocess.Popen(
@@ -35,7 +34,7 @@ def start_sentiment(suffix: str, group: str, log: Path) -> subprocess.Popen[byte
                 "services.sentiment.app:create_app",
                 "--factory",
                 "--port",
-                str(PORT),
+                str(port),
             ],
             cwd=ROOT,
             env=env,
@@ -68,8 +67,9 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
             docs.extend(chunk)
             await asyncio.sleep(0.05)
 
-    assert not port_open(PORT)
-    process = start_sentiment(kafka_settings.topic_suffix, group, tmp_path / "service.log")
+    port = free_port()
+    assert not port_open(port)
+    process = start_sentiment(kafka_settings.topic_suffix, group, tmp_path / "service.log", port)
     try:
         publishing = asyncio.create_task(publish_until_told())
         for _ in range(600):
@@ -85,7 +85,7 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
         stopped_at = await count()
         await asyncio.sleep(1.0)
 
-        process = start_sentiment(kafka_settings.topic_suffix, group, tmp_path / "service.log")
+        process = start_sentiment(kafka_settings.topic_suffix, group, tmp_path / "service.log", port)
         await asyncio.sleep(2.0)
         stop_publishing.set()
         await publishing

@@ -16,7 +16,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from scripts import stack
-from scripts.infra import pid_alive, process_alive
+from scripts.infra import free_port, pid_alive, process_alive
 from scripts.prometheus_node import AlertmanagerNode, PrometheusNode
 from shared.contracts.registry import TOPICS
 from tests.deploy.promql import (
@@ -29,9 +29,7 @@ from tests.deploy.promql import (
 )
 
 pytestmark = pytest.mark.integration
-PORTS = {"ingest": 18001, "sentiment": 18002, "alerting": 18003, "loyalty": 18004, "insights": 18005}
-PROMETHEUS_PORT = 19090
-ALERTMANAGER_PORT = 19093
+SERVICES = ("ingest", "sentiment", "alerting", "loyalty", "insights")
 
 
 def get(url: str) -> tuple[int, str, str]:
@@ -40,7 +38,8 @@ def get(url: str) -> tuple[int, str, str]:
 
 
 async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, tmp_path):
-    for name, port in PORTS.items():
+    ports = {name: free_port() for name in SERVICES}
+    for name, port in ports.items():
         monkeypatch.setenv(f"{name.upper()}_PORT", str(port))
     monkeypatch.setattr(stack, "RUN_DIR", tmp_path / "run")
     monkeypatch.setattr(stack, "LOG_DIR", tmp_path / "logs")
@@ -53,12 +52,12 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
     for spec in TOPICS.values():
         assert {spec.name, spec.dlq} <= existing
 
-    prometheus = PrometheusNode(home=tmp_path / "prometheus", port=PROMETHEUS_PORT)
-    alertmanager = AlertmanagerNode(home=tmp_path / "alertmanager", port=ALERTMANAGER_PORT)
+    prometheus = PrometheusNode(home=tmp_path / "prometheus", port=free_port())
+    alertmanager = AlertmanagerNode(home=tmp_path / "alertmanager", port=free_port())
     try:
         await asyncio.to_thread(stack.start_services, False)
         exported: set[str] = set()
-        for name, port in PORTS.items():
+        for name, port in ports.items():
             base = f"http://127.0.0.1:{port}"
             assert get(f"{base}/healthz")[0] == 200
             assert get(f"{base}/readyz")[0] == 200
@@ -69,12 +68,12 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
             exported |= exported_names(body)
         assert_every_named_metric_is_exported(exported)
         await asyncio.to_thread(alertmanager.start)
-        await asyncio.to_thread(prometheus.start, PORTS, 1, [alertmanager.address])
+        await asyncio.to_thread(prometheus.start, ports, 1, [alertmanager.address])
         await asyncio.to_thread(assert_prometheus_sees_every_service_up, prometheus.url)
         await asyncio.to_thread(assert_prometheus_sends_to, prometheus.url, alertmanager.url)
         await asyncio.to_thread(assert_dashboards_and_rules_evaluate, prometheus.url)
     finally:
-        pids = {name: pid_alive(tmp_path / "run" / f"{name}.pid") for name in PORTS}
+        pids = {name: pid_alive(tmp_path / "run" / f"{name}.pid") for name in SERVICES}
         prometheus_pid = pid_alive(prometheus.pid_file)
         alertmanager_pid = pid_alive(alertmanager.pid_file)
         await asyncio.to_thread(prometheus.stop)
@@ -114,7 +113,7 @@ def assert_prometheus_sees_every_service_up(base: str, timeout_s: float = 30.0) 
     while time.monotonic() < deadline:
         result = query(base, "up")["data"]["result"]
         up = {series["metric"]["job"]: series["value"][1] for series in result}
-        if up == {name: "1" for name in PORTS}:
+        if up == dict.fromkeys(SERVICES, "1"):
             return
         time.sleep(0.5)
     raise AssertionError(f"Prometheus up{{job}} after {timeout_s:.0f}s: {up}")

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.contracts.codec import MAX_MESSAGE_BYTES, InvalidMessage, decode
+from shared.contracts.envelope import EnvelopeEncoder
 from shared.contracts.registry import TOPICS, TopicSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "examples"
@@ -105,3 +106,31 @@ def test_an_oversized_record_is_invalid_before_it_is_parsed() -> None:
     doc["payload"]["padding"] = "x" * MAX_MESSAGE_BYTES
     with pytest.raises(InvalidMessage, match="exceeds"):
         decode(spec, json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(("spec", "path"), EXAMPLE_FILES, ids=lambda v: getattr(v, "name", ""))
+def test_the_envelope_encoder_writes_the_bytes_the_contract_writes(spec: TopicSpec, path: Path) -> None:
+    """Hot producers (ingest, loyalty) write envelopes with EnvelopeEncoder; a consumer must not be able
+    to tell them from the contract model's own encoding."""
+    envelope = decode(spec, path.read_bytes())
+    encoder = EnvelopeEncoder(envelope.type, envelope.source, envelope.version, envelope.produced_at)
+    value = encoder.value(
+        str(envelope.event_id),
+        envelope.occurred_at,
+        envelope.key,
+        envelope.payload.model_dump_json().encode(),
+    )
+    assert value == envelope.to_bytes()
+    assert encoder.headers(str(envelope.event_id)) == envelope.headers()
+
+
+@FUZZ
+@given(source=st.text(min_size=1, max_size=30), key=st.text(min_size=1, max_size=30))
+def test_the_envelope_encoder_escapes_source_and_key_as_the_contract_does(source: str, key: str) -> None:
+    spec, path = EXAMPLE_FILES[0]
+    envelope = decode(spec, path.read_bytes()).model_copy(update={"source": source, "key": key})
+    encoder = EnvelopeEncoder(envelope.type, source, envelope.version, envelope.produced_at)
+    value = encoder.value(
+        str(envelope.event_id), envelope.occurred_at, key, envelope.payload.model_dump_json().encode()
+    )
+    assert value == envelope.to_bytes()

@@ -202,14 +202,14 @@ def test_every_feedback_field_reaches_the_published_record():
             assert published[name] == getattr(full, name), name
 
 
-def test_the_spliced_record_is_what_encode_record_makes():
-    """The hot path serializes the payload before the id is known and splices the id in; the result
-    must be the event the generic encoder makes (apart from produced_at, a clock reading), its envelope
-    fields in the same order."""
+def test_a_feedback_record_is_what_encode_record_makes():
+    """The batch path builds payloads as plain dicts (or msgspec's encoding); the result must be the
+    event the generic encoder makes (apart from produced_at, a clock reading), its envelope fields in the
+    same order."""
     record_id = uuid.uuid4()
     full = item(nps=7, language="zh", business_line="retail", store_id="S1")
     key, value, headers = feedback_submission("pos", full, ALL_PII).build(record_id)
-    spliced = json.loads(value)
+    built = json.loads(value)
     masked = decode(FEEDBACK_RECEIVED, value).payload.model_dump(mode="json", exclude_none=True)
     expected = json.loads(
         encode_record(
@@ -221,10 +221,10 @@ def test_the_spliced_record_is_what_encode_record_makes():
             payload=masked,
         )[1]
     )
-    assert spliced.pop("produced_at")
+    assert built.pop("produced_at")
     assert expected.pop("produced_at")
-    assert spliced == expected
-    assert list(spliced) == list(expected)
+    assert built == expected
+    assert list(built) == list(expected)
     assert (key, dict(headers)) == (
         b"C1",
         {"event_id": str(record_id).encode(), "event_type": b"feedback.received", "event_version": b"1"},
