@@ -1,12 +1,12 @@
-"""Hot routes without FastAPI's per-request machinery, documented exactly as declared.
+"""Hot routes without FastAPI's per-request machinery: the endpoint takes the `Request` and answers a
+`Response` itself, and is what both the fast lane and FastAPI's stack run.
 
 Profiling POST /v1/feedback showed FastAPI's dependency solving, body handling and response-model
-serialization costing more CPU than the ingest work itself.
-A `direct_route` keeps the declared endpoint signature for the OpenAPI document (body model, API-key
-scheme, responses) while requests run a plain `Request -> Response` handler that parses the body with
-the same model in one pass (pydantic's JSON validation straight from bytes). Errors take the same paths
-as FastAPI's: a `RequestValidationError` reaches the app's handler (400 for malformed JSON, 422 naming
-each field) and an `HTTPException` its own.
+serialization costing more CPU than the ingest work itself. A direct endpoint parses its body with its
+model in one pass (pydantic's JSON validation straight from bytes) and checks the key itself; its route
+documents that body model, the API-key scheme and the validation error as a declared parameter would.
+Errors take the same paths as FastAPI's: a `RequestValidationError` reaches the app's handler (400 for
+malformed JSON, 422 naming each field) and an `HTTPException` its own.
 """
 
 from __future__ import annotations
@@ -25,15 +25,34 @@ T = TypeVar("T")
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def direct_route(handler: Handler) -> type[APIRoute]:
-    """A route class whose requests run `handler`; pass it as `route_class_override`."""
+SCHEMAS = "#/components/schemas/"
+VALIDATION_ERROR = {
+    "description": "Validation Error",
+    "content": {"application/json": {"schema": {"$ref": SCHEMAS + "HTTPValidationError"}}},
+}
+
+
+def direct_route(body: type[BaseModel], security_scheme: str = "APIKeyHeader") -> type[APIRoute]:
+    """A route class (pass it as `route_class_override`) for an endpoint `(Request) -> Response` whose
+    JSON body is `body` and which asks for the key of `security_scheme`. The operation documents the
+    body, the key and the 422 as for a declared body parameter; ServiceApp.openapi adds `body`'s schema."""
 
     class DirectRoute(APIRoute):
-        direct_handler = staticmethod(handler)
-        """What the app's fast lane runs (see services.ingest.fastlane)."""
+        body_model = body
 
-        def get_route_handler(self) -> Handler:
-            return handler
+        def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+            documented = {
+                "requestBody": {
+                    "content": {"application/json": {"schema": {"$ref": SCHEMAS + body.__name__}}},
+                    "required": True,
+                },
+                "security": [{security_scheme: []}],
+            }
+            kwargs["openapi_extra"] = {**documented, **(kwargs.get("openapi_extra") or {})}
+            kwargs["responses"] = {**(kwargs.get("responses") or {}), 422: VALIDATION_ERROR}
+            super().__init__(path, endpoint, **kwargs)
+            self.direct_handler: Handler = endpoint
+            """What the app's fast lane runs (see services.ingest.fastlane): the endpoint itself."""
 
     return DirectRoute
 

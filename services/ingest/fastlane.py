@@ -1,6 +1,6 @@
-"""A fast lane for a service's hottest routes: a request to a route declared direct (a route class with a
-`direct_handler`, see services.ingest.direct_routes) skips Starlette's middleware stack and router and runs
-the handler at once, with what that stack would have done for it done here, in the same way: the body
+"""A fast lane for a service's hottest routes: a request to a route declared direct (an endpoint that
+takes the Request, see services.ingest.direct_routes) skips Starlette's middleware stack and router and runs
+that endpoint at once, with what that stack would have done for it done here, in the same way: the body
 limit (413), the app's exception handlers (400, 401, 409, 422, 429, 503…), a 500 for anything else
 (then re-raised for the server to log), and the HTTP metrics under the route's template.
 
@@ -21,11 +21,14 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette._utils import get_route_path, is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
+from services.ingest.direct_routes import SCHEMAS
 from shared.errors import BodyLimit, BodyTooLarge, too_large
 from shared.observability.http import HttpObserver, RequestMetrics, http_observer
 
@@ -52,6 +55,26 @@ class ServiceApp(FastAPI):
                     await lane(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with the schema of each direct route's body model (FastAPI registers only
+        the models of the parameters it parses itself)."""
+        if self.openapi_schema is not None:
+            return self.openapi_schema
+        schema = super().openapi()
+        models: dict[str, type[BaseModel]] = {}
+        for context in iter_route_contexts(self.routes):
+            model = getattr(context.original_route, "body_model", None)
+            if model is not None:
+                models[model.__name__] = model
+        if models:
+            _, found = models_json_schema(
+                [(models[name], "validation") for name in sorted(models)], ref_template=SCHEMAS + "{model}"
+            )
+            known = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in found.get("$defs", {}).items():
+                known.setdefault(name, definition)
+        return schema
 
     def _open_lanes(self) -> dict[tuple[str, str], _Lane]:
         """One lane per (method, path) of each direct route; none if the stack does more than the
