@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STACK := $(PY) scripts/stack.py
 
-.PHONY: model-teacher install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e bench-insight
+.PHONY: model-teacher install install-train run up down status test lint fmt manifests model bench bench-ingest bench-loyalty bench-sentiment bench-alerting bench-e2e bench-insight bench-capacity
 
 install:  ## what serving needs (no torch)
 	@bash scripts/bootstrap.sh
@@ -63,7 +63,11 @@ bench-e2e: install-train  ## the four services under seeded load: POST → score
 	@$(STACK) infra-up
 	@$(PY) -m benchmarks.e2e --rate $(or $(BENCH_RATE),100) --seconds $(or $(BENCH_SECONDS),60)
 
+bench-capacity: install-train  ## the highest feedback rate whose POST → scored p95 stays ≤ 1 s, with each service's CPU there (reports/)
+	@$(STACK) infra-up
+	@$(PY) -m benchmarks.capacity --seconds $(or $(BENCH_SECONDS),30)
+
 bench: install-train  ## every benchmark one after another, then reports/bench.md (ratios, checks, e2e figures and chart)
 	@mkdir -p reports && echo "BENCH_SINCE=$$(date +%s)" > reports/.bench-since
-	@$(MAKE) --no-print-directory bench-ingest bench-sentiment bench-alerting bench-loyalty bench-insight bench-e2e
+	@$(MAKE) --no-print-directory bench-ingest bench-sentiment bench-alerting bench-loyalty bench-insight bench-e2e bench-capacity
 	@env $$(cat reports/.bench-since) $(PY) -m benchmarks.summary

@@ -1,5 +1,5 @@
-"""bench-e2e: the whole platform under a steady, seeded load — POST /v1/feedback at a target rate to the four
-real services, measuring POST → scored (read back from feedback.scored.v1) and scored → webhook latency,
+"""bench-e2e: the whole platform under a steady, seeded load — POST /v1/feedback at a target rate (offered
+by scripts.offer, several processes, open loop) to the real services, measuring POST → scored (read back from feedback.scored.v1) and scored → webhook latency,
 consumer lag, and CPU and memory per service process.
 
     python -m benchmarks.e2e [--rate 200] [--seconds 30] [--seed 8]
@@ -19,15 +19,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer
 
 from benchmarks.alerting import Receiver
 from benchmarks.common import REPORTS, say, write_report
 from scripts.harness import CONSUMERS, INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
-from scripts.loadgen import LoadGen
-from shared.contracts.registry import FEEDBACK_SCORED
+from scripts.offer import Offered, offer
+from shared.contracts.registry import FEEDBACK_RECEIVED, FEEDBACK_SCORED
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -41,39 +40,29 @@ class Run:
     """What one run saw: when each feedback was posted, answered and scored, and samples per second."""
 
     def __init__(self, platform: Platform, rate: int, seconds: int, seed: int) -> None:
-        self.platform, self.rate, self.seconds = platform, rate, seconds
-        self.load = LoadGen(seed, run=f"b{platform.suffix[2:]}")
-        self.posted: dict[str, float] = {}
-        self.status: dict[int, int] = {}
+        self.platform, self.rate, self.seconds, self.seed = platform, rate, seconds, seed
+        self.offered: Offered | None = None
+        self.received = 0
+        """Records ingest published to feedback.received (the chart's accepted line while sending)."""
         self.scored: dict[str, float] = {}
         self.samples: list[dict[str, Any]] = []
         self.sending = True
 
-    async def post(self, http: httpx.AsyncClient, limit: asyncio.Semaphore) -> None:
-        async with limit:
-            body = self.load.feedback()
-            began = time.time()
-            try:
-                response = await http.post("/v1/feedback", json=body, headers=INGEST_KEY)
-            except httpx.HTTPError:
-                self.status[0] = self.status.get(0, 0) + 1
-                return
-            self.status[response.status_code] = self.status.get(response.status_code, 0) + 1
-            if response.status_code == 202:
-                self.posted[response.json()["feedback_id"]] = began
+    @property
+    def posted(self) -> dict[str, float]:
+        return self.offered.posted if self.offered is not None else {}
 
     async def send(self) -> None:
-        limit = asyncio.Semaphore(128)
-        async with httpx.AsyncClient(base_url=self.platform.url("ingest"), timeout=30) as http:
-            began, tasks = time.perf_counter(), []
-            for i in range(self.rate * self.seconds):
-                await asyncio.sleep(max(0.0, began + i / self.rate - time.perf_counter()))
-                tasks.append(asyncio.create_task(self.post(http, limit)))
-            await asyncio.gather(*tasks)
+        url, run = self.platform.url("ingest"), f"b{self.platform.suffix[2:]}"
+        self.offered = await asyncio.to_thread(
+            offer, url, INGEST_KEY, self.rate, self.seconds, self.seed, run
+        )
         self.sending = False
 
     async def read_scored(self, stop: asyncio.Event) -> None:
+        received = self.platform.topic(FEEDBACK_RECEIVED.name)
         consumer = AIOKafkaConsumer(
+            received,
             self.platform.topic(FEEDBACK_SCORED.name),
             bootstrap_servers=self.platform.kafka.bootstrap_servers,
             auto_offset_reset="earliest",
@@ -84,6 +73,9 @@ class Run:
             while not stop.is_set():
                 for records in (await consumer.getmany(timeout_ms=200)).values():
                     for record in records:
+                        if record.topic == received:
+                            self.received += 1
+                            continue
                         # When sentiment published it (the record's create time, this host's clock), not
                         # when this reader polled it: alerting may page before this reader polls, which
                         # made scored -> webhook come out negative.
@@ -104,7 +96,7 @@ class Run:
                 self.samples.append(
                     {
                         "t": round(time.time() - began, 1),
-                        "posted": len(self.posted),
+                        "posted": self.received,
                         "scored": len(self.scored),
                         "lag": lag,
                         "cpu_percent": {n: p.cpu_percent(None) for n, p in processes.items()},
@@ -113,7 +105,7 @@ class Run:
                 )
                 if len(self.samples) % 5 == 0:
                     say(
-                        f"t={self.samples[-1]['t']:.0f}s posted {len(self.posted)} scored {len(self.scored)} "
+                        f"t={self.samples[-1]['t']:.0f}s accepted {self.received} scored {len(self.scored)} "
                         f"lag {lag} {'sending' if self.sending else 'draining'}"
                     )
 
@@ -124,9 +116,7 @@ async def measure(
     run = Run(platform, rate, seconds, seed)
     stop = asyncio.Event()
     background = [asyncio.create_task(run.read_scored(stop)), asyncio.create_task(run.sample(stop))]
-    began = time.perf_counter()
     await run.send()
-    sent_s = time.perf_counter() - began
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (
         set(run.posted) <= set(run.scored) and run.samples and not any(run.samples[-1]["lag"].values())
@@ -135,10 +125,11 @@ async def measure(
     await asyncio.sleep(3)  # webhooks of the last alerts
     stop.set()
     await asyncio.gather(*background)
-    return summarize(run, receiver, sent_s)
+    return summarize(run, receiver)
 
 
-def summarize(run: Run, receiver: Receiver, sent_s: float) -> dict[str, Any]:
+def summarize(run: Run, receiver: Receiver) -> dict[str, Any]:
+    assert run.offered is not None
     to_scored = [run.scored[f] - t for f, t in run.posted.items() if f in run.scored]
     to_webhook = [at - run.scored[f] for f, at in receiver.arrivals.items() if f in run.scored]
     names = list(run.platform.pids())
@@ -146,9 +137,10 @@ def summarize(run: Run, receiver: Receiver, sent_s: float) -> dict[str, Any]:
     return {
         "target_rate": run.rate,
         "seconds": run.seconds,
-        "posted_per_s": sum(run.status.values()) / sent_s,
+        "posted_per_s": run.offered.offered_per_s,
         "accepted": len(run.posted),
-        "status_codes": {str(k): v for k, v in sorted(run.status.items())},
+        "status_codes": {str(k): v for k, v in sorted(run.offered.status.items())},
+        "generator_cpu_percent": 100 * run.offered.cpu_s / max(run.offered.sending_s, 1e-9),
         "scored": len(set(run.posted) & set(run.scored)),
         "missing_scored": len(set(run.posted) - set(run.scored)),
         "ratio_to_target": len(run.posted) / (run.rate * run.seconds),
@@ -171,7 +163,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     samples = results["samples"]
     t = [s["t"] for s in samples]
     fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
-    top.plot(t, [s["posted"] for s in samples], label="accepted (202)")
+    top.plot(t, [s["posted"] for s in samples], label="accepted (published by ingest)")
     top.plot(t, [s["scored"] for s in samples], label="scored")
     top.set_ylabel("feedback (cumulative)")
     top.legend()
@@ -184,7 +176,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
     bottom.set_ylabel("CPU %")
     bottom.set_xlabel("seconds")
     bottom.legend()
-    fig.suptitle(f"bench-e2e: {results['target_rate']} feedback/s for {results['seconds']} s")
+    fig.suptitle(
+        f"bench-e2e: asked {results['target_rate']} feedback/s for {results['seconds']} s, "
+        f"offered {results['posted_per_s']:.0f}/s"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -195,7 +190,8 @@ def markdown(r: dict[str, Any]) -> str:
         return "–" if p[key] is None else f"{p[key]:.0f}"
 
     lines = [
-        f"Target {r['target_rate']} feedback/s for {r['seconds']} s; offered {r['posted_per_s']:.0f}/s; "
+        f"Asked {r['target_rate']} feedback/s for {r['seconds']} s; offered {r['posted_per_s']:.0f}/s "
+        f"(load generator: {r['generator_cpu_percent']:.0f} % CPU); "
         f"accepted {r['accepted']} ({r['ratio_to_target']:.2f} of target); status codes {r['status_codes']}; "
         f"scored {r['scored']}, missing {r['missing_scored']}.",
         "",
