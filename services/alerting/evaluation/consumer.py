@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +34,6 @@ from shared.db.idempotency import claim_events, fresh_events
 from shared.kafka.consumer import ConsumedEvent, Handler
 from shared.service import Runtime
 
-log = structlog.get_logger(__name__)
 CLAIM_GROUP = "alerting"
 
 
