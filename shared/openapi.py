@@ -57,14 +57,19 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
     return statuses
 
 
-def _response(status: str) -> dict[str, Any]:
+def error_response(description: str, retry_after: bool = False) -> dict[str, Any]:
+    """A route's own documented error: an ErrorMessage body (and Retry-After where it asks for a retry)."""
     response: dict[str, Any] = {
-        "description": DESCRIPTIONS[status],
+        "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
     }
-    if status in ("429", "503"):
+    if retry_after:
         response["headers"] = RETRY_AFTER
     return response
+
+
+def _response(status: str) -> dict[str, Any]:
+    return error_response(DESCRIPTIONS[status], retry_after=status in ("429", "503"))
 
 
 def add_error_responses(schema: dict[str, Any]) -> dict[str, Any]:

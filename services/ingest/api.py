@@ -32,10 +32,13 @@ from services.ingest.schemas import (
     FeedbackBatchIn,
     FeedbackIn,
 )
+from shared.openapi import error_response
 from shared.security import API_KEY_HEADER
 
-CONFLICT_DOC = {"description": "Same external_id already accepted with a different payload"}
-UNAVAILABLE_DOC = {"description": "Broker or database unavailable; retry after Retry-After seconds"}
+CONFLICT_DOC = error_response("Same external_id already accepted with a different payload")
+UNAVAILABLE_DOC = error_response(
+    "Broker or database unavailable; retry after Retry-After seconds", retry_after=True
+)
 RESPONSES: dict[int | str, dict[str, Any]] = {409: CONFLICT_DOC, 503: UNAVAILABLE_DOC}
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
