@@ -1,9 +1,20 @@
 -- wrk script: POST /v1/feedback/batch, BATCH records per request (default 1,000), each with a unique
 -- external_id; the same four texts and fields as benchmarks.ingest.record(). Counts what the service
 -- reports accepted (202 only after Kafka acknowledged) and prints "accepted N" when done.
+-- A run id from the OS's random source: seeding math.random from os.time() and os.clock() gave two
+-- runs started a few seconds apart the same id now and then (their records then came back duplicate).
+local function run_id()
+  local source = assert(io.open("/dev/urandom", "rb"))
+  local bytes = source:read(6)
+  source:close()
+  local n = 0
+  for i = 1, #bytes do
+    n = n * 256 + bytes:byte(i)
+  end
+  return string.format("%.0f", n)
+end
 local counter = 0
-math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-local run = tostring(math.random(1, 1e9))
+local run = run_id()
 local size = tonumber(os.getenv("BATCH") or "1000")
 local texts = {
   "包装破损但客服很专业，联系电话 13812345678",

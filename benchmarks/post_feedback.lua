@@ -1,8 +1,20 @@
 -- wrk script: POST /v1/feedback with a unique external_id per request; optional pacing via RATE
 -- (requests/s across all connections) for latency at a fixed load.
+-- A run id from the OS's random source: seeding math.random from os.time() and os.clock() gave two
+-- runs started a few seconds apart the same id now and then (their records then came back duplicate).
+local function run_id()
+  local source = assert(io.open("/dev/urandom", "rb"))
+  local bytes = source:read(6)
+  source:close()
+  local n = 0
+  for i = 1, #bytes do
+    n = n * 256 + bytes:byte(i)
+  end
+  return string.format("%.0f", n)
+end
 local counter = 0
-math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-local thread_id = tostring(math.random(1, 1e9))
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))  -- pacing jitter only
+local thread_id = run_id()
 local rate = tonumber(os.getenv("RATE") or "0")
 local connections = tonumber(os.getenv("CONNECTIONS") or "1")
 local texts = {

@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 from sqlalchemy import text
 
-from scripts.harness import Platform, free_port
+from scripts.harness import Platform
+from scripts.infra import free_port
 from scripts.servers import Server
 from shared.contracts.registry import FEEDBACK_SCORED
 from shared.db.engine import Database

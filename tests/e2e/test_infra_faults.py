@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.harness import SERVICES, Platform, free_port
-from scripts.infra import ROOT, KafkaNode, PostgresNode, pg_home
+from scripts.harness import SERVICES, Platform
+from scripts.infra import ROOT, KafkaNode, PostgresNode, free_port, pg_home
 from shared.db.engine import Database
 from shared.settings import DatabaseSettings
 from tests.e2e.load import RECOVERY_S, Load, check_effects_once

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_sync
 
-__all__ = ["EXAMPLES", "eventually", "feedback_received", "to_bytes"]
+__all__ = ["EXAMPLES", "eventually", "eventually_sync", "feedback_received", "to_bytes"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "examples"
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from scripts.infra import free_port
 from services.alerting.delivery.channels import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.alerting.delivery.notify import Notifier
 from services.alerting.http.acklinks import slack_signature
@@ -29,7 +30,6 @@ from shared.settings import DatabaseSettings
 from tests.conftest import spec_topic
 from tests.integration.alerting_helpers import Clock, alerting_app, rules_file
 from tests.integration.helpers import eventually, to_bytes
-from tests.integration.test_alerting_channels import free_port
 from tests.support.kafka import read_exactly, read_to_end, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
@@ -68,6 +68,12 @@ async def send(producer, settings, docs, spec=FEEDBACK_SCORED):
     )
 
 
+def webhooks_sent(metrics: str) -> float:
+    """alerting_notifications_total for sent webhooks (the registry is the test process's, shared)."""
+    prefix = 'alerting_notifications_total{channel="webhook",outcome="sent"} '
+    return sum(float(line.removeprefix(prefix)) for line in metrics.splitlines() if line.startswith(prefix))
+
+
 async def rows_of(query: str, **params: Any) -> list[dict[str, Any]]:
     """The rows a query reads from the shared test database."""
     database = Database(DatabaseSettings(), "tests")
@@ -86,12 +92,17 @@ async def deliveries_of(alert_id: str) -> list[dict[str, Any]]:
 
 async def alerts_of(http, rule: str, expected: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for _ in range(200):
+
+    async def enough() -> bool:
+        nonlocal found
         found = (await http.get("/v1/alerts", params={"rule": rule})).json()["alerts"]
-        if len(found) >= expected:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{rule}: {len(found)} alerts, expected {expected}")
+        return len(found) >= expected
+
+    try:
+        await eventually(enough, 20, f"{expected} alerts of {rule}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; found {len(found)}") from None
+    return found
 
 
 async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l2(
@@ -100,9 +111,10 @@ async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l
     clock = Clock()
     rules, suffix = rules_file(tmp_path, receiver.url)
     rule = f"one-star-feedback-{suffix}"
-    async with alerting_app(kafka_settings, rules, clock) as (_, http):
+    async with alerting_app(kafka_settings, rules, clock) as (app, http):
+        sent_before = webhooks_sent((await http.get("/metrics")).text)
         await send(producer, kafka_settings, [tier_doc("VIP-1", "gold")], LOYALTY_CHANGES)
-        await asyncio.sleep(1.0)
+        await eventually(lambda: _state(app).tiers.get("VIP-1") == "gold", what="the gold tier known")
         sent = [
             scored_doc("C-1", 1, "negative", "retail", clock.now),
             scored_doc("VIP-1", 1, "negative", "retail", clock.now),
@@ -122,8 +134,14 @@ async def test_one_star_pages_l1_by_signed_webhook_and_a_gold_member_starts_at_l
         assert int(offset) >= 0
         await eventually(lambda: len(receiver.requests) >= 2, what="two webhook deliveries")
         events = await read_exactly(kafka_settings.bootstrap_servers, spec_topic(ALERTS, kafka_settings), 2)
-        await asyncio.sleep(0.5)
-        metrics = (await http.get("/metrics")).text
+        metrics = ""
+
+        async def delivered_counted() -> bool:
+            nonlocal metrics
+            metrics = (await http.get("/metrics")).text
+            return webhooks_sent(metrics) >= sent_before + 2
+
+        await eventually(delivered_counted, what="both webhook deliveries counted")
     assert f'alerting_alerts_fired_total{{level="L1",rule="{rule}"}} 1.0' in metrics
     assert 'alerting_notifications_total{channel="webhook",outcome="sent"}' in metrics
     request = receiver.requests[0]
@@ -308,11 +326,14 @@ async def test_webhook_to_a_private_address_is_refused_and_logged(
     async with alerting_app(kafka_settings, rules, clock, webhook_allow=[]) as (_, http):
         await send(producer, kafka_settings, [scored_doc("C-5", 1, "negative", "retail", clock.now)])
         (alert,) = await alerts_of(http, f"one-star-feedback-{suffix}", 1)
-        for _ in range(50):
+        body: dict[str, Any] = {}
+
+        async def attempted() -> bool:
+            nonlocal body
             body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
-            if body["deliveries"] and body["deliveries"][0]["attempts"]:
-                break
-            await asyncio.sleep(0.1)
+            return bool(body["deliveries"] and body["deliveries"][0]["attempts"])
+
+        await eventually(attempted, 5, "the delivery attempted")
     assert "refused 127.0.0.1" in body["deliveries"][0]["last_error"]
     assert receiver.requests == []
 
@@ -320,13 +341,18 @@ async def test_webhook_to_a_private_address_is_refused_and_logged(
 async def delivery_of(http, alert_id: str, attempts: int) -> dict[str, Any]:
     """The alert's one delivery once it has been attempted `attempts` times and the outcome stored."""
     delivery: dict[str, Any] = {}
-    for _ in range(200):
+
+    async def attempted() -> bool:
+        nonlocal delivery
         body = (await http.get(f"/v1/alerts/{alert_id}")).json()
         delivery = body["deliveries"][0] if body["deliveries"] else {}
-        if delivery.get("attempts", 0) >= attempts:
-            return delivery
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"delivery not attempted {attempts} times: {delivery}")
+        return bool(delivery.get("attempts", 0) >= attempts)
+
+    try:
+        await eventually(attempted, 10, f"delivery attempted {attempts} times")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {delivery}") from None
+    return delivery
 
 
 @pytest.mark.parametrize(
@@ -433,12 +459,15 @@ async def test_windowed_alert_auto_resolves_after_the_condition_stays_clear(
         (alert,) = await alerts_of(http, rule, 1)
         later = at + timedelta(hours=2)  # the 1 h window has moved past the negatives
         await send(producer, kafka_settings, [scored_doc("C", 5, "positive", line, later) for _ in range(20)])
-        for _ in range(100):
+        body: dict[str, Any] = {}
+
+        async def resolved() -> bool:
+            nonlocal body
             await tick(app.state.runtime, _state(app), clock.now + timedelta(hours=2, minutes=1))
             body = (await http.get(f"/v1/alerts/{alert['id']}")).json()
-            if body["status"] == "resolved":
-                break
-            await asyncio.sleep(0.1)
+            return bool(body["status"] == "resolved")
+
+        await eventually(resolved, 10, "the alert auto-resolved")
     assert body["status"] == "resolved"
     assert body["timeline"][-1]["actor"] == "auto-resolve"
 
@@ -471,7 +500,12 @@ async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_he
         resolved = await http.post(f"/v1/alerts/{alert['id']}/resolve", json={"actor": "manager-zhao"})
         assert resolved.json()["status"] == "resolved"
         await eventually(lambda: len(receiver.requests) >= 6, what="fired x2, escalated x2, ack, resolve")
-        await asyncio.sleep(0.5)
+
+        async def none_pending() -> bool:
+            query = "SELECT id FROM alerting.deliveries WHERE alert_id = :a AND status = 'pending'"
+            return not await rows_of(query, a=alert["id"])
+
+        await eventually(none_pending, what="every page of the alert delivered")
     sent = [(r["path"], json.loads(r["body"])) for r in receiver.requests]
     webhook = [body["transition"] for path, body in sent if path != "/api/v2/alerts"]
     alertmanager = {

@@ -3,7 +3,6 @@ Feishu robots, an SMS provider (HTTP receivers answering as those services do), 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email
 import hashlib
@@ -24,6 +23,7 @@ from services.alerting.delivery.channels import DeliveryError, send
 from services.alerting.delivery.ssrf import guarded_connector
 from services.alerting.rules import AlertingConfig, Contact, load_rules
 from tests.integration.alerting_helpers import Receiver
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -241,12 +241,15 @@ async def test_alerts_reach_a_real_alertmanager(alertmanager: str):
         # Without a next transition the alert stays active until resolved (PAYLOAD's is long past).
         current = {**PAYLOAD, "next_action_at": None}
         await send("alertmanager", "executives", current, config_with(), settings, http)
-        for _ in range(50):
+        alerts: list[dict[str, Any]] = []
+
+        async def listed() -> bool:
+            nonlocal alerts
             async with http.get(alertmanager + "/api/v2/alerts") as response:
                 alerts = await response.json()
-            if alerts:
-                break
-            await asyncio.sleep(0.1)
+            return bool(alerts)
+
+        await eventually(listed, 5, "the alert listed by Alertmanager")
     (alert,) = alerts
     assert alert["labels"]["alertname"] == "rust-mentions"
     assert alert["labels"]["level"] == "L2"

@@ -25,6 +25,7 @@ from shared.db.engine import Database
 from shared.kafka.admin import ensure_topics
 from shared.settings import KafkaSettings
 from tests.conftest import spec_topic
+from tests.integration.helpers import eventually
 from tests.integration.test_ingest_api import KEY, feedback
 from tests.support.kafka import read_exactly, read_to_end
 
@@ -44,12 +45,12 @@ async def published_in_the_database(database: Database, external_id: str, timeou
                OR EXISTS (SELECT FROM ingest.published_batches b WHERE b.batch_id = r.batch_id)
         FROM ingest.records r WHERE r.client_id = 'demo' AND r.external_id = $1
     """
-    async with asyncio.timeout(timeout_s):
-        while True:
-            async with database.driver() as connection:
-                if await connection.fetchval(query, external_id):
-                    return
-            await asyncio.sleep(0.1)
+
+    async def published() -> bool:
+        async with database.driver() as connection:
+            return bool(await connection.fetchval(query, external_id))
+
+    await eventually(published, timeout_s, f"record {external_id} marked published")
 
 
 async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_path: Path):
@@ -74,11 +75,14 @@ async def test_503_with_retry_after_while_the_broker_is_down_then_recovery(tmp_p
             assert int(response.headers["Retry-After"]) > 0
 
             await asyncio.to_thread(node.start)
-            for _ in range(60):
-                retry = await http.post("/v1/feedback", json=refused, headers=KEY)
-                if retry.status_code != 503:
-                    break
-                await asyncio.sleep(1)
+            answers: list[httpx.Response] = []
+
+            async def accepted_again() -> bool:
+                answers.append(await http.post("/v1/feedback", json=refused, headers=KEY))
+                return answers[-1].status_code != 503
+
+            await eventually(accepted_again, 60, "an answer other than 503 once the broker is back")
+            retry = answers[-1]
             assert retry.status_code == 202, "the retried record is accepted once the broker is back"
             records = await read_exactly(node.bootstrap, FEEDBACK_RECEIVED.name, 3, timeout_s=10)
             ids = {
@@ -124,14 +128,13 @@ async def test_kill_during_load_loses_no_acknowledged_record(kafka_settings: Kaf
             )
 
     async def wait_ready(http: httpx.AsyncClient) -> None:
-        for _ in range(150):
+        async def ready() -> bool:
             try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
+                return (await http.get("/readyz")).status_code == 200
             except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-        raise AssertionError("ingest did not become ready")
+                return False
+
+        await eventually(ready, 30, "ingest ready")
 
     acknowledged: dict[str, str] = {}
     unanswered: list[dict[str, Any]] = []
@@ -155,8 +158,7 @@ async def test_kill_during_load_loses_no_acknowledged_record(kafka_settings: Kaf
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             await wait_ready(http)
             workers = [asyncio.create_task(post_until_stopped(http)) for _ in range(16)]
-            while len(acknowledged) < 300:
-                await asyncio.sleep(0.05)
+            await eventually(lambda: len(acknowledged) >= 300, 120, "300 records acknowledged under load")
             process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(process.wait, 10)
             await asyncio.sleep(0.5)

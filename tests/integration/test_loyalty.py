@@ -18,7 +18,7 @@ from shared.contracts.registry import ALERTS, COMMERCE_EVENTS, FEEDBACK_RECEIVED
 from shared.kafka.producer import EventProducer
 from shared.settings import KafkaSettings
 from tests.conftest import spec_topic
-from tests.integration.helpers import EXAMPLES, feedback_received, to_bytes
+from tests.integration.helpers import EXAMPLES, eventually, feedback_received, to_bytes
 from tests.support.kafka import read_exactly, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
@@ -62,14 +62,20 @@ async def send(
 
 async def member_when(http: httpx.AsyncClient, customer: str, check, timeout_s: float = 30) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for _ in range(int(timeout_s * 10)):
+
+    async def reached() -> bool:
+        nonlocal body
         response = await http.get(f"/v1/members/{customer}", headers=READER)
-        if response.status_code == 200:
-            body = response.json()
-            if check(body):
-                return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"member {customer} never reached the expected state: {body}")
+        if response.status_code != 200:
+            return False
+        body = response.json()
+        return bool(check(body))
+
+    try:
+        await eventually(reached, timeout_s, f"member {customer} in the expected state")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {body}") from None
+    return body
 
 
 def customer() -> str:
@@ -294,11 +300,14 @@ async def test_points_issued_and_members_by_tier_are_exported(loyalty, producer,
     who = customer()
     await send(producer, kafka_settings, [purchase(who, "300")])
     await member_when(loyalty, who, lambda b: b["balance"] == 300)
-    for _ in range(100):
+    text = ""
+
+    async def points_counted() -> bool:
+        nonlocal text
         text = (await loyalty.get("/metrics")).text
-        if metric(text, "loyalty_points_total", 'kind="issued"') >= before + 300:
-            break
-        await asyncio.sleep(0.1)
+        return metric(text, "loyalty_points_total", 'kind="issued"') >= before + 300
+
+    await eventually(points_counted, 10.0, "the 300 issued points counted")
     assert metric(text, "loyalty_points_total", 'kind="issued"') >= before + 300
     assert metric(text, "loyalty_members", 'tier="bronze"') >= 1
 

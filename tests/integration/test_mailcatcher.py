@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import yaml
 
+from scripts.infra import free_port
 from scripts.mailcatcher import MailCatcherNode
 from services.alerting.config import AlertingSettings
 from services.alerting.delivery.channels import send
@@ -23,7 +24,6 @@ from tests.integration.alerting_helpers import Clock, alerting_app
 from tests.integration.helpers import eventually
 from tests.integration.test_alerting import alerts_of, scored_doc
 from tests.integration.test_alerting import send as send_scored
-from tests.integration.test_alerting_channels import free_port
 
 pytestmark = pytest.mark.integration
 

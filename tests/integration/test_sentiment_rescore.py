@@ -182,20 +182,27 @@ async def test_a_re_scored_one_star_feedback_adds_evidence_to_its_open_case_with
 
 async def only_alert(http: httpx.AsyncClient, rule: str) -> str:
     found: list[dict[str, Any]] = []
-    for _ in range(200):
+
+    async def any_alert() -> bool:
+        nonlocal found
         found = (await http.get("/v1/alerts", params={"rule": rule})).json()["alerts"]
-        if found:
-            break
-        await asyncio.sleep(0.1)
+        return bool(found)
+
+    await eventually(any_alert, 20, f"an alert of {rule}")
     assert len(found) == 1, found
     return str(found[0]["id"])
 
 
 async def alert_with_evidence(http: httpx.AsyncClient, alert_id: str, entries: int) -> dict[str, Any]:
     alert: dict[str, Any] = {}
-    for _ in range(200):
+
+    async def enough_evidence() -> bool:
+        nonlocal alert
         alert = (await http.get(f"/v1/alerts/{alert_id}")).json()
-        if len(alert["evidence"]) >= entries:
-            return alert
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"evidence {alert.get('evidence')}: expected {entries} entries")
+        return len(alert["evidence"]) >= entries
+
+    try:
+        await eventually(enough_evidence, 20, f"{entries} evidence entries on alert {alert_id}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; evidence: {alert.get('evidence')}") from None
+    return alert

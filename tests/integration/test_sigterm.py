@@ -18,7 +18,7 @@ from scripts.infra import ROOT, free_port, port_open
 from services.sentiment.models import processed_events
 from shared.contracts.registry import FEEDBACK_RECEIVED
 from tests.conftest import spec_topic
-from tests.integration.helpers import feedback_received, to_bytes
+from tests.integration.helpers import eventually, feedback_received, to_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("topics")]
 
@@ -60,6 +60,9 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
                 or 0
             )
 
+    async def at_least(expected: int) -> bool:
+        return await count() >= expected
+
     async def publish_until_told() -> None:
         while not stop_publishing.is_set():
             chunk = [feedback_received(f"C{i % 50}") for i in range(200)]
@@ -72,10 +75,7 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
     process = start_sentiment(kafka_settings.topic_suffix, group, tmp_path / "service.log", port)
     try:
         publishing = asyncio.create_task(publish_until_told())
-        for _ in range(600):
-            if await count() >= 500:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: at_least(500), 60, "500 events processed before SIGTERM")
         assert not publishing.done(), "still publishing, so the consumer is stopped mid-stream"
         process.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after its graceful shutdown, so the exit status is -SIGTERM.
@@ -89,10 +89,7 @@ async def test_sigterm_mid_stream_then_restart_loses_nothing(kafka_settings, pro
         await asyncio.sleep(2.0)
         stop_publishing.set()
         await publishing
-        for _ in range(600):
-            if await count() >= len(docs):
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: at_least(len(docs)), 60, "every published event processed")
         assert stopped_at < len(docs)
         async with database.transaction() as session:
             seen = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 import urllib.parse
 import urllib.request
 
@@ -27,6 +26,7 @@ from tests.deploy.promql import (
     recorded_names,
     rule_expressions,
 )
+from tests.integration.helpers import eventually_sync
 
 pytestmark = pytest.mark.integration
 SERVICES = ("ingest", "sentiment", "alerting", "loyalty", "insights")
@@ -108,28 +108,32 @@ def query(base: str, promql: str) -> dict:  # type: ignore[type-arg]
 
 
 def assert_prometheus_sees_every_service_up(base: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
     up: dict[str, str] = {}
-    while time.monotonic() < deadline:
+
+    def every_service_up() -> bool:
+        nonlocal up
         result = query(base, "up")["data"]["result"]
         up = {series["metric"]["job"]: series["value"][1] for series in result}
-        if up == dict.fromkeys(SERVICES, "1"):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus up{{job}} after {timeout_s:.0f}s: {up}")
+        return up == dict.fromkeys(SERVICES, "1")
+
+    try:
+        eventually_sync(every_service_up, timeout_s, "Prometheus up{job} = 1 for every service")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last up{{job}}: {up}") from None
 
 
 def assert_prometheus_sends_to(base: str, alertmanager: str, timeout_s: float = 30.0) -> None:
     """Prometheus lists the Alertmanager as active (it discovered and reached it)."""
-    deadline = time.monotonic() + timeout_s
     active: list[str] = []
-    while time.monotonic() < deadline:
+
+    def any_active() -> bool:
+        nonlocal active
         with urllib.request.urlopen(f"{base}/api/v1/alertmanagers", timeout=5) as response:
             data = json.loads(response.read())["data"]
         active = [entry["url"] for entry in data["activeAlertmanagers"]]
-        if active:
-            break
-        time.sleep(0.5)
+        return bool(active)
+
+    eventually_sync(any_active, timeout_s, "an active Alertmanager listed by Prometheus")
     assert active == [f"{alertmanager}/api/v2/alerts"], active
 
 
@@ -138,13 +142,16 @@ def assert_dashboards_and_rules_evaluate(base: str, timeout_s: float = 30.0) -> 
     for where, expr in dashboard_expressions().items():
         promql = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
         assert query(base, promql)["status"] == "success", where
-    deadline = time.monotonic() + timeout_s
     health: dict[str, str] = {}
-    while time.monotonic() < deadline:
+
+    def every_rule_healthy() -> bool:
+        nonlocal health
         with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as response:
             groups = json.loads(response.read())["data"]["groups"]
         health = {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
-        if len(health) == len(rule_expressions()) and set(health.values()) == {"ok"}:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"rules not all evaluated healthy: {health}")
+        return len(health) == len(rule_expressions()) and set(health.values()) == {"ok"}
+
+    try:
+        eventually_sync(every_rule_healthy, timeout_s, "every rule evaluated healthy")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last health: {health}") from None

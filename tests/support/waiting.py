@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
+
+POLL_S = 0.1
 
 
 async def eventually(
@@ -22,4 +25,14 @@ async def eventually(
             return
         if loop.time() > deadline:
             raise AssertionError(f"{what} not reached within {timeout_s}s")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(POLL_S)
+
+
+def eventually_sync(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    """`eventually` for code that must block (a worker thread, a synchronous helper): returns once
+    `check()` is true; AssertionError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s}s")
+        time.sleep(POLL_S)
