@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ def load(name: str, since: float) -> dict[str, Any] | None:
     return report
 
 
+def when(stamp: str) -> str:
+    """A report's `at` (20261206T185741Z) as 2026-12-06 18:57."""
+    try:
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp or "?"
+
+
 def markdown(reports: dict[str, dict[str, Any] | None]) -> str:
     lines = [
         "| component | measured (UTC) | ratio to its same-run baseline | checks |",
@@ -51,7 +60,7 @@ def markdown(reports: dict[str, dict[str, Any] | None]) -> str:
         ratios = ", ".join(f"{k} {v:.3g}" for k, v in ratios_of(report).items()) or "—"
         checks = report.get("checks", {})
         verdicts = ", ".join(f"{'PASS' if ok else 'FAIL'} {k}" for k, ok in checks.items()) or "—"
-        lines.append(f"| {name} | {report.get('at', '?')} | {ratios} | {verdicts} |")
+        lines.append(f"| {name} | {when(report.get('at', ''))} | {ratios} | {verdicts} |")
     for name, title in (("e2e", "End-to-end run"), ("capacity", "Capacity")):
         section = REPORTS / f"bench-{name}.md"
         if reports.get(name) is not None and section.exists():
