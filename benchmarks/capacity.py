@@ -18,23 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
-from aiokafka import AIOKafkaConsumer
 
-from benchmarks.alerting import Receiver
 from benchmarks.common import say, write_report
-from benchmarks.e2e import percentiles
-from scripts.harness import INGEST_KEY, LagProbe, Platform, forget_alerts, webhook_rules
+from benchmarks.e2e import ScoredReader, paging_platform, percentiles
+from scripts.harness import INGEST_KEY, LagProbe, Platform
 from scripts.offer import DEFAULT_PROCESSES, Offered, offer, start_delay
-from shared.contracts.registry import FEEDBACK_SCORED
 
 OFFERED_ENOUGH = 0.95
 """The share of the asked rate a step must have offered to count as run at that rate."""
@@ -77,32 +71,6 @@ class Step:
             "generator_limited": offered_share < OFFERED_ENOUGH,
             "why_not": reasons,
         }
-
-
-class ScoredReader:
-    """feedback_id → when sentiment published its score (the record's create time, this host's clock)."""
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.scored: dict[str, float] = {}
-        self.stop = asyncio.Event()
-
-    async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self.platform.topic(FEEDBACK_SCORED.name),
-            bootstrap_servers=self.platform.kafka.bootstrap_servers,
-            auto_offset_reset="earliest",
-            group_id=None,
-        )
-        await consumer.start()
-        try:
-            while not self.stop.is_set():
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in records:
-                        feedback_id = json.loads(record.value)["payload"]["feedback_id"]
-                        self.scored.setdefault(feedback_id, record.timestamp / 1000)
-        finally:
-            await consumer.stop()
 
 
 def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
@@ -256,23 +224,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES)
     args = parser.parse_args()
-    receiver = Receiver()
-    with tempfile.TemporaryDirectory() as tmp:
-        run = f"-cap{uuid.uuid4().hex[:6]}"
-        rules = webhook_rules(Path(tmp), receiver.url, run)
-        platform = Platform(Path(tmp) / "logs", receiver.url, rules, rule_suffix=run)
-        asyncio.run(platform.create_topics())
-        say(f"starting the five services (topics *{platform.suffix})")
-        try:
-            platform.start()
-            steps = asyncio.run(
-                search(platform, args.start, args.seconds, args.objective_ms, args.seed, args.processes)
-            )
-        finally:
-            platform.stop()
-            asyncio.run(platform.delete_topics())
-            asyncio.run(forget_alerts(f"%{run}"))
-            receiver.server.shutdown()
+    with paging_platform("cap") as (platform, _):
+        steps = asyncio.run(
+            search(platform, args.start, args.seconds, args.objective_ms, args.seed, args.processes)
+        )
     results = summary(steps, args.objective_ms, args.seconds, args.processes)
     path = write_report("bench-capacity", results, markdown(results))
     say(f"report: {path}")

@@ -16,6 +16,8 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +38,55 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50_ms": cuts[49] * 1000, "p95_ms": cuts[94] * 1000, "p99_ms": cuts[98] * 1000, "n": len(values)}
 
 
+class ScoredReader:
+    """How many records ingest published to feedback.received (the chart's accepted line while sending),
+    and feedback_id → when sentiment published its score: the record's create time (this host's clock),
+    not when this reader polled it (alerting may page before this reader polls, which made scored →
+    webhook come out negative)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.received = 0
+        self.scored: dict[str, float] = {}
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        received = self.platform.topic(FEEDBACK_RECEIVED.name)
+        consumer = AIOKafkaConsumer(
+            received,
+            self.platform.topic(FEEDBACK_SCORED.name),
+            bootstrap_servers=self.platform.kafka.bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=None,
+        )
+        await consumer.start()
+        try:
+            while not self.stop.is_set():
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        if record.topic == received:
+                            self.received += 1
+                        else:
+                            feedback_id = json.loads(record.value)["payload"]["feedback_id"]
+                            self.scored.setdefault(feedback_id, record.timestamp / 1000)
+        finally:
+            await consumer.stop()
+
+
 class Run:
     """What one run saw: when each feedback was posted, answered and scored, and samples per second."""
 
     def __init__(self, platform: Platform, rate: int, seconds: int, seed: int) -> None:
         self.platform, self.rate, self.seconds, self.seed = platform, rate, seconds, seed
         self.offered: Offered | None = None
-        self.received = 0
+        self.reader = ScoredReader(platform)
         """Records ingest published to feedback.received (the chart's accepted line while sending)."""
-        self.scored: dict[str, float] = {}
         self.samples: list[dict[str, Any]] = []
         self.sending = True
+
+    @property
+    def scored(self) -> dict[str, float]:
+        return self.reader.scored
 
     @property
     def posted(self) -> dict[str, float]:
@@ -58,31 +98,6 @@ class Run:
             offer, url, INGEST_KEY, self.rate, self.seconds, self.seed, run
         )
         self.sending = False
-
-    async def read_scored(self, stop: asyncio.Event) -> None:
-        received = self.platform.topic(FEEDBACK_RECEIVED.name)
-        consumer = AIOKafkaConsumer(
-            received,
-            self.platform.topic(FEEDBACK_SCORED.name),
-            bootstrap_servers=self.platform.kafka.bootstrap_servers,
-            auto_offset_reset="earliest",
-            group_id=None,
-        )
-        await consumer.start()
-        try:
-            while not stop.is_set():
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in records:
-                        if record.topic == received:
-                            self.received += 1
-                            continue
-                        # When sentiment published it (the record's create time, this host's clock), not
-                        # when this reader polled it: alerting may page before this reader polls, which
-                        # made scored -> webhook come out negative.
-                        scored_at = record.timestamp / 1000
-                        self.scored.setdefault(json.loads(record.value)["payload"]["feedback_id"], scored_at)
-        finally:
-            await consumer.stop()
 
     async def sample(self, stop: asyncio.Event) -> None:
         processes = {name: psutil.Process(pid) for name, pid in self.platform.pids().items()}
@@ -96,7 +111,7 @@ class Run:
                 self.samples.append(
                     {
                         "t": round(time.time() - began, 1),
-                        "posted": self.received,
+                        "posted": self.reader.received,
                         "scored": len(self.scored),
                         "lag": lag,
                         "cpu_percent": {n: p.cpu_percent(None) for n, p in processes.items()},
@@ -105,7 +120,7 @@ class Run:
                 )
                 if len(self.samples) % 5 == 0:
                     say(
-                        f"t={self.samples[-1]['t']:.0f}s accepted {self.received} scored {len(self.scored)} "
+                        f"t={self.samples[-1]['t']:.0f}s accepted {self.reader.received} scored {len(self.scored)} "
                         f"lag {lag} {'sending' if self.sending else 'draining'}"
                     )
 
@@ -115,7 +130,7 @@ async def measure(
 ) -> dict[str, Any]:
     run = Run(platform, rate, seconds, seed)
     stop = asyncio.Event()
-    background = [asyncio.create_task(run.read_scored(stop)), asyncio.create_task(run.sample(stop))]
+    background = [asyncio.create_task(run.reader.run()), asyncio.create_task(run.sample(stop))]
     await run.send()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (
@@ -124,6 +139,7 @@ async def measure(
         await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # webhooks of the last alerts
     stop.set()
+    run.reader.stop.set()
     await asyncio.gather(*background)
     return summarize(run, receiver)
 
@@ -218,28 +234,36 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def paging_platform(name: str) -> Iterator[tuple[Platform, Receiver]]:
+    """Every service started on topics of its own, with alerting paging a local receiver; stopped, its
+    topics deleted and its alerts forgotten afterwards."""
+    receiver = Receiver()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = f"-{name}{uuid.uuid4().hex[:6]}"
+        rules = webhook_rules(Path(tmp), receiver.url, run)
+        platform = Platform(Path(tmp) / "logs", receiver.url, rules, rule_suffix=run)
+        asyncio.run(platform.create_topics())
+        say(f"starting the services (topics *{platform.suffix})")
+        try:
+            platform.start()
+            yield platform, receiver
+        finally:
+            platform.stop()
+            asyncio.run(platform.delete_topics())
+            asyncio.run(forget_alerts(f"%{run}"))
+            receiver.server.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--seed", type=int, default=8)
     args = parser.parse_args()
-    receiver = Receiver()
-    with tempfile.TemporaryDirectory() as tmp:
-        run = f"-bench{uuid.uuid4().hex[:6]}"
-        rules = webhook_rules(Path(tmp), receiver.url, run)
-        platform = Platform(Path(tmp) / "logs", receiver.url, rules, rule_suffix=run)
-        asyncio.run(platform.create_topics())
-        say(f"starting the four services (topics *{platform.suffix})")
-        try:
-            platform.start()
-            say(f"posting {args.rate} feedback/s for {args.seconds} s (seed {args.seed})")
-            results = asyncio.run(measure(platform, receiver, args.rate, args.seconds, args.seed))
-        finally:
-            platform.stop()
-            asyncio.run(platform.delete_topics())
-            asyncio.run(forget_alerts(f"%{run}"))
-            receiver.server.shutdown()
+    with paging_platform("bench") as (platform, receiver):
+        say(f"posting {args.rate} feedback/s for {args.seconds} s (seed {args.seed})")
+        results = asyncio.run(measure(platform, receiver, args.rate, args.seconds, args.seed))
     REPORTS.mkdir(exist_ok=True)
     chart(results, REPORTS / "bench-e2e.png")
     path = write_report("bench-e2e", results, markdown(results))

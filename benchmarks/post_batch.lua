@@ -1,18 +1,8 @@
 -- wrk script: POST /v1/feedback/batch, BATCH records per request (default 1,000), each with a unique
 -- external_id; the same four texts and fields as benchmarks.ingest.record(). Counts what the service
 -- reports accepted (202 only after Kafka acknowledged) and prints "accepted N" when done.
--- A run id from the OS's random source: seeding math.random from os.time() and os.clock() gave two
--- runs started a few seconds apart the same id now and then (their records then came back duplicate).
-local function run_id()
-  local source = assert(io.open("/dev/urandom", "rb"))
-  local bytes = source:read(6)
-  source:close()
-  local n = 0
-  for i = 1, #bytes do
-    n = n * 256 + bytes:byte(i)
-  end
-  return string.format("%.0f", n)
-end
+-- run_id(): an id for this run from the OS's random source (benchmarks/run_id.lua, beside this script).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "run_id.lua")
 local counter = 0
 local run = run_id()
 local size = tonumber(os.getenv("BATCH") or "1000")

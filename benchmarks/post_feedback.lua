@@ -1,17 +1,7 @@
 -- wrk script: POST /v1/feedback with a unique external_id per request; optional pacing via RATE
 -- (requests/s across all connections) for latency at a fixed load.
--- A run id from the OS's random source: seeding math.random from os.time() and os.clock() gave two
--- runs started a few seconds apart the same id now and then (their records then came back duplicate).
-local function run_id()
-  local source = assert(io.open("/dev/urandom", "rb"))
-  local bytes = source:read(6)
-  source:close()
-  local n = 0
-  for i = 1, #bytes do
-    n = n * 256 + bytes:byte(i)
-  end
-  return string.format("%.0f", n)
-end
+-- run_id(): an id for this run from the OS's random source (benchmarks/run_id.lua, beside this script).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "run_id.lua")
 local counter = 0
 math.randomseed(os.time() + math.floor(os.clock() * 1e6))  -- pacing jitter only
 local thread_id = run_id()

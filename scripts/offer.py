@@ -78,7 +78,8 @@ def offer(
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         futures = [
             pool.submit(
-                _share, url, headers, rate / processes, seconds, seed + i, f"{run}-p{i}", start_at, in_flight
+                _share,
+                Share(url, headers, rate / processes, seconds, seed + i, f"{run}-p{i}", start_at, in_flight),
             )
             for i in range(processes)
         ]
@@ -95,33 +96,30 @@ def start_delay(processes: int) -> float:
     return 2.0 + 0.5 * processes
 
 
-def _share(
-    url: str,
-    headers: dict[str, str],
-    rate: float,
-    seconds: float,
-    seed: int,
-    run: str,
-    start_at: float,
-    in_flight: int,
-) -> dict[str, Any]:
-    return asyncio.run(_post_share(url, headers, rate, seconds, seed, run, start_at, in_flight))
+@dataclass(frozen=True)
+class Share:
+    """One process's part of the offer."""
+
+    url: str
+    headers: dict[str, str]
+    rate: float
+    seconds: float
+    seed: int
+    run: str
+    start_at: float
+    in_flight: int
 
 
-async def _post_share(
-    url: str,
-    headers: dict[str, str],
-    rate: float,
-    seconds: float,
-    seed: int,
-    run: str,
-    start_at: float,
-    in_flight: int,
-) -> dict[str, Any]:
+def _share(share: Share) -> dict[str, Any]:
+    return asyncio.run(_post_share(share))
+
+
+async def _post_share(share: Share) -> dict[str, Any]:
     import aiohttp
 
-    load = LoadGen(seed, run=run)
-    count = max(1, round(rate * seconds))
+    url, headers, rate, in_flight = share.url, share.headers, share.rate, share.in_flight
+    load = LoadGen(share.seed, run=share.run)
+    count = max(1, round(rate * share.seconds))
     bodies = [json.dumps(load.feedback()).encode() for _ in range(count)]
     status: dict[int, int] = {}
     posted: dict[str, float] = {}
@@ -145,7 +143,7 @@ async def _post_share(
                 posted[json.loads(answer)["feedback_id"]] = due
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.sleep(max(0.0, start_at - time.time()))
+        await asyncio.sleep(max(0.0, share.start_at - time.time()))
         cpu_before = time.process_time()
         origin, origin_epoch = time.perf_counter(), time.time()
         tasks = []
