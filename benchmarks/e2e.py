@@ -40,9 +40,9 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 class ScoredReader:
     """How many records ingest published to feedback.received (the chart's accepted line while sending),
-    and feedback_id → when sentiment published its score: the record's create time (this host's clock),
-    not when this reader polled it (alerting may page before this reader polls, which made scored →
-    webhook come out negative)."""
+    and feedback_id → when sentiment published its score: the record's create time, read from the same
+    clock as the generator's due times and the receiver's arrivals, not when this reader polled it
+    (alerting may page before this reader polls, which made scored → webhook come out negative)."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform

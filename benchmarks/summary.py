@@ -22,8 +22,9 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 HOW = """How to reproduce: `make bench` runs every benchmark below one after another and then writes this page
 (benchmarks/summary.py), or run one of `make bench-ingest`, `bench-sentiment`, `bench-alerting`,
 `bench-loyalty`, `bench-insight`, `bench-e2e`, `bench-capacity` (their reports land in `reports/`). Each
-component states its ratios against a baseline measured in the same run; Kafka, PostgreSQL, the services
-and the load generator share the machine's cores, so absolute figures are this machine's."""
+component states its ratios against a baseline measured in the same run, because Kafka, PostgreSQL, the
+services and the load generator share the cores of the machine named below: absolute figures hold for it
+alone."""
 
 
 def ratios_of(report: dict[str, Any]) -> dict[str, float]:

@@ -40,6 +40,12 @@ UNAVAILABLE_DOC = error_response(
     "Broker or database unavailable; retry after Retry-After seconds", retry_after=True
 )
 RESPONSES: dict[int | str, dict[str, Any]] = {409: CONFLICT_DOC, 503: UNAVAILABLE_DOC}
+ADAPTER: dict[str, Any] = {
+    "status_code": 202,
+    "responses": {200: {"model": FeedbackAccepted}, **RESPONSES},
+    "tags": ["channel adapters"],
+}
+"""What the channel adapters' routes declare: an adapter's input is one feedback record."""
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -163,12 +169,7 @@ async def post_event(
     return EventAccepted.model_validate(answer(result, response, "event_id"))
 
 
-@router.post(
-    "/adapters/email",
-    status_code=202,
-    responses={200: {"model": FeedbackAccepted}, **RESPONSES},
-    tags=["channel adapters"],
-)
+@router.post("/adapters/email", **ADAPTER)
 async def post_email(
     mail: EmailWebhookIn, who: Client, ingest: IngestorDep, state: StateDep, response: Response
 ) -> FeedbackAccepted:
@@ -179,12 +180,7 @@ async def post_email(
     return await _accept(state, ingest, who, item, response)
 
 
-@router.post(
-    "/adapters/call-transcript",
-    status_code=202,
-    responses={200: {"model": FeedbackAccepted}, **RESPONSES},
-    tags=["channel adapters"],
-)
+@router.post("/adapters/call-transcript", **ADAPTER)
 async def post_transcript(
     call: CallTranscriptIn, who: Client, ingest: IngestorDep, state: StateDep, response: Response
 ) -> FeedbackAccepted:
