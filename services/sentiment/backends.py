@@ -20,6 +20,7 @@ import structlog
 if TYPE_CHECKING:
     import onnxruntime as ort
 
+from services.sentiment.blend import NgramBlend, load_blend, tilted
 from services.sentiment.compact import load_classifier
 from services.sentiment.labels import STAR_DECODINGS, LabelMap, label_map
 
@@ -38,6 +39,8 @@ class Encoded:
     ids: np.ndarray
     mask: np.ndarray
     truncated: list[bool]
+    tilts: np.ndarray | None = None
+    """Each row's polarity log-odds shift from the model's blend (services.sentiment.blend), if it has one."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Tokens:
 
     ids: Sequence[int]
     truncated: bool
+    tilt: float = 0.0
 
 
 def pad(rows: Sequence[Tokens], pad_id: int) -> Encoded:
@@ -56,7 +60,20 @@ def pad(rows: Sequence[Tokens], pad_id: int) -> Encoded:
     for row, r in enumerate(rows):
         ids[row, : len(r.ids)] = r.ids
         mask[row, : len(r.ids)] = 1
-    return Encoded(ids, mask, [r.truncated for r in rows])
+    tilts = np.array([r.tilt for r in rows])
+    return Encoded(ids, mask, [r.truncated for r in rows], tilts if tilts.any() else None)
+
+
+def blended(blend: NgramBlend | None, texts: Sequence[str], rows: list[Tokens]) -> list[Tokens]:
+    """`rows` with each text's tilt from `blend` (unchanged without one)."""
+    if blend is None:
+        return rows
+    return [replace(row, tilt=blend.tilt(text)) for row, text in zip(rows, texts, strict=True)]
+
+
+def _probabilities(logits: np.ndarray, encoded: Encoded) -> np.ndarray:
+    probs = _softmax(logits)
+    return probs if encoded.tilts is None else tilted(probs, encoded.tilts)
 
 
 class Backend(Protocol):
@@ -111,9 +128,11 @@ class OnnxBackend:
             (i for t in ("[PAD]", "<pad>") if (i := self.tokenizer.token_to_id(t)) is not None), 0
         )
         self.session = onnx_session(directory / ONNX_FILES[name], threads)
+        self.blend = load_blend(directory)
 
     def tokenize(self, texts: Sequence[str]) -> list[Tokens]:
-        return [Tokens(e.ids, bool(e.overflowing)) for e in self.tokenizer.encode_batch(list(texts))]
+        rows = [Tokens(e.ids, bool(e.overflowing)) for e in self.tokenizer.encode_batch(list(texts))]
+        return blended(self.blend, texts, rows)
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         return pad(self.tokenize(texts), self.pad_id)
@@ -125,7 +144,7 @@ class OnnxBackend:
             "token_type_ids": np.zeros_like(encoded.ids),
         }
         (logits,) = self.session.run(["logits"], feeds)
-        return _softmax(np.asarray(logits))
+        return _probabilities(np.asarray(logits), encoded)
 
 
 class TorchBackend:
@@ -147,11 +166,13 @@ class TorchBackend:
             max_length, int(getattr(self.model.config, "max_position_embeddings", max_length))
         )
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self.blend = load_blend(Path(source)) if Path(source).is_dir() else None
 
     def tokenize(self, texts: Sequence[str]) -> list[Tokens]:
         full = self.tokenizer(list(texts), truncation=False)["input_ids"]
         cut = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        return [Tokens(ids, len(whole) > self.max_length) for ids, whole in zip(cut, full, strict=True)]
+        rows = [Tokens(ids, len(whole) > self.max_length) for ids, whole in zip(cut, full, strict=True)]
+        return blended(self.blend, texts, rows)
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         return pad(self.tokenize(texts), self.pad_id)
@@ -162,7 +183,7 @@ class TorchBackend:
             logits = self.model(
                 input_ids=torch.from_numpy(encoded.ids), attention_mask=torch.from_numpy(encoded.mask)
             ).logits
-        return _softmax(logits.float().numpy())
+        return _probabilities(logits.float().numpy(), encoded)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,24 @@ def test_english_metrics_score_only_items_with_a_polarity():
     assert metrics["en_vader_star_mae"] == pytest.approx((0.5 + 1.0) / 2)  # 4.5 -> 5, 2.0 -> 1
 
 
+def test_english_floor_figures_count_tweets_and_amazon_only():
+    rows = [
+        RatedText("good", 3.0, "amazon"),
+        RatedText("fine", 2.0, "tweets"),
+        RatedText("bad", -2.0, "movies"),
+    ]
+
+    def predict(texts):
+        five = {"good": [0, 0, 0, 0, 1], "fine": [1, 0, 0, 0, 0], "bad": [0, 0, 0, 0, 1]}
+        return np.array([five[t] for t in texts], dtype=float)
+
+    metrics = e5train.english_metrics(predict, rows)
+    assert metrics["en_vader_floor_n"] == 2
+    assert metrics["en_vader_floor_polarity_accuracy"] == 0.5  # "fine" is wrong, the movie is not counted
+    assert metrics["en_vader_movies_polarity_accuracy"] == 0.0
+    assert metrics["en_vader_polarity_accuracy"] == pytest.approx(1 / 3)
+
+
 def test_training_a_tiny_model_saves_it_with_held_out_figures(tmp_path: Path):
     init = tmp_path / "init"
     model = tiny_model()

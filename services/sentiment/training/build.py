@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.pipeline import Pipeline
 from transformers import BertForSequenceClassification
 
 from services.sentiment.backends import load_model
@@ -24,6 +25,7 @@ from services.sentiment.config import SentimentSettings
 from services.sentiment.labels import STAR_DECODINGS, StarDecoding, decode_stars
 from services.sentiment.training.authored import Example, authored_split, generate, short, short_test
 from services.sentiment.training.baseline import fit_baseline, out_of_fold
+from services.sentiment.training.blendfit import fit_blend, with_blend
 from services.sentiment.training.corpus import polarity_split
 from services.sentiment.training.e5train import english_metrics
 from services.sentiment.training.evaluate import Predict, evaluate, polarity_of
@@ -194,9 +196,12 @@ def package(
     *,
     model_id: str = "feedback-bert-small",
     english: Sequence[RatedText] = (),
+    ngram: Pipeline | None = None,
 ) -> dict[str, Any]:
     """Saves, exports and evaluates a trained model into `out`, choosing the serving backend; `english`
-    (VADER's held-out ratings) adds the English figures to every backend's metrics."""
+    (VADER's held-out ratings) adds the English figures to every backend's metrics. With `ngram` (the
+    fitted char n-gram baseline) the blend is fitted on the dev split and stored beside the model when
+    its weight is not 0; every served figure is then the blend's, and `torch-alone` the BERT's own."""
     split = polarity_split()
     authored_train, authored_test = authored_split()
     shorts = short_test()
@@ -219,7 +224,16 @@ def package(
         metrics = evaluate(predict, split.test, authored_test, shorts, decoding)
         return metrics | (english_metrics(predict, english, decoding) if english else {})
 
-    metrics = {"torch": held_out(reference)}
+    metrics: dict[str, dict[str, float]] = {}
+    blend_card: dict[str, Any] = {}
+    if ngram is not None:
+        mixed_dev = [e for e in dev if e.mixed and e.language == "zh"]
+        blend, blend_card = fit_blend(ngram, reference, split.dev, mixed_dev, decoding)
+        if blend.weight:
+            blend.save(out)
+            metrics["torch-alone"] = held_out(reference)
+            reference = with_blend(reference, blend)
+    metrics["torch"] = held_out(reference)
     texts = [t for t, _ in split.test] + [e.text for e in authored_test]
     ref_probs = reference(texts)
     agreement, predictors = {}, {"torch": reference}
@@ -268,6 +282,7 @@ def package(
         "agreement": agreement,
         "throughput_texts_per_s": speed,
         "baseline": baseline,
+        "blend": blend_card,
         **training,
         "data": {
             "zh_reviews_train": len(split.train),

@@ -56,20 +56,39 @@ def training_set(
     )
 
 
+FLOOR_SOURCES = ("tweets", "amazon")
+"""The issue's English floors are measured on VADER's tweets and Amazon snippets; the movie snippets (opinion
+on films, not feedback) are reported beside them."""
+
+
 def english_metrics(
     predict: Predict, rows: Sequence[RatedText], decoding: StarDecoding = "argmax"
 ) -> dict[str, float]:
     """Polarity accuracy on the items rated beyond ±0.5, and star MAE of the integer stars served under
-    `decoding` and of the expected stars against the rating on the star scale, there."""
+    `decoding` and of the expected stars against the rating on the star scale, there: over all sources
+    (`en_vader_*`, the dev score's) and over the floors' sources (`en_vader_floor_*`)."""
     polar = [r for r in rows if abs(r.rating) > POLAR_RATING]
     probs = predict([r.text for r in polar])
     truth = np.array([rating_stars(r.rating) for r in polar])
-    return {
-        "en_vader_polarity_accuracy": float(np.mean(polarity_of(probs) == (truth > 3))),
-        "en_vader_star_mae": float(np.mean(np.abs(decode_stars(probs, decoding) - truth))),
+    right = polarity_of(probs) == (truth > 3)
+    error = np.abs(decode_stars(probs, decoding) - truth)
+    floor = np.array([r.source in FLOOR_SOURCES for r in polar], dtype=bool)
+    movies = np.array([r.source == "movies" for r in polar], dtype=bool)
+    metrics = {
+        "en_vader_polarity_accuracy": float(np.mean(right)),
+        "en_vader_star_mae": float(np.mean(error)),
         "en_vader_expected_star_mae": float(np.mean(np.abs(probs @ np.arange(1, 6) - truth))),
         "en_vader_n": len(polar),
     }
+    if floor.any():
+        metrics |= {
+            "en_vader_floor_polarity_accuracy": float(np.mean(right[floor])),
+            "en_vader_floor_star_mae": float(np.mean(error[floor])),
+            "en_vader_floor_n": int(floor.sum()),
+        }
+    if movies.any():
+        metrics["en_vader_movies_polarity_accuracy"] = float(np.mean(right[movies]))
+    return metrics
 
 
 def held_out_report(
