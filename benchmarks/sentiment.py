@@ -23,6 +23,7 @@ from benchmarks.common import ROOT, Server, say, write_report
 from scripts.stack import infra_env, infra_up
 from services.sentiment.backends import load_model, onnx_session
 from services.sentiment.batcher import MicroBatcher
+from services.sentiment.blend import load_blend, tilted
 from services.sentiment.config import DEFAULT_MODEL, SentimentSettings
 from services.sentiment.labels import label_map, verdicts
 from services.sentiment.training.authored import authored_split
@@ -46,7 +47,8 @@ def held_out_texts(n: int) -> list[str]:
 
 
 def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]:
-    """transformers pipeline, batch 1, torch fp32: texts/s and the 3-way labels."""
+    """transformers pipeline, batch 1, torch fp32: texts/s and the 3-way labels (the model directory's
+    n-gram blend applied to each text's probabilities, as the serving path applies it)."""
     from transformers import AutoTokenizer, pipeline
 
     from services.sentiment.compact import load_classifier
@@ -58,6 +60,7 @@ def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]
     id2label: dict[int, str] = {int(k): str(v) for k, v in (pipe.model.config.id2label or {}).items()}
     labels = label_map(id2label)
     order = [id2label[i] for i in range(len(id2label))]
+    blend = load_blend(model_dir)
     pipe(texts[0], truncation=True, max_length=128)
     began = time.perf_counter()
     out = []
@@ -65,7 +68,8 @@ def naive_pipeline(model_dir: Path, texts: list[str]) -> tuple[float, list[str]]
         result = pipe(text, truncation=True, max_length=128)
         result = result[0] if result and isinstance(result[0], list) else result
         scores = {s["label"]: s["score"] for s in result}
-        out.append(np.array([scores[name] for name in order]))
+        probs = np.array([[scores[name] for name in order]])
+        out.append(tilted(probs, np.array([blend.tilt(text)]))[0] if blend else probs[0])
     rate = len(texts) / (time.perf_counter() - began)
     return rate, [v.label for v in verdicts(np.stack(out), labels)]
 
