@@ -241,6 +241,7 @@ def main() -> None:
     }
     checks = {
         "serving >= 5x naive pipeline": ratios["serving_vs_naive"] >= 5,
+        "serving >= 250 texts/s on 2 threads": served_rate >= 250,
         "label agreement >= 99 %": agreement >= 0.99,
         "BERT-base ONNX int8 >= 2x torch fp32 at batch 32": ratios["bert_base_int8_vs_torch_fp32"] >= 2,
         "POST /v1/score p95 <= 30 ms": results["score_latency"]["p95_ms"] <= 30,
