@@ -10,9 +10,11 @@ stored beside the model as `blend.npz` and computed here without scikit-learn, w
 
 from __future__ import annotations
 
+import math
 import re
+from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,19 +51,28 @@ class NgramBlend:
     low: int
     high: int
     weight: float
+    _idf: array[float] = field(init=False, repr=False, compare=False)
+    _weighted: array[float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Scalar reads from array.array are plain floats, cheaper than numpy's per-element indexing for
+        # the few hundred n-grams of one text; serving computes this in its tokenize step.
+        object.__setattr__(self, "_idf", array("d", self.idf.tolist()))
+        object.__setattr__(self, "_weighted", array("d", (self.idf * self.coef).tolist()))
 
     def log_odds(self, text: str) -> float:
         """The n-gram model's decision value: sublinear TF-IDF, L2-normalised, dot the coefficients."""
-        grams = char_ngrams(text, self.low, self.high)
-        counts = Counter(i for g in grams if (i := self.index.get(g)) is not None)
+        columns = map(self.index.get, char_ngrams(text, self.low, self.high))
+        counts = Counter(c for c in columns if c is not None)  # n-grams outside the vocabulary dropped
         if not counts:
             return self.intercept
-        columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[
-            columns
-        ]
-        norm = float(np.sqrt(values @ values))
-        return float(values @ self.coef[columns]) / norm + self.intercept
+        idf, weighted = self._idf, self._weighted
+        dot = squares = 0.0
+        for column, count in counts.items():
+            tf = 1.0 + math.log(count)
+            dot += tf * weighted[column]
+            squares += (tf * idf[column]) ** 2
+        return dot / math.sqrt(squares) + self.intercept
 
     def tilt(self, text: str) -> float:
         """The log-odds shift of one (Simplified-folded) text: 0 when the text is not mainly Chinese."""
