@@ -181,3 +181,16 @@ def test_a_digest_ending_in_nul_bytes_survives_the_label_cache(tmp_path: Path):
     labels = {e5distil.text_key(text): np.full(5, 0.2, dtype=np.float32)}
     e5distil.save_labels(tmp_path / "labels.npz", labels)
     assert set(e5distil.load_labels(tmp_path / "labels.npz")) == set(labels)
+
+
+def test_a_cached_teachers_record_carries_its_report_when_one_sits_beside_the_labels(tmp_path):
+    from services.sentiment.training.e5build import TEACHER_REPORT, cached_teacher
+
+    labels = tmp_path / "e5-teacher-labels.npz"
+    assert cached_teacher(labels) == {"labels": str(labels)}
+    report = {"epochs": 3, "dev_scores": [0.8, 0.9], "zh_reviews_polarity_accuracy": 0.87, "init": "x"}
+    (tmp_path / TEACHER_REPORT).write_text(json.dumps(report))
+    record = cached_teacher(labels)
+    assert record["zh_reviews_polarity_accuracy"] == 0.87
+    assert record["dev_scores"] == [0.8, 0.9]
+    assert "init" not in record  # only the summary's keys

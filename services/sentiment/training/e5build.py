@@ -10,6 +10,7 @@ training text they lack (one added since the teacher ran) from its gold target a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class BuildPlan:
     teacher_minutes: float = 150
     authored: int = 8000
     student_layers: int = 6
-    student_epochs: int = 2
+    student_epochs: int = 3
     student_minutes: float = 120
     unlabelled: int = 10000
     teacher_weight: float = 0.7
@@ -54,6 +55,18 @@ class BuildPlan:
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report[k] for k in SUMMARY_KEYS if k in report}
+
+
+TEACHER_REPORT = "e5-teacher-report.json"
+"""Beside committed teacher distributions: the report of the teacher run that labelled them."""
+
+
+def cached_teacher(labels: Path) -> dict[str, Any]:
+    """The record of a teacher that is not trained in this build: where its distributions come from, and
+    its own figures when its report sits beside them."""
+    report = labels.parent / TEACHER_REPORT
+    figures = summary(json.loads(report.read_text())) if report.exists() else {}
+    return {"labels": str(labels), **figures}
 
 
 def build_e5(out: Path, work: Path, plan: BuildPlan) -> dict[str, Any]:
@@ -115,7 +128,7 @@ def build_e5(out: Path, work: Path, plan: BuildPlan) -> dict[str, Any]:
         "pruning": {
             k: pruning[k] for k in ("pieces_before", "pieces_after", "held_out_texts_segmented_unchanged")
         },
-        "teacher": summary(teacher) if teacher else {"labels": str(labels)},
+        "teacher": summary(teacher) if teacher else cached_teacher(labels),
         "student": summary(distilled),
     }
     card = timed("package", lambda: package_e5(student, out, training))

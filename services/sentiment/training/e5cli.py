@@ -235,7 +235,7 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     b.add_argument("--work", default=".local/model-build")
     b.add_argument("--teacher-epochs", type=int, default=3)
     b.add_argument("--student-layers", type=int, default=6)
-    b.add_argument("--student-epochs", type=int, default=2)
+    b.add_argument("--student-epochs", type=int, default=3)
     b.add_argument(
         "--teacher-labels",
         help="the teacher's cached distributions (skips fine-tuning the teacher), e.g. "
