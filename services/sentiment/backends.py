@@ -20,7 +20,7 @@ import structlog
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-from services.sentiment.blend import NgramBlend, load_blend, tilted
+from services.sentiment.blend import BLEND_FILE, NgramBlend, load_blend, tilted
 from services.sentiment.compact import load_classifier
 from services.sentiment.labels import STAR_DECODINGS, LabelMap, label_map
 
@@ -253,6 +253,8 @@ def load_model(
             config = {"id2label": dict(impl.model.config.id2label)}  # type: ignore[attr-defined]
         id2label = {int(k): str(v) for k, v in config["id2label"].items()}
         labels = label_map(id2label)
+        if labels.schema != "stars5" and getattr(impl, "blend", None) is not None:
+            raise ModelUnavailable(f"{source}: a blend ({BLEND_FILE}) applies to 5-star models only")
         if labels.schema == "stars5" and card.get("star_decoding") in STAR_DECODINGS:
             labels = replace(labels, decoding=card["star_decoding"])
         return LoadedModel(model_id, version, impl, labels, id2label, card)

@@ -81,33 +81,44 @@ class NgramBlend:
         return self.weight * self.log_odds(text)
 
     def save(self, directory: Path) -> None:
+        """The coefficients in fp16 (the committed model directory has a size budget; a decision value
+        moves by well under 0.01), the vocabulary as UTF-8 with each n-gram's length in bytes."""
         vocabulary = sorted(self.index, key=self.index.__getitem__)
+        encoded = [gram.encode("utf-8") for gram in vocabulary]
         np.savez_compressed(
             directory / BLEND_FILE,
-            vocabulary=np.array("\n".join(vocabulary)),
+            vocabulary=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            lengths=np.array([len(e) for e in encoded], dtype=np.uint8),
             idf=self.idf.astype(np.float32),
-            coef=self.coef.astype(np.float32),
+            coef=self.coef.astype(np.float16),
             scalars=np.array([self.intercept, self.low, self.high, self.weight], dtype=np.float64),
         )
 
 
 def load_blend(directory: Path) -> NgramBlend | None:
-    """The blend stored in a model directory, or None when it has none."""
+    """The blend stored in a model directory, or None when it has none; raises ValueError when the file's
+    arrays do not line up."""
     path = directory / BLEND_FILE
     if not path.exists():
         return None
     with np.load(path) as stored:
-        vocabulary = str(stored["vocabulary"]).split("\n")
+        data = stored["vocabulary"].tobytes()
+        ends = np.cumsum(stored["lengths"].astype(np.int64)).tolist()
+        starts = [0, *ends[:-1]]
+        vocabulary = [data[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)]
+        idf, coef = stored["idf"].astype(np.float64), stored["coef"].astype(np.float64)
         intercept, low, high, weight = (float(v) for v in stored["scalars"])
-        return NgramBlend(
-            index={gram: i for i, gram in enumerate(vocabulary)},
-            idf=stored["idf"].astype(np.float64),
-            coef=stored["coef"].astype(np.float64),
-            intercept=intercept,
-            low=int(low),
-            high=int(high),
-            weight=weight,
-        )
+    if not len(vocabulary) == len(idf) == len(coef) or (ends and ends[-1] != len(data)):
+        raise ValueError(f"{path}: vocabulary, idf and coefficients differ in length")
+    return NgramBlend(
+        index={gram: i for i, gram in enumerate(vocabulary)},
+        idf=idf,
+        coef=coef,
+        intercept=intercept,
+        low=int(low),
+        high=int(high),
+        weight=weight,
+    )
 
 
 def tilted(probs: np.ndarray, tilts: np.ndarray) -> np.ndarray:

@@ -1,18 +1,20 @@
 """The served blend: the n-gram model computed without scikit-learn agrees with scikit-learn's, the tilt
 moves polarity only, the build's weight choice, and both serving backends apply it."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from services.sentiment.backends import load_model
+from services.sentiment.backends import ModelUnavailable, load_model
+from services.sentiment.batcher import run_batch
 from services.sentiment.blend import NgramBlend, load_blend, tilted
 from services.sentiment.training.authored import Example
 from services.sentiment.training.baseline import char_ngram_lr
 from services.sentiment.training.blendfit import exported, fit_blend, with_blend
 from services.sentiment.training.evaluate import polarity_of
-from tests.tiny_models import STARS, tiny_checkpoint
+from tests.tiny_models import POLARITY3, STARS, tiny_checkpoint
 
 REVIEWS = [
     ("物流很快，包装完好，非常满意", 1),
@@ -41,14 +43,34 @@ def test_the_served_ngram_model_matches_scikit_learn(pipeline):
 
 
 def test_the_blend_survives_saving_and_loading(tmp_path: Path, pipeline):
-    exported(pipeline, 0.3).save(tmp_path)
+    blend = exported(pipeline, 0.3)
+    odd = {"\n好": len(blend.index), "😀a": len(blend.index) + 1}  # a line break and a 4-byte character
+    blend = replace(
+        blend,
+        index=blend.index | odd,
+        idf=np.append(blend.idf, [2.0, 3.0]),
+        coef=np.append(blend.coef, [0.5, -0.5]),
+    )
+    blend.save(tmp_path)
     loaded = load_blend(tmp_path)
     assert loaded is not None
     assert loaded.weight == 0.3
+    assert loaded.index == blend.index
+    texts = [*UNSEEN, "好\n好", "😀a 好"]
+    # fp16 coefficients: decision values move by far less than any weight on the dev grid could matter
     np.testing.assert_allclose(
-        [loaded.log_odds(t) for t in UNSEEN], pipeline.decision_function(UNSEEN), atol=1e-5
+        [loaded.log_odds(t) for t in texts], [blend.log_odds(t) for t in texts], atol=5e-3
     )
     assert load_blend(tmp_path / "nothing-here") is None
+
+
+def test_a_blend_file_whose_arrays_disagree_is_refused(tmp_path: Path, pipeline):
+    exported(pipeline, 0.3).save(tmp_path)
+    with np.load(tmp_path / "blend.npz") as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    np.savez_compressed(tmp_path / "blend.npz", **(arrays | {"coef": arrays["coef"][:-1]}))
+    with pytest.raises(ValueError, match="differ in length"):
+        load_blend(tmp_path)
 
 
 def test_only_mainly_chinese_text_is_tilted(pipeline):
@@ -123,3 +145,22 @@ def test_both_serving_backends_apply_the_stored_blend(tmp_path: Path, pipeline, 
     np.testing.assert_allclose(after, expected, atol=1e-5)
     assert not np.allclose(after[:2], before[:2])
     np.testing.assert_allclose(after[2], before[2], atol=1e-6)  # English: untouched
+
+
+def test_each_text_keeps_its_own_tilt_when_batches_are_sorted_by_length(tmp_path: Path, pipeline):
+    directory = tiny_checkpoint(tmp_path / "m", STARS, onnx=True)
+    texts = ["包装破损，非常失望，客服也不理人", "很满意", "the agent was great", "质量很好，物流快"]
+    plain = load_model(str(directory), "onnx").backend
+    alone = np.concatenate([plain.probabilities(plain.encode([t])) for t in texts])
+    blend = exported(pipeline, 0.5)
+    blend.save(directory)
+    served = load_model(str(directory), "onnx").backend
+    batched = np.stack([s.probabilities for s in run_batch(served, texts, max_batch=2)])
+    np.testing.assert_allclose(batched, tilted(alone, np.array([blend.tilt(t) for t in texts])), atol=1e-5)
+
+
+def test_a_blend_beside_a_model_without_five_stars_is_refused(tmp_path: Path, pipeline):
+    directory = tiny_checkpoint(tmp_path / "m", POLARITY3, onnx=True)
+    exported(pipeline, 0.5).save(directory)
+    with pytest.raises(ModelUnavailable, match="5-star models only"):
+        load_model(str(directory), "onnx")

@@ -156,8 +156,14 @@ def test_packaging_a_tiny_student_serves_it_and_states_data_licences_and_floors(
         "first 80 %",
         "Chinese reviews polarity accuracy",
         "1-layer student",
+        "English (VADER tweets and Amazon",
+        "## Blend with the char n-gram model",
     ):
         assert needed in text
+    blended = card["blend"]["weight"] > 0
+    assert (out / "blend.npz").exists() == blended
+    assert ("torch-alone" in card["metrics_by_backend"]) == blended
+    assert (getattr(load_model(str(out), "auto").backend, "blend", None) is not None) == blended
     assert text.count("| met |") + text.count("| **missed** |") == 6
     loaded = load_model(str(out), card["backend"], threads=1)
     assert loaded.backend.pad_id == 1  # e5's <pad>, not [PAD]'s 0

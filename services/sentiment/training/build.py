@@ -20,6 +20,7 @@ from transformers import BertForSequenceClassification
 
 from services.sentiment.backends import load_model
 from services.sentiment.batcher import run_batch
+from services.sentiment.blend import NgramBlend, load_blend
 from services.sentiment.compact import save_compact
 from services.sentiment.config import SentimentSettings
 from services.sentiment.labels import STAR_DECODINGS, StarDecoding, decode_stars
@@ -197,11 +198,13 @@ def package(
     model_id: str = "feedback-bert-small",
     english: Sequence[RatedText] = (),
     ngram: Pipeline | None = None,
+    blend: NgramBlend | None = None,
 ) -> dict[str, Any]:
     """Saves, exports and evaluates a trained model into `out`, choosing the serving backend; `english`
     (VADER's held-out ratings) adds the English figures to every backend's metrics. With `ngram` (the
     fitted char n-gram baseline) the blend is fitted on the dev split and stored beside the model when
-    its weight is not 0; every served figure is then the blend's, and `torch-alone` the BERT's own."""
+    its weight is not 0 (`blend`, already fitted, is kept as it is instead); every served figure is then
+    the blend's, `torch-alone` the BERT's own, and the star decoding is chosen again for the blend."""
     split = polarity_split()
     authored_train, authored_test = authored_split()
     shorts = short_test()
@@ -229,10 +232,13 @@ def package(
     if ngram is not None:
         mixed_dev = [e for e in dev if e.mixed and e.language == "zh"]
         blend, blend_card = fit_blend(ngram, reference, split.dev, mixed_dev, decoding)
-        if blend.weight:
-            blend.save(out)
-            metrics["torch-alone"] = held_out(reference)
-            reference = with_blend(reference, blend)
+    if blend is not None and blend.weight:
+        blend.save(out)
+        metrics["torch-alone"] = held_out(reference)
+        reference = with_blend(reference, blend)
+        decoding, decoding_dev_mae = choose_decoding(
+            reference([e.text for e in dev]), np.array([e.stars for e in dev])
+        )
     metrics["torch"] = held_out(reference)
     texts = [t for t, _ in split.test] + [e.text for e in authored_test]
     ref_probs = reference(texts)
@@ -305,6 +311,7 @@ def reexport(out: Path) -> dict[str, Any]:
     previous = json.loads((out / "serving.json").read_text())
     model = BertForSequenceClassification.from_pretrained(str(out), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(out))
-    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses", "pretraining", "note")
+    keys = ("dev_scores", "distillation_weight", "teacher_labelled_clauses", "pretraining", "note", "blend")
     training = {k: previous[k] for k in keys if k in previous}
-    return package(model, tokenizer, out, previous["baseline"], training)
+    # The blend's weight was chosen for these very weights: it is kept, not fitted again.
+    return package(model, tokenizer, out, previous["baseline"], training, blend=load_blend(out))

@@ -83,6 +83,7 @@ def _reexport(args: argparse.Namespace) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> None:
+    from services.sentiment.blend import BLEND_FILE
     from services.sentiment.training.export import export_onnx
     from services.sentiment.training.finetune import finetune
     from services.sentiment.training.userdata import load_labelled
@@ -100,6 +101,8 @@ def _finetune(args: argparse.Namespace) -> None:
         args.init_from, args.init_from, train, held_out_accuracy, epochs=args.epochs, minutes=args.minutes
     )
     out = Path(args.out)
+    # A blend left in `out` was weighed against other weights than these.
+    (out / BLEND_FILE).unlink(missing_ok=True)
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     if not args.no_onnx:

@@ -5,6 +5,7 @@ held-out figures against the issue's floors, and the limits."""
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,10 @@ def floor_rows(metrics: dict[str, float], baseline: float) -> list[str]:
     values = metrics | {"zh_reviews_over_baseline": metrics["zh_reviews_polarity_accuracy"] - baseline}
     rows = []
     for key, op, floor, name in FLOORS:
-        value = values[key]
+        value = values.get(key)
+        if value is None:
+            rows.append(f"| {name} | not measured | {op} {floor} | **missed** |")
+            continue
         met = value >= floor if op == ">=" else value <= floor
         shown = f"{value:.3f}" if "mae" in key else _pct(value)
         wanted = f"{floor:.2f}" if "mae" in key else _pct(floor)
@@ -148,8 +152,9 @@ def _intro(card: dict[str, Any]) -> str:
     )
 
 
-def _other_rows(m: dict[str, float], baseline: float) -> list[str]:
+def _other_rows(metrics: dict[str, float], baseline: float) -> list[str]:
     pct = _pct
+    m: dict[str, Any] = defaultdict(lambda: float("nan"), metrics)  # a figure not measured shows as nan
     return [
         "| other held-out figures | value |",
         "|---|---|",
@@ -174,14 +179,15 @@ def blend_rows(card: dict[str, Any]) -> list[str]:
     blend = card.get("blend") or {}
     if not blend:
         return []
+    stored = " (stored as `blend.npz`)" if blend["weight"] else ": no weight beat the BERT alone on dev"
     by_weight = ", ".join(f"{w}: {_pct(a)}" for w, a in blend["dev_polarity_accuracy_by_weight"].items())
     rows = [
         "## Blend with the char n-gram model (Chinese text)",
         "On text that is mainly Chinese, the BERT's polarity log-odds are shifted by the weighted "
-        "log-odds of the char n-gram baseline (`blend.npz`, "
-        f"{blend['ngrams']:,} n-grams); star levels within a side keep the BERT's proportions. The weight is "
-        f"chosen on the {blend['dev_reviews']} dev reviews among weights that keep the mixed dev sentences "
-        f"at 2-4 stars: **{blend['weight']}** (0 is the BERT alone). Dev polarity by weight: {by_weight}.",
+        f"log-odds of the char n-gram baseline ({blend['ngrams']:,} n-grams); star levels within a side "
+        "keep the BERT's proportions. The weight is chosen on the "
+        f"{blend['dev_reviews']} dev reviews among weights that keep the mixed dev sentences at 2-4 stars: "
+        f"**{blend['weight']}**{stored}. Dev polarity by weight: {by_weight}.",
         "",
     ]
     alone = card.get("metrics_by_backend", {}).get("torch-alone")
