@@ -60,6 +60,9 @@ class ModelOut(BaseModel):
     schema_: Schema = Field(alias="schema", description="How its labels map to stars and polarity")
     metrics: dict[str, Any] = Field(description="Held-out figures recorded when it was built")
     agreement: dict[str, Any] = Field(description="Label agreement of the served backend with fp32")
+    blend_weight: float = Field(
+        0.0, description="Weight of the char n-gram blend on Chinese text, chosen on dev when built (0: none)"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -91,6 +94,7 @@ async def model(live: ScorerDep) -> ModelOut:
     """The served model: id, version, backend, labels and the metrics recorded when it was built.
     Operator key required (only health, readiness, metrics and docs are open)."""
     card = live.model.card
+    blend = getattr(live.model.backend, "blend", None)  # the ONNX and torch backends load one when present
     return ModelOut(
         id=live.model.id,
         version=live.model.version,
@@ -99,6 +103,7 @@ async def model(live: ScorerDep) -> ModelOut:
         schema_=live.model.labels.schema,
         metrics=card.get("metrics", {}),
         agreement=card.get("agreement", {}),
+        blend_weight=blend.weight if blend is not None else 0.0,
     )
 
 

@@ -115,6 +115,7 @@ async def test_model_endpoint_describes_the_served_model_to_the_operator(sentime
     assert body["backend"] == "onnx-int8"
     assert body["schema"] == "stars5"
     assert body["labels"]["0"] == "1 star"
+    assert body["blend_weight"] == 0.0  # the tiny model has no blend.npz
 
 
 async def test_missing_model_makes_the_service_unready_naming_the_path(kafka_settings, tmp_path: Path):
