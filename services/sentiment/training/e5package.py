@@ -115,6 +115,8 @@ def floor_rows(metrics: dict[str, float], baseline: float) -> list[str]:
         met = value >= floor if op == ">=" else value <= floor
         shown = f"{value:.3f}" if "mae" in key else _pct(value)
         wanted = f"{floor:.2f}" if "mae" in key else _pct(floor)
+        if key.endswith("_over_baseline"):
+            shown, wanted = f"{100 * value:.2f} points", f"{100 * floor:.2f} points"
         rows.append(f"| {name} | {shown} | {op} {wanted} | {'met' if met else '**missed**'} |")
     return rows
 
