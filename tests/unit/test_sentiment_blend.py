@@ -86,7 +86,7 @@ def test_the_tilt_shifts_the_polarity_log_odds_and_keeps_each_sides_proportions(
     np.testing.assert_allclose(out.sum(1), 1, rtol=1e-6)
 
     def log_odds(p: np.ndarray) -> np.ndarray:
-        return np.log(p[:, 3:].sum(1) / p[:, :2].sum(1))
+        return np.asarray(np.log(p[:, 3:].sum(1) / p[:, :2].sum(1)))
 
     np.testing.assert_allclose(log_odds(out) - log_odds(probs), [1.5, -2.0], atol=1e-5)
     np.testing.assert_allclose(out[:, 0] / out[:, 1], probs[:, 0] / probs[:, 1], rtol=1e-5)
