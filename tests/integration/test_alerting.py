@@ -506,13 +506,20 @@ async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_he
             return not await rows_of(query, a=alert["id"])
 
         await eventually(none_pending, what="every page of the alert delivered")
+    # The tick applies every due timer in the shared database: an earlier test's alert left open at the
+    # same virtual time escalates too, and its pages reach this receiver. Only this alert's pages count.
     sent = [(r["path"], json.loads(r["body"])) for r in receiver.requests]
-    webhook = [body["transition"] for path, body in sent if path != "/api/v2/alerts"]
+    webhook = [
+        body["transition"]
+        for path, body in sent
+        if path != "/api/v2/alerts" and body["alert"]["alert_id"] == alert["id"]
+    ]
     alertmanager = {
         (one["annotations"]["transition"], one["labels"]["level"]): one
         for path, body in sent
         if path == "/api/v2/alerts"
         for one in body
+        if one["labels"]["alert_id"] == alert["id"]
     }
     assert webhook == ["fired", "escalated"], "no webhook page for an ack or a resolve"
     assert set(alertmanager) == {
@@ -527,7 +534,6 @@ async def test_alertmanager_holds_an_escalation_until_its_next_transition_and_he
     assert ends[("escalated", "L2")] == fired_at + timedelta(hours=2 + 24) + grace  # L2 after 24 h more
     assert ends[("acknowledged", "L2")] == acked_at + timedelta(hours=24) + grace  # its first reminder
     assert ends[("resolved", "L2")] == clock.now
-    assert {one["labels"]["alert_id"] for one in alertmanager.values()} == {alert["id"]}
 
 
 async def test_a_page_acknowledges_its_alert_once_from_its_signed_link_without_a_key(
