@@ -10,6 +10,7 @@ import json
 import os
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -67,7 +68,11 @@ async def test_stack_starts_every_service_ready_and_stops_them_all(monkeypatch, 
             assert "# TYPE http_requests_total counter" in body, name
             exported |= exported_names(body)
         assert_every_named_metric_is_exported(exported)
+        # Their ports are picked only now: a port found free before the services started may since have
+        # become one of the services' outgoing connections (both come from the ephemeral range).
+        alertmanager = replace(alertmanager, port=free_port())
         await asyncio.to_thread(alertmanager.start)
+        prometheus = replace(prometheus, port=free_port())
         await asyncio.to_thread(prometheus.start, ports, 1, [alertmanager.address])
         await asyncio.to_thread(assert_prometheus_sees_every_service_up, prometheus.url)
         await asyncio.to_thread(assert_prometheus_sends_to, prometheus.url, alertmanager.url)
