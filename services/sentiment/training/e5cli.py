@@ -20,6 +20,7 @@ from typing import Any
 
 from services.sentiment.training.authored import authored_split, opposed_train, short_test
 from services.sentiment.training.corpus import polarity_split, unlabeled_chinese
+from services.sentiment.training.e5build import BuildPlan
 from services.sentiment.training.vader import vader_split
 
 CONVERTED = ".local/model-build/e5"
@@ -126,6 +127,7 @@ def _train(args: argparse.Namespace) -> None:
         lr=args.lr,
         batch_size=args.batch_size,
         limit=args.limit,
+        seed=args.seed,
     )
     print(json.dumps(report, indent=2))
 
@@ -142,7 +144,7 @@ def _distil(args: argparse.Namespace) -> None:
         authored_share=args.authored,
         unlabelled=args.unlabelled,
         teacher_weight=args.teacher_weight,
-        labels_cache=Path(args.labels),
+        labels_caches=[Path(p) for p in args.labels or [TEACHER_LABELS]],
         lr=args.lr,
         init_from=Path(args.init_from) if args.init_from else None,
         batch_size=args.batch_size,
@@ -171,13 +173,14 @@ def _package(args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from services.sentiment.training.e5build import BuildPlan, build_e5
+    from services.sentiment.training.e5build import build_e5
 
     plan = BuildPlan(
         teacher_epochs=args.teacher_epochs,
         student_layers=args.student_layers,
         student_epochs=args.student_epochs,
-        teacher_labels=Path(args.teacher_labels) if args.teacher_labels else None,
+        teacher_seeds=tuple(args.teacher_seeds),
+        teacher_labels=tuple(Path(p) for p in args.teacher_labels or ()),
     )
     card = build_e5(Path(args.out), Path(args.work), plan)
     print(json.dumps({"build_seconds": card["build_seconds"], "metrics": card["metrics"]}, indent=2))
@@ -206,6 +209,9 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     t.add_argument("--lr", type=float, default=5e-5)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--limit", type=int, default=None, help="train on this many texts only (smoke run)")
+    t.add_argument(
+        "--seed", type=int, default=0, help="draws the authored sample, the new head and the batch order"
+    )
     d = steps.add_parser("e5-distil", help="a shallower student of the fine-tuned model")
     d.add_argument("--from", dest="source", default=TUNED, help="a directory e5-train wrote")
     d.add_argument("--out", default=STUDENT)
@@ -215,7 +221,12 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     d.add_argument("--authored", type=int, default=8000, help="as the teacher was trained with")
     d.add_argument("--unlabelled", type=int, default=10000, help="unlabelled Chinese sentences added")
     d.add_argument("--teacher-weight", type=float, default=0.7, help="the rest is the gold target")
-    d.add_argument("--labels", default=TEACHER_LABELS, help="cache of the teacher's distributions")
+    d.add_argument(
+        "--labels",
+        action="append",
+        help=f"cache of a teacher's distributions (default {TEACHER_LABELS}); repeated: the student learns "
+        "the teachers' mean",
+    )
     d.add_argument(
         "--init-from", help="take the student's layers from here (e.g. e5-prune's directory), not the teacher"
     )
@@ -237,9 +248,17 @@ def add_steps(steps: Any) -> dict[str, Callable[[argparse.Namespace], None]]:
     b.add_argument("--student-layers", type=int, default=6)
     b.add_argument("--student-epochs", type=int, default=3)
     b.add_argument(
+        "--teacher-seeds",
+        type=int,
+        nargs="+",
+        default=list(BuildPlan.teacher_seeds),
+        help="one teacher fine-tuned per seed; the student learns their mean distribution",
+    )
+    b.add_argument(
         "--teacher-labels",
-        help="the teacher's cached distributions (skips fine-tuning the teacher), e.g. "
-        "models/sentiment/distillation/e5-teacher-labels.npz",
+        action="append",
+        help="a teacher's cached distributions (skips fine-tuning the teachers), e.g. "
+        "models/sentiment/distillation/e5-teacher-labels.npz; repeated: one per teacher",
     )
     return {
         "e5-convert": _convert,

@@ -4,6 +4,10 @@ The student starts from evenly spaced layers of the teacher (its embeddings, poo
 included) and learns the teacher's 5-star distributions, mixed with the gold targets where there are
 any, over the teacher's training texts plus unlabelled Chinese sentences. The teacher's labels are cached
 by text hash, so a second student (another depth, another mixture) does not pay for them again.
+
+With several teachers (fine-tuned from the same checkpoint with different seeds), the student learns the
+mean of their distributions: an ensemble's errors are less correlated than one model's, and its soft
+labels carry more of what the student can learn than any one teacher's.
 """
 
 from __future__ import annotations
@@ -103,6 +107,31 @@ def teacher_labels(teacher: Path, texts: Sequence[str], cache: Path) -> np.ndarr
     return np.stack([labels.get(text_key(t), unknown) for t in texts])
 
 
+def ensemble_labels(teacher: Path, texts: Sequence[str], caches: Sequence[Path]) -> np.ndarray:
+    """The mean of several teachers' distributions for `texts`, one cache per teacher: the first cache is
+    completed from `teacher` (as `teacher_labels` does), the others are read as they are. A text only
+    some caches hold takes the mean of those; one that none holds is a row of NaN."""
+    if not caches:
+        raise ValueError("at least one teacher's labels are needed")
+    first = teacher_labels(teacher, texts, caches[0])
+    if len(caches) == 1:
+        return first
+    rows = np.stack([first, *(_cached(texts, cache) for cache in caches[1:])])
+    known = ~np.isnan(rows[..., 0])
+    counts = known.sum(0)
+    total = np.where(known[..., None], rows, 0).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / counts[:, None]
+    return np.where(counts[:, None] > 0, mean, np.nan).astype(np.float32)
+
+
+def _cached(texts: Sequence[str], cache: Path) -> np.ndarray:
+    if not cache.exists():
+        raise FileNotFoundError(f"teacher labels {cache} do not exist")
+    labels, unknown = load_labels(cache), np.full(5, np.nan, dtype=np.float32)
+    return np.stack([labels.get(text_key(t), unknown) for t in texts])
+
+
 def transfer_set(
     train: Sequence[tuple[str, Target]],
     unlabelled: Sequence[str],
@@ -153,7 +182,7 @@ def distil_e5(
     authored_share: int,
     unlabelled: int,
     teacher_weight: float,
-    labels_cache: Path,
+    labels_caches: Sequence[Path],
     lr: float,
     init_from: Path | None = None,
     batch_size: int,
@@ -162,14 +191,14 @@ def distil_e5(
 ) -> dict[str, Any]:
     """Trains a `layers`-deep student of `teacher` (e5-train's directory) into `out` with a report.json
     of the same held-out figures as the teacher's. The student's layers come from `init_from` (default:
-    the teacher itself); with every label in `labels_cache`, the teacher directory need not exist.
-    `limit` keeps that many labelled texts (smoke run)."""
+    the teacher itself); with every label in `labels_caches` (one per teacher, see `ensemble_labels`),
+    the teacher directory need not exist. `limit` keeps that many labelled texts (smoke run)."""
     from services.sentiment.training.finetune import finetune, predictor
 
     polarity, vader = polarity_split(), vader_split()
     _, authored_test = authored_split()
     train, extra = transfer_texts(authored_share, unlabelled, seed, limit)
-    probs = teacher_labels(teacher, [t for t, _ in train] + extra, labels_cache)
+    probs = ensemble_labels(teacher, [t for t, _ in train] + extra, labels_caches)
     transfer = transfer_set(train, extra, probs, teacher_weight)
     init = out.parent / f"{out.name}-init"
     source = init_from or teacher
@@ -189,6 +218,7 @@ def distil_e5(
     )
     report: dict[str, Any] = {
         "teacher": str(teacher),
+        "teacher_labels": [str(c) for c in labels_caches],
         "student_init": str(source),
         "teacher_layers_kept": keep,
         "transfer_texts": len(transfer),

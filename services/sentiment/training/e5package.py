@@ -121,11 +121,21 @@ def floor_rows(metrics: dict[str, float], baseline: float) -> list[str]:
     return rows
 
 
+def teacher_members(card: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The build's teachers by name: "teacher", or "teacher 1", "teacher 2", ... for an ensemble."""
+    teacher = card.get("teacher") or {}
+    members = teacher.get("members")
+    if members is None:
+        return [("teacher", teacher)] if teacher else []
+    return [(f"teacher {i}", m) for i, m in enumerate(members, 1)]
+
+
 def build_rows(card: dict[str, Any]) -> list[str]:
     """The build's own record: each model's training and held-out figures, and each step's time."""
     rows = ["## Build", "| step | figures |", "|---|---|"]
-    for role in ("teacher", "student"):
-        if report := card.get(role):
+    records = [(name, r) for name, r in teacher_members(card)] + [("student", card.get("student"))]
+    for role, report in records:
+        if report:
             figures = ", ".join(f"{k} {v}" for k, v in report.items())
             rows.append(f"| {role} | {figures} |")
     if seconds := card.get("build_seconds"):
@@ -138,7 +148,11 @@ def _intro(card: dict[str, Any]) -> str:
     layers, hidden = shape["num_hidden_layers"], shape["hidden_size"]
     distilled = (
         f", as a {layers}-layer student (every other one of e5's layers, the top one included) taught by "
-        "the 5-star distributions of the fine-tuned 12-layer model"
+        + (
+            f"the mean 5-star distribution of {len(members)} fine-tuned 12-layer models (seeds of one recipe)"
+            if len(members := teacher_members(card)) > 1
+            else "the 5-star distributions of the fine-tuned 12-layer model"
+        )
         if student
         else ""
     )
@@ -213,13 +227,17 @@ def missed_section(card: dict[str, Any]) -> list[str]:
     missed = [row for row in floor_rows(m, baseline) if row.endswith("**missed** |")]
     if not missed:
         return []
-    teacher, student = card.get("teacher", {}), card.get("student", {})
-    curve = [
-        f"- Teacher (12 layers): dev score by epoch {teacher.get('dev_scores')}; held-out Chinese reviews "
-        f"{_pct(teacher['zh_reviews_polarity_accuracy'])}, "
+    student = card.get("student", {})
+    teachers = [
+        f"- {name.capitalize()} (12 layers): dev score by epoch {teacher.get('dev_scores')}; held-out "
+        f"Chinese reviews {_pct(teacher['zh_reviews_polarity_accuracy'])}, "
         f"English (tweets, Amazon and movies) {_pct(teacher['en_vader_polarity_accuracy'])}."
         if "zh_reviews_polarity_accuracy" in teacher
-        else "- Teacher: not in this build's record.",
+        else f"- {name.capitalize()}: not in this build's record."
+        for name, teacher in teacher_members(card)
+    ]
+    curve = [
+        *(teachers or ["- Teacher: not in this build's record."]),
         f"- Student ({card['shape']['num_hidden_layers']} layers): dev score by epoch "
         f"{student.get('dev_scores')} (mean of Chinese and English dev polarity).",
     ]
@@ -227,9 +245,9 @@ def missed_section(card: dict[str, Any]) -> list[str]:
         "## Floors not reached",
         f"{len(missed)} floor(s) above are missed by this build. Learning curve:",
         *curve,
-        "- What would reach them: the student trails its teacher (compare the figures above), so the teacher "
-        "must be stronger first (more epochs at 128 tokens with the opposite-sign clause sentences, which "
-        "the committed teacher predates), or a deeper student within the 60 MB budget (serving it without "
+        "- What would reach them: the student trails its teachers (compare the figures above), so they must "
+        "be stronger first (more epochs at 128 tokens, more seeds in the ensemble), or a deeper student "
+        "within the 60 MB budget (serving it without "
         "torch weights beside it).",
         "",
     ]
