@@ -31,6 +31,10 @@ LATE_EVENTS = Counter(
     "alerting_late_events_total",
     "Feedback, purchases and refunds too late for their windows (beyond allowed lateness).",
 )
+PRUNED_CELLS = Counter(
+    "alerting_window_cells_pruned_total",
+    "Stored window cells deleted because every window that could read them has moved past.",
+)
 UNATTRIBUTED_REFUNDS = Counter(
     "alerting_unattributed_refunds_total",
     "Refunds a refund-rate rule could not count: no business line (or channel, store) of their own, "

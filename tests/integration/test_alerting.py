@@ -239,6 +239,37 @@ async def test_windowed_rule_state_survives_a_restart_and_fires_once(
     assert alert["level"] == "L2"
 
 
+async def test_stored_window_cells_past_every_window_are_pruned_but_a_groups_first_cell_stays(
+    kafka_settings, producer, tmp_path, receiver
+):
+    clock = Clock()
+    rules, suffix = rules_file(tmp_path, receiver.url)
+    rule = f"negative-share-by-business-line-{suffix}"
+    line = f"line-{suffix}"
+    bucket_s = 3600 / 12  # the rule's 1 h window in 12 buckets
+    now = datetime.now(UTC)
+    times = [now - timedelta(hours=3), now - timedelta(hours=2), now]
+    group = f"alerting-{uuid.uuid4().hex[:8]}"
+    scored = spec_topic(FEEDBACK_SCORED, kafka_settings)
+    query = "SELECT bucket FROM alerting.window_cells WHERE rule_id = :rule ORDER BY bucket"
+
+    async def stored() -> list[int]:
+        return [row["bucket"] for row in await rows_of(query, rule=rule)]
+
+    async with alerting_app(kafka_settings, rules, clock, consumer_group=group):
+        for at in times:
+            await send(producer, kafka_settings, [scored_doc("C", 2, "negative", line, at)])
+            await wait_caught_up(kafka_settings.bootstrap_servers, group, [scored])
+        first, _, last = (int(at.timestamp() // bucket_s) for at in times)
+        # The 2 h old cell lies beyond the ring (1 h window + 10 min lateness); the 3 h old one is the
+        # group's first and dates its history.
+        await eventually(lambda: _equals(stored, [first, last]), 20, "pruned window cells")
+
+
+async def _equals(read, expected: list[int]) -> bool:
+    return bool(await read() == expected)
+
+
 async def silence(http, clock: Clock, rule: str, hours: float) -> str:
     created = await http.post(
         "/v1/silences",

@@ -372,3 +372,32 @@ def test_a_score_trend_needs_enough_answers_in_both_periods_and_a_threshold():
     assert not fired(engine(rule).process(columns(thin, {})))
     with pytest.raises(ValueError, match="drop_points"):
         engine({"id": "trend", "kind": "score_trend", "metric": "nps"})
+
+
+def test_the_oldest_held_bucket_follows_the_newest_event_and_only_moved_rules_are_pruned_again():
+    from services.alerting.evaluation.state import AlertingState
+
+    e = engine(
+        {
+            "id": "share",
+            "kind": "windowed_rate",
+            "match": {"labels": ["negative"]},
+            "window": "1h",
+            "threshold": 0.3,
+            "min_samples": 1,
+            "group_by": ["business_line"],
+        },
+        {"id": "one-star", "kind": "per_feedback", "match": {"stars_max": 1}, "group_by": ["feedback_id"]},
+    )
+    assert e.oldest_held() == {}  # no event yet: nothing to prune
+    e.process(columns([scored(T0, "negative")], {}))
+    # 5-minute buckets; the ring holds the window's 12, the 10 minutes of lateness and one more
+    newest = int(T0.timestamp() // 300)
+    assert e.oldest_held() == {"share": newest - 14}
+    e.process(columns([scored(T0 - timedelta(minutes=30), "negative")], {}))
+    assert e.oldest_held() == {"share": newest - 14}  # an older event moves nothing
+    state = AlertingState(lambda: AlertingConfig.model_validate({"rules": [], "policies": POLICY}))
+    assert state.to_prune(e.oldest_held()) == {"share": newest - 14}
+    assert state.to_prune(e.oldest_held()) == {}
+    e.process(columns([scored(T0 + timedelta(minutes=5), "negative")], {}))
+    assert state.to_prune(e.oldest_held()) == {"share": newest - 13}

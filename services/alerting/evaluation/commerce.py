@@ -193,6 +193,11 @@ class CommerceEngine:
     def watermarks(self) -> dict[str, float]:
         return {c.rule.id: c.watermark for c in self.rules}
 
+    def oldest_held(self) -> dict[str, int]:
+        """Per rule with events, the oldest bucket its ring can still hold."""
+        held = {c.rule.id: c.ring.oldest_held() for c in self.rules}
+        return {rule: bucket for rule, bucket in held.items() if bucket is not None}
+
     def firing_now(self, rule_id: str, group_key: GroupKey) -> bool | None:
         for compiled in self.rules:
             if compiled.rule.id == rule_id:

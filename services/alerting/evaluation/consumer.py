@@ -22,7 +22,12 @@ from services.alerting.lifecycle.firing import Firing, fire_or_repeat_many
 from services.alerting.lifecycle.mute import inhibited
 from services.alerting.lifecycle.silences import active_silences, alert_labels, open_sources, silenced
 from services.alerting.lifecycle.transitions import Evidence, group_text
-from services.alerting.metrics import EVALUATION_SECONDS, LATE_EVENTS, UNATTRIBUTED_REFUNDS
+from services.alerting.metrics import (
+    EVALUATION_SECONDS,
+    LATE_EVENTS,
+    PRUNED_CELLS,
+    UNATTRIBUTED_REFUNDS,
+)
 from services.alerting.models import member_tiers, processed_events
 from services.alerting.rules import AlertingConfig
 from shared.contracts.commerce import Purchase, Refund
@@ -68,6 +73,26 @@ async def _save_cells(conn: AsyncConnection, cells: list[Cell]) -> None:
             "sums": ["{" + ",".join(repr(v) for v in c.values) + "}" for c in latest.values()],
         },
     )
+
+
+_PRUNE_CELLS = text("""
+    DELETE FROM alerting.window_cells AS w
+    USING unnest(CAST(:rules AS text[]), CAST(:oldest AS bigint[])) AS k(r, oldest)
+    WHERE w.rule_id = k.r AND w.bucket < k.oldest
+      AND EXISTS (
+        SELECT 1 FROM alerting.window_cells AS f
+        WHERE f.rule_id = w.rule_id AND f.group_text = w.group_text AND f.bucket < w.bucket
+      )
+""")
+
+
+async def _prune_cells(conn: AsyncConnection, oldest: dict[str, int]) -> None:
+    """Deletes the stored cells that rings have moved past, so the table (and the read after a restart)
+    stays as large as the windows, not the history. Each group's first cell stays: baseline and
+    order-drop rules date a group's history from it."""
+    if oldest:
+        deleted = await conn.execute(_PRUNE_CELLS, {"rules": list(oldest), "oldest": list(oldest.values())})
+        PRUNED_CELLS.inc(max(0, deleted.rowcount))
 
 
 _CLEAR_MANY = text("""
@@ -208,6 +233,7 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                     await _save_cells(conn, outcome.cells())
                     if batch:
                         await _save_watermarks(conn, engine.watermarks())
+                        await _prune_cells(conn, state.to_prune(engine.oldest_held()))
                     offsets = [
                         f"{e.topic}/{e.partition}/{e.offset}"
                         for e in unique
@@ -228,6 +254,7 @@ def alerting_handler(state: AlertingState) -> Callable[[Runtime], Handler]:
                         UNATTRIBUTED_REFUNDS.inc(unattributed)
                         await _save_cells(conn, sold.cells())
                         await _save_watermarks(conn, commerce.watermarks())
+                        await _prune_cells(conn, state.to_prune(commerce.oldest_held()))
                         fired += await _alerts_from(conn, sold, _sales_backing(sales), config, now, topic)
             except BaseException:
                 state.engine = None

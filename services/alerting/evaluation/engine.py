@@ -359,6 +359,11 @@ class RuleEngine:
     def watermarks(self) -> dict[str, float]:
         return {c.rule.id: c.watermark for c in self.rules}
 
+    def oldest_held(self) -> dict[str, int]:
+        """Per windowed rule with events, the oldest bucket its ring can still hold."""
+        held = {c.rule.id: c.ring.oldest_held() if c.ring is not None else None for c in self.rules}
+        return {rule: bucket for rule, bucket in held.items() if bucket is not None}
+
     def firing_now(self, rule_id: str, group_key: tuple[tuple[str, str], ...]) -> bool | None:
         """Whether a windowed rule's condition holds for a group at the current watermark (None: unknown)."""
         for compiled in self.rules:

@@ -39,6 +39,14 @@ class AlertingState:
         self.tiers: dict[str, str] = {}
         self.notify = asyncio.Event()
         """Set when a batch committed new notifications."""
+        self.pruned: dict[str, int] = {}
+        """Per rule, the oldest held bucket its stored cells were last pruned to."""
+
+    def to_prune(self, held: dict[str, int]) -> dict[str, int]:
+        """The rules whose rings moved past buckets since their stored cells were last pruned."""
+        moved = {rule: bucket for rule, bucket in held.items() if self.pruned.get(rule) != bucket}
+        self.pruned.update(moved)
+        return moved
 
     async def ready_engine(self, conn: AsyncConnection) -> RuleEngine:
         config = self.config()

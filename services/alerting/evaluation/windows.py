@@ -56,6 +56,11 @@ class BucketRing:
             flat[cells, j] += np.bincount(inverse, weights=kept[:, j], minlength=len(cells))
         return np.asarray(accepted, dtype=bool), np.asarray(cells, dtype=np.int64)
 
+    def oldest_held(self) -> int | None:
+        """The oldest bucket the ring can still hold (None before its first event): an older cell can
+        never be added to or read again."""
+        return None if self.newest < 0 else self.newest - self.buckets + 1
+
     def sums(self, groups: np.ndarray, first: int, last: int) -> np.ndarray:
         """Per group, the k sums over buckets first..last (inclusive) that the ring still holds."""
         held = (self.slot_bucket >= first) & (self.slot_bucket <= last)
