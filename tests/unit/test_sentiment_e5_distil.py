@@ -165,6 +165,9 @@ def test_packaging_a_tiny_student_serves_it_and_states_data_licences_and_floors(
     assert ("torch-alone" in card["metrics_by_backend"]) == blended
     assert (getattr(load_model(str(out), "auto").backend, "blend", None) is not None) == blended
     assert text.count("| met |") + text.count("| **missed** |") == 6
+    for backend in ("onnx", "onnx-int8"):  # English agreement is reported beside the gate's
+        assert 0 <= card["agreement"][backend]["label_english"] <= 1
+    assert "English VADER sentences (held-out, reported)" in text
     loaded = load_model(str(out), card["backend"], threads=1)
     assert loaded.backend.pad_id == 1  # e5's <pad>, not [PAD]'s 0
 

@@ -291,13 +291,21 @@ def write_e5_card(out: Path, card: dict[str, Any]) -> None:
         *blend_rows(card),
         *missed_section(card),
         *build_rows(card),
-        "## Serving backends (label agreement with fp32 torch on the held-out texts; texts/s, 2 threads)",
-        "| backend | label agreement | texts/s |",
-        "|---|---|---|",
-        f"| torch fp32 | 100 % | {speed['torch']:.0f} |",
-        *[f"| {b} | {_pct(agreement[b]['label'])} | {speed[b]:.0f} |" for b in ("onnx", "onnx-int8")],
+        "## Serving backends (label agreement with fp32 torch; texts/s, 2 threads)",
+        "| backend | label agreement: Chinese reviews + authored (held-out) | English VADER sentences "
+        "(held-out, reported) | texts/s |",
+        "|---|---|---|---|",
+        f"| torch fp32 | 100 % | 100 % | {speed['torch']:.0f} |",
+        *[
+            f"| {b} | {_pct(agreement[b]['label'])} | "
+            f"{_pct(agreement[b]['label_english']) if 'label_english' in agreement[b] else 'not measured'} | "
+            f"{speed[b]:.0f} |"
+            for b in ("onnx", "onnx-int8")
+        ],
         "",
-        "The fastest ONNX file with >= 99 % label agreement that keeps the directory within 60 MB is served.",
+        "The fastest ONNX file with >= 99 % label agreement on the first set that keeps the directory within "
+        "60 MB is served. The English sentences are reported beside it: more of them sit near the neutral "
+        "boundary, where int8 moves more labels.",
         "",
         *LIMITS,
     ]
