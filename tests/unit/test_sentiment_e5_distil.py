@@ -336,3 +336,21 @@ def test_the_build_command_takes_a_teachers_labels_per_flag_and_seeds_in_one():
     assert args.teacher_labels == ["a.npz", "b.npz"]
     assert args.teacher_seeds == [3]
     assert parser.parse_args([]).teacher_seeds == [0]
+
+
+@pytest.mark.parametrize("name", ["e5-teacher-labels.npz", "e5-teacher-s1-labels.npz"])
+def test_committed_teacher_labels_hold_no_dev_or_test_text(name):
+    from services.sentiment.training.authored import authored_split
+    from services.sentiment.training.corpus import polarity_split
+    from services.sentiment.training.vader import vader_split
+
+    labels = e5distil.load_labels(Path("models/sentiment/distillation") / name)
+    assert len(labels) > 40_000
+    polarity, vader = polarity_split(), vader_split()
+    held_out = (
+        [t for t, _ in polarity.dev + polarity.test]
+        + [r.text for r in vader.dev + vader.test]
+        + [e.text for e in authored_split()[1]]
+    )
+    leaked = [t for t in held_out if e5distil.text_key(t) in labels]
+    assert leaked == []

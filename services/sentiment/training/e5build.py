@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 SUMMARY_KEYS = (
+    "seed",
     "epochs",
     "lr",
     "train_texts",

@@ -164,6 +164,7 @@ def train_e5(
     report: dict[str, Any] = {
         "init": str(init),
         "train_texts": len(train),
+        "seed": seed,
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
