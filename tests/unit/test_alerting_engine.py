@@ -21,6 +21,19 @@ def engine(*rules: dict[str, Any]) -> RuleEngine:
     return RuleEngine(AlertingConfig.model_validate({"rules": list(rules), "policies": POLICY}))
 
 
+def share_rule(min_samples: int) -> dict[str, Any]:
+    """Negative share above 30 % over 1 h per business line."""
+    return {
+        "id": "share",
+        "kind": "windowed_rate",
+        "match": {"labels": ["negative"]},
+        "window": "1h",
+        "threshold": 0.3,
+        "min_samples": min_samples,
+        "group_by": ["business_line"],
+    }
+
+
 def fired(outcome, rule_id=None):
     return [s for s in outcome.signals if s.firing and (rule_id is None or s.rule.id == rule_id)]
 
@@ -50,17 +63,7 @@ def test_one_star_feedback_fires_per_feedback_and_carries_the_member_tier():
 
 
 def test_negative_share_needs_both_the_rate_and_the_minimum_samples():
-    e = engine(
-        {
-            "id": "share",
-            "kind": "windowed_rate",
-            "match": {"labels": ["negative"]},
-            "window": "1h",
-            "threshold": 0.3,
-            "min_samples": 20,
-            "group_by": ["business_line"],
-        }
-    )
+    e = engine(share_rule(min_samples=20))
     few = [scored(T0 + timedelta(minutes=i), "negative") for i in range(10)]
     assert not fired(e.process(columns(few, {})))
     more = [scored(T0 + timedelta(minutes=10 + i), "positive") for i in range(15)]
@@ -378,15 +381,7 @@ def test_the_oldest_held_bucket_follows_the_newest_event_and_only_moved_rules_ar
     from services.alerting.evaluation.state import AlertingState
 
     e = engine(
-        {
-            "id": "share",
-            "kind": "windowed_rate",
-            "match": {"labels": ["negative"]},
-            "window": "1h",
-            "threshold": 0.3,
-            "min_samples": 1,
-            "group_by": ["business_line"],
-        },
+        share_rule(min_samples=1),
         {"id": "one-star", "kind": "per_feedback", "match": {"stars_max": 1}, "group_by": ["feedback_id"]},
     )
     assert e.oldest_held() == {}  # no event yet: nothing to prune
