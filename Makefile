@@ -44,10 +44,11 @@ bench-loyalty: install-train  ## loyalty apply rate vs naive, member lookup late
 manifests: install  ## regenerates deploy/k8s/base, dashboards and Prometheus files from the code (tests check they are current)
 	@$(PY) -m scripts.deploygen
 
-model: install-train  ## rebuilds models/sentiment/default: e5 converted, pruned, distilled from the committed teacher distributions
-	@$(PY) -m services.sentiment.training e5-build --teacher-labels models/sentiment/distillation/e5-teacher-labels.npz
+model: install-train  ## rebuilds models/sentiment/default: e5 converted, pruned, distilled from the two committed teachers' distributions
+	@$(PY) -m services.sentiment.training e5-build --teacher-labels models/sentiment/distillation/e5-teacher-labels.npz \
+		--teacher-labels models/sentiment/distillation/e5-teacher-s1-labels.npz
 
-model-teacher: install-train  ## the same, fine-tuning the 12-layer teacher first (the build's longest step)
+model-teacher: install-train  ## the same, fine-tuning the two 12-layer teachers (seeds 0 and 1) first (the build's longest step)
 	@$(PY) -m services.sentiment.training e5-build
 
 bench-sentiment: install-train  ## serving path vs naive pipeline, ONNX int8 vs torch on BERT-base shape, /v1/score p95

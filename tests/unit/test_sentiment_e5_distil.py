@@ -335,7 +335,7 @@ def test_the_build_command_takes_a_teachers_labels_per_flag_and_seeds_in_one():
     )
     assert args.teacher_labels == ["a.npz", "b.npz"]
     assert args.teacher_seeds == [3]
-    assert parser.parse_args([]).teacher_seeds == [0]
+    assert parser.parse_args([]).teacher_seeds == [0, 1]
 
 
 @pytest.mark.parametrize("name", ["e5-teacher-labels.npz", "e5-teacher-s1-labels.npz"])

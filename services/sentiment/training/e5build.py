@@ -42,7 +42,7 @@ SUMMARY_KEYS = (
 
 @dataclass(frozen=True)
 class BuildPlan:
-    teacher_seeds: tuple[int, ...] = (0,)
+    teacher_seeds: tuple[int, ...] = (0, 1)
     """One teacher fine-tuned per seed (each seed draws its own authored sample, head and batch order);
     with several, the student learns their mean distribution."""
     teacher_epochs: int = 3
