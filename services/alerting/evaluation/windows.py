@@ -50,16 +50,17 @@ class BucketRing:
         index, kept = groups * self.buckets + slots, values
         if not accepted.all():
             index, kept = index[accepted], values[accepted]
+            if len(index) == 0:
+                return np.asarray(accepted, dtype=bool), np.zeros(0, dtype=np.int64)
         # Sort once and sum each run of equal cells with one reduceat over all k columns, then one
         # fancy-indexed add: far cheaper than np.add.at or a bincount per column, and independent of
         # how many groups and buckets the ring holds.
         order = np.argsort(index, kind="stable")
         ordered = index[order]
-        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))[: len(ordered)]
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
         cells = ordered[starts]
-        if len(cells):
-            flat = self.data.reshape(self.data.shape[0] * self.buckets, self.k)
-            flat[cells] += np.add.reduceat(kept[order], starts, axis=0)
+        flat = self.data.reshape(self.data.shape[0] * self.buckets, self.k)
+        flat[cells] += np.add.reduceat(kept[order], starts, axis=0)
         return np.asarray(accepted, dtype=bool), np.asarray(cells, dtype=np.int64)
 
     def oldest_held(self) -> int | None:
