@@ -97,7 +97,7 @@ async def _post(
 ) -> None:
     """POSTs and raises unless the receiver accepted it: a 2xx, and for a robot a zero error code."""
     try:
-        check_url(url, Allowed(allow))  # a host name is checked by the session's resolver, once
+        check_url(url, Allowed.of(tuple(allow)))  # a host name is checked by the session's resolver, once
         if not is_guarded(http):
             raise DestinationRefused("refused: the HTTP session has no SSRF guard (ssrf.guarded_connector)")
         async with http.post(

@@ -150,7 +150,12 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            # Templates are checked at start and fixed from then on: no file system look-up per page.
+            auto_reload=False,
         )
+        self.chosen: dict[tuple[str, str, str], jinja2.Template] = {}
+        """The template each (channel, transition, part) renders with: Jinja2 caches the templates it
+        found, but looks for a missing per-transition override again at every page."""
         self.public_url = public_url.rstrip("/")
         self.zone = ZoneInfo(time_zone)
         self.env.filters["local"] = self.local
@@ -200,7 +205,11 @@ class Pages:
         **extra: Any,
     ) -> str:
         transition = payload["transition"]
-        template = self.env.select_template([f"{channel}/{transition}.{part}.j2", f"{channel}/{part}.j2"])
+        key = (channel, transition, part)
+        template = self.chosen.get(key)
+        if template is None:
+            names = [f"{channel}/{transition}.{part}.j2", f"{channel}/{part}.j2"]
+            template = self.chosen[key] = self.env.select_template(names)
         return template.render({**self.context(payload, delivery_id), **extra}).strip()
 
     def check(self, parts: Mapping[str, tuple[str, ...]]) -> None:

@@ -10,6 +10,7 @@ written in the URL without resolving it: `check_url` checks those before the req
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import weakref
@@ -55,6 +56,12 @@ class Allowed:
             except ValueError:
                 names.append(entry.lower().rstrip("."))
         self.networks, self.names = tuple(networks), frozenset(names)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=16)
+    def of(entries: tuple[str, ...]) -> Allowed:
+        """The parsed list, once per distinct list: a send checks its URL against it every time."""
+        return Allowed(entries)
 
     def name(self, host: str) -> bool:
         return host.lower().rstrip(".") in self.names

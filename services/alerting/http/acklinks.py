@@ -6,6 +6,7 @@ changes anything, because mail and chat clients open links to preview them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import html
@@ -47,9 +48,16 @@ def ack_secret(settings: AlertingSettings) -> bytes:
     """The console secret or, without one, a key derived from the operator key (replicas agree on it);
     never the bare key, so a link's signature says nothing about it."""
     base = settings.console_secret or settings.operator_api_key
-    return hmac.new(base.get_secret_value().encode(), b"alerting-ack-link", hashlib.sha256).digest()
+    return _derived(base.get_secret_value())
 
 
+@functools.lru_cache(maxsize=4)
+def _derived(base: str) -> bytes:
+    # Every page with an ack link derives it: once per secret, not once per page.
+    return hmac.new(base.encode(), b"alerting-ack-link", hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=4)
 def _serializer(secret: bytes) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt="ack-link")
 
